@@ -138,17 +138,16 @@ class Message:
             )
         role = data.get("role")
         if role not in ROLES:
-            raise InvalidInputError(
-                f"message role must be one of {sorted(ROLES)}, got {role!r}"
-            )
+            raise InvalidInputError(f"message role must be one of {sorted(ROLES)}, got {role!r}")
         content = data.get("content", "")
         if content is None:
             content = ""
-        if not isinstance(content, str):
-            if not isinstance(content, list) or not all(isinstance(b, dict) for b in content):
-                raise InvalidInputError(
-                    "message content must be a string or a list of content-block objects"
-                )
+        if not isinstance(content, str) and (
+            not isinstance(content, list) or not all(isinstance(b, dict) for b in content)
+        ):
+            raise InvalidInputError(
+                "message content must be a string or a list of content-block objects"
+            )
         calls = data.get("tool_calls") or []
         if not isinstance(calls, list):
             raise InvalidInputError("message 'tool_calls' must be a list")

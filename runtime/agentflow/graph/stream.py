@@ -107,5 +107,3 @@ def set_listener(listener: Listener | None) -> contextvars.Token[Listener | None
 
 def reset_listener(token: contextvars.Token[Listener | None]) -> None:
     _listener.reset(token)
-
-

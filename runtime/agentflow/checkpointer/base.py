@@ -1,0 +1,278 @@
+"""The checkpointer interface every storage backend implements.
+
+Storage model (the same for every backend): a thread row (owner, title, metadata, status,
+timestamps), its messages as rows appended once with a per-thread sequence number, and one
+small checkpoint per step that records the non-conversation state fields and how many
+messages belonged to the conversation at that step. Storage therefore grows linearly with the
+conversation, never with steps x messages.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from agentflow.graph.command import Interrupt
+from agentflow.graph.errors import CheckpointerError
+from agentflow.graph.messages import Message
+
+T = TypeVar("T")
+TITLE_LENGTH = 80
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """State of a thread after one step of a run."""
+
+    thread_id: str
+    run_id: str
+    step: int
+    values: dict[str, Any] = field(default_factory=dict)
+    message_count: int = 0
+    next: list[str] = field(default_factory=list)
+    status: str = "running"  # running | interrupted | done | error
+    interrupt: Interrupt | None = None
+    source: str = "input"  # input | node | interrupt | update
+    node: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    checkpoint_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread_id": self.thread_id,
+            "checkpoint_id": self.checkpoint_id,
+            "run_id": self.run_id,
+            "step": self.step,
+            "values": self.values,
+            "message_count": self.message_count,
+            "next": self.next,
+            "status": self.status,
+            "interrupt": self.interrupt.to_dict() if self.interrupt else None,
+            "source": self.source,
+            "node": self.node,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
+        interrupt = data.get("interrupt")
+        return cls(
+            thread_id=data["thread_id"],
+            checkpoint_id=data["checkpoint_id"],
+            run_id=data["run_id"],
+            step=int(data["step"]),
+            values=data.get("values") or {},
+            message_count=int(data.get("message_count") or 0),
+            next=list(data.get("next") or []),
+            status=data.get("status", "running"),
+            interrupt=Interrupt.from_dict(interrupt) if interrupt else None,
+            source=data.get("source", "input"),
+            node=data.get("node"),
+            metadata=data.get("metadata") or {},
+            created_at=float(data.get("created_at") or 0.0),
+        )
+
+
+@dataclass(slots=True)
+class ThreadInfo:
+    thread_id: str
+    user_id: str
+    title: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    status: str = "idle"
+    message_count: int = 0
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "thread_id": self.thread_id,
+            "user_id": self.user_id,
+            "title": self.title,
+            "metadata": self.metadata,
+            "status": self.status,
+            "message_count": self.message_count,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(slots=True)
+class ThreadSnapshot:
+    """A checkpoint together with the conversation as it was at that checkpoint."""
+
+    checkpoint: Checkpoint
+    messages: list[Message]
+
+
+def dumps(value: Any, *, what: str) -> str:
+    """JSON-encode for storage; a value that is not JSON-serialisable names itself."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointerError(
+            f"cannot store {what}: {exc}. State fields must be JSON-serialisable "
+            "(str, int, float, bool, None, lists and dicts of those)."
+        ) from None
+
+
+def encode_cursor(updated_at: float, thread_id: str) -> str:
+    raw = json.dumps([updated_at, thread_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        updated_at, thread_id = json.loads(raw)
+        return float(updated_at), str(thread_id)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidCursorError(
+            "invalid pagination cursor; pass the next_cursor value from the previous page"
+        ) from exc
+
+
+class InvalidCursorError(CheckpointerError, ValueError):
+    """A pagination cursor that this checkpointer did not issue."""
+
+
+class ConflictError(CheckpointerError):
+    """Another writer changed the thread since this run read it."""
+
+
+def title_from(messages: Sequence[Message]) -> str | None:
+    for message in messages:
+        if message.role == "user" and message.text.strip():
+            text = " ".join(message.text.split())
+            return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1] + "…"
+    return None
+
+
+class Checkpointer(abc.ABC):
+    """Async storage for threads, their messages and per-step checkpoints."""
+
+    durable: bool = False
+    """True when state survives a process restart."""
+
+    async def setup(self) -> None:  # noqa: B027 - optional hook
+        """Open connections and create the schema; idempotent."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    async def __aenter__(self) -> Checkpointer:
+        await self.setup()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def create_thread(
+        self,
+        thread_id: str,
+        user_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> ThreadInfo:
+        """Create the thread for `user_id`, or return it unchanged if it exists."""
+
+    @abc.abstractmethod
+    async def get_thread(self, thread_id: str) -> ThreadInfo | None: ...
+
+    @abc.abstractmethod
+    async def put(
+        self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
+    ) -> None:
+        """Atomically append `messages` and store `checkpoint`.
+
+        `checkpoint.message_count` must equal the thread's stored message count plus
+        `len(messages)`; otherwise another writer got there first and ConflictError is raised
+        with nothing written. The thread is created for `user_id` if it does not exist.
+        """
+
+    @abc.abstractmethod
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> Checkpoint | None:
+        """The latest checkpoint, or the one with `checkpoint_id`."""
+
+    @abc.abstractmethod
+    async def get_messages(
+        self, thread_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        """Messages in conversation order, from position `offset`."""
+
+    @abc.abstractmethod
+    async def list_history(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[Checkpoint]:
+        """Checkpoints newest first; `before` is a checkpoint id to page from."""
+
+    @abc.abstractmethod
+    async def list_threads(
+        self, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[ThreadInfo]:
+        """The user's threads, most recently updated first."""
+
+    @abc.abstractmethod
+    async def delete_thread(self, thread_id: str) -> bool:
+        """Delete the thread with its messages and checkpoints; False if it did not exist."""
+
+    async def get_snapshot(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> ThreadSnapshot | None:
+        """A checkpoint and the conversation as of that checkpoint."""
+        checkpoint = await self.get_checkpoint(thread_id, checkpoint_id)
+        if checkpoint is None:
+            return None
+        messages = await self.get_messages(thread_id, limit=checkpoint.message_count)
+        return ThreadSnapshot(checkpoint, messages)
+
+    async def append_messages(
+        self, thread_id: str, messages: Sequence[Message], *, user_id: str
+    ) -> Checkpoint:
+        """Add messages to a thread outside of a run (e.g. an imported conversation)."""
+        latest = await self.get_checkpoint(thread_id)
+        base = latest or Checkpoint(thread_id=thread_id, run_id="", step=0)
+        checkpoint = Checkpoint(
+            thread_id=thread_id,
+            run_id=base.run_id,
+            step=base.step + 1,
+            values=base.values,
+            message_count=base.message_count + len(messages),
+            status="done" if latest is None else latest.status,
+            next=[] if latest is None else latest.next,
+            interrupt=None if latest is None else latest.interrupt,
+            source="update",
+        )
+        await self.put(checkpoint, messages, user_id=user_id)
+        return checkpoint
+
+
+def check_limit(limit: int) -> int:
+    if limit < 1 or limit > 1000:
+        raise CheckpointerError(f"limit must be between 1 and 1000, got {limit}")
+    return limit

@@ -1,0 +1,148 @@
+"""In-process checkpointer: for tests and throwaway runs; state dies with the process."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentflow.checkpointer.base import (
+    Checkpoint,
+    Checkpointer,
+    ConflictError,
+    Page,
+    ThreadInfo,
+    check_limit,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    title_from,
+)
+from agentflow.graph.messages import Message
+
+
+@dataclass(slots=True)
+class _Thread:
+    info: ThreadInfo
+    messages: list[str] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+
+
+class InMemoryCheckpointer(Checkpointer):
+    """Keeps everything in a dict. Values are stored as JSON so a stored checkpoint never
+    aliases live state, and what fails to serialise here fails the same way in SQLite."""
+
+    durable = False
+
+    def __init__(self) -> None:
+        self._threads: dict[str, _Thread] = {}
+
+    async def create_thread(
+        self,
+        thread_id: str,
+        user_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> ThreadInfo:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            info = ThreadInfo(thread_id, user_id, title=title, metadata=dict(metadata or {}))
+            thread = self._threads[thread_id] = _Thread(info)
+        return _copy_info(thread.info)
+
+    async def get_thread(self, thread_id: str) -> ThreadInfo | None:
+        thread = self._threads.get(thread_id)
+        return _copy_info(thread.info) if thread else None
+
+    async def put(
+        self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
+    ) -> None:
+        encoded_messages = [dumps(m.to_dict(), what="a message") for m in messages]
+        encoded = dumps(checkpoint.to_dict(), what="the state")
+        thread = self._threads.get(checkpoint.thread_id)
+        stored = len(thread.messages) if thread else 0
+        if checkpoint.message_count != stored + len(messages):
+            raise ConflictError(
+                f"thread {checkpoint.thread_id!r} has {stored} messages, expected "
+                f"{checkpoint.message_count - len(messages)}: it was changed by another run"
+            )
+        if thread is None:
+            thread = self._threads[checkpoint.thread_id] = _Thread(
+                ThreadInfo(checkpoint.thread_id, user_id)
+            )
+        thread.messages.extend(encoded_messages)
+        thread.checkpoints.append(encoded)
+        info = thread.info
+        info.title = info.title or title_from(messages)
+        info.status = checkpoint.status
+        info.message_count = len(thread.messages)
+        info.updated_at = max(time.time(), info.updated_at)
+
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> Checkpoint | None:
+        thread = self._threads.get(thread_id)
+        if thread is None or not thread.checkpoints:
+            return None
+        if checkpoint_id is None:
+            return Checkpoint.from_dict(json.loads(thread.checkpoints[-1]))
+        for raw in reversed(thread.checkpoints):
+            checkpoint = Checkpoint.from_dict(json.loads(raw))
+            if checkpoint.checkpoint_id == checkpoint_id:
+                return checkpoint
+        return None
+
+    async def get_messages(
+        self, thread_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return []
+        end = None if limit is None else offset + limit
+        return [Message.from_dict(json.loads(raw)) for raw in thread.messages[offset:end]]
+
+    async def list_history(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[Checkpoint]:
+        check_limit(limit)
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return []
+        out: list[Checkpoint] = []
+        seen_before = before is None
+        for raw in reversed(thread.checkpoints):
+            checkpoint = Checkpoint.from_dict(json.loads(raw))
+            if not seen_before:
+                seen_before = checkpoint.checkpoint_id == before
+                continue
+            out.append(checkpoint)
+            if len(out) == limit:
+                break
+        return out
+
+    async def list_threads(
+        self, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[ThreadInfo]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor else None
+        mine = sorted(
+            (t.info for t in self._threads.values() if t.info.user_id == user_id),
+            key=lambda i: (i.updated_at, i.thread_id),
+            reverse=True,
+        )
+        if after is not None:
+            mine = [i for i in mine if (i.updated_at, i.thread_id) < after]
+        items = [_copy_info(i) for i in mine[:limit]]
+        more = len(mine) > limit
+        next_cursor = encode_cursor(items[-1].updated_at, items[-1].thread_id) if more else None
+        return Page(items, next_cursor)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        return self._threads.pop(thread_id, None) is not None
+
+
+def _copy_info(info: ThreadInfo) -> ThreadInfo:
+    return ThreadInfo(**{**info.to_dict(), "metadata": dict(info.metadata)})

@@ -1,0 +1,331 @@
+"""Embedded durable checkpointer: stdlib sqlite3 in WAL mode, driven from one worker thread
+so the event loop never blocks on disk. One process (one server worker) per file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agentflow.checkpointer.base import (
+    Checkpoint,
+    Checkpointer,
+    ConflictError,
+    Page,
+    ThreadInfo,
+    check_limit,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    title_from,
+)
+from agentflow.graph.errors import CheckpointerError
+from agentflow.graph.messages import Message
+
+DEFAULT_PATH = Path(".agentflow") / "state.db"
+SCHEMA_VERSION = 1
+R = TypeVar("R")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS threads (
+    thread_id     TEXT PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    title         TEXT,
+    metadata      TEXT NOT NULL DEFAULT '{}',
+    status        TEXT NOT NULL DEFAULT 'idle',
+    message_count INTEGER NOT NULL DEFAULT 0,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS threads_by_user
+    ON threads (user_id, updated_at DESC, thread_id DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    thread_id TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    data      TEXT NOT NULL,
+    PRIMARY KEY (thread_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread_id     TEXT NOT NULL,
+    checkpoint_id TEXT NOT NULL UNIQUE,
+    data          TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoints_by_thread ON checkpoints (thread_id, id DESC);
+"""
+
+
+class SqliteCheckpointer(Checkpointer):
+    """Durable state in one SQLite file (default `.agentflow/state.db`)."""
+
+    durable = True
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path = Path(path)
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._setup_lock = asyncio.Lock()
+
+    async def setup(self) -> None:
+        async with self._setup_lock:
+            if self._conn is not None:
+                return
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="agentflow-sqlite")
+            try:
+                self._conn = await self._call_raw(self._open)
+            except BaseException:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+                raise
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise CheckpointerError(
+                f"cannot open the SQLite state file {self.path}: {exc}. Check that the "
+                "directory exists and is writable, or set another path."
+            ) from None
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise CheckpointerError(
+                    f"{self.path} was written by a newer agentflow (schema {version}, this "
+                    f"version knows {SCHEMA_VERSION}); upgrade agentflow or use another file"
+                )
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise CheckpointerError(
+                f"{self.path} is not a usable agentflow state file: {exc}. Move it away "
+                "to start fresh."
+            ) from None
+        return conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._call_raw(conn.close)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    async def _call_raw(self, fn: Callable[[], R]) -> R:
+        assert self._executor is not None
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        if self._conn is None:
+            await self.setup()
+        conn = self._conn
+        assert conn is not None
+
+        def call() -> R:
+            try:
+                return fn(conn)
+            except sqlite3.Error as exc:
+                raise CheckpointerError(f"SQLite error on {self.path}: {exc}") from exc
+
+        return await self._call_raw(call)
+
+    async def create_thread(
+        self,
+        thread_id: str,
+        user_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> ThreadInfo:
+        meta = dumps(metadata or {}, what="thread metadata")
+
+        def run(conn: sqlite3.Connection) -> ThreadInfo:
+            now = time.time()
+            conn.execute(
+                "INSERT OR IGNORE INTO threads (thread_id, user_id, title, metadata, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (thread_id, user_id, title, meta, now, now),
+            )
+            info = _read_thread(conn, thread_id)
+            assert info is not None
+            return info
+
+        return await self._run(run)
+
+    async def get_thread(self, thread_id: str) -> ThreadInfo | None:
+        return await self._run(lambda conn: _read_thread(conn, thread_id))
+
+    async def put(
+        self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
+    ) -> None:
+        encoded = dumps(checkpoint.to_dict(), what="the state")
+        rows = [dumps(m.to_dict(), what="a message") for m in messages]
+        title = title_from(messages)
+        thread_id = checkpoint.thread_id
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                row = conn.execute(
+                    "SELECT message_count FROM threads WHERE thread_id = ?", (thread_id,)
+                ).fetchone()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO threads (thread_id, user_id, created_at, updated_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (thread_id, user_id, now, now),
+                    )
+                stored = row[0] if row else 0
+                if checkpoint.message_count != stored + len(rows):
+                    raise ConflictError(
+                        f"thread {thread_id!r} has {stored} messages, expected "
+                        f"{checkpoint.message_count - len(rows)}: it was changed by another run"
+                    )
+                conn.executemany(
+                    "INSERT INTO messages (thread_id, seq, data) VALUES (?, ?, ?)",
+                    [(thread_id, stored + i, data) for i, data in enumerate(rows)],
+                )
+                conn.execute(
+                    "INSERT INTO checkpoints (thread_id, checkpoint_id, data) VALUES (?, ?, ?)",
+                    (thread_id, checkpoint.checkpoint_id, encoded),
+                )
+                conn.execute(
+                    "UPDATE threads SET status = ?, message_count = ?, "
+                    "title = COALESCE(title, ?), updated_at = MAX(updated_at, ?) "
+                    "WHERE thread_id = ?",
+                    (checkpoint.status, checkpoint.message_count, title, now, thread_id),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._run(run)
+
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> Checkpoint | None:
+        def run(conn: sqlite3.Connection) -> Checkpoint | None:
+            if checkpoint_id is None:
+                row = conn.execute(
+                    "SELECT data FROM checkpoints WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+                    (thread_id,),
+                ).fetchone()
+            else:
+                row = conn.execute(
+                    "SELECT data FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?",
+                    (thread_id, checkpoint_id),
+                ).fetchone()
+            return Checkpoint.from_dict(json.loads(row[0])) if row else None
+
+        return await self._run(run)
+
+    async def get_messages(
+        self, thread_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        def run(conn: sqlite3.Connection) -> list[Message]:
+            rows = conn.execute(
+                "SELECT data FROM messages WHERE thread_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (thread_id, offset, -1 if limit is None else limit),
+            ).fetchall()
+            return [Message.from_dict(json.loads(r[0])) for r in rows]
+
+        return await self._run(run)
+
+    async def list_history(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[Checkpoint]:
+        check_limit(limit)
+
+        def run(conn: sqlite3.Connection) -> list[Checkpoint]:
+            upper = 2**63 - 1
+            if before is not None:
+                row = conn.execute(
+                    "SELECT id FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?",
+                    (thread_id, before),
+                ).fetchone()
+                if row is None:
+                    return []
+                upper = row[0]
+            rows = conn.execute(
+                "SELECT data FROM checkpoints WHERE thread_id = ? AND id < ? "
+                "ORDER BY id DESC LIMIT ?",
+                (thread_id, upper, limit),
+            ).fetchall()
+            return [Checkpoint.from_dict(json.loads(r[0])) for r in rows]
+
+        return await self._run(run)
+
+    async def list_threads(
+        self, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[ThreadInfo]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor else None
+
+        def run(conn: sqlite3.Connection) -> Page[ThreadInfo]:
+            sql = f"SELECT {_THREAD_COLUMNS} FROM threads WHERE user_id = ?"
+            params: list[Any] = [user_id]
+            if after is not None:
+                sql += " AND (updated_at, thread_id) < (?, ?)"
+                params += list(after)
+            sql += " ORDER BY updated_at DESC, thread_id DESC LIMIT ?"
+            params.append(limit + 1)
+            infos = [_thread_from_row(r) for r in conn.execute(sql, params).fetchall()]
+            more = len(infos) > limit
+            infos = infos[:limit]
+            last = infos[-1] if more else None
+            return Page(infos, encode_cursor(last.updated_at, last.thread_id) if last else None)
+
+        return await self._run(run)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = conn.execute(
+                    "DELETE FROM threads WHERE thread_id = ?", (thread_id,)
+                ).rowcount
+                conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
+                conn.execute("DELETE FROM checkpoints WHERE thread_id = ?", (thread_id,))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return deleted > 0
+
+        return await self._run(run)
+
+
+_THREAD_COLUMNS = (
+    "thread_id, user_id, title, metadata, status, message_count, created_at, updated_at"
+)
+
+
+def _thread_from_row(row: Sequence[Any]) -> ThreadInfo:
+    return ThreadInfo(
+        thread_id=row[0],
+        user_id=row[1],
+        title=row[2],
+        metadata=json.loads(row[3]),
+        status=row[4],
+        message_count=row[5],
+        created_at=row[6],
+        updated_at=row[7],
+    )
+
+
+def _read_thread(conn: sqlite3.Connection, thread_id: str) -> ThreadInfo | None:
+    row = conn.execute(
+        f"SELECT {_THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
+    ).fetchone()
+    return _thread_from_row(row) if row else None

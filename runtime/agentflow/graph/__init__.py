@@ -1,0 +1,42 @@
+"""Agent graphs: state, nodes, edges, and the compiled graph that runs them."""
+
+from agentflow.graph.builder import END, START, StateGraph
+from agentflow.graph.command import Command, Interrupt, interrupt
+from agentflow.graph.compiled import CompiledGraph, RunResult, StateSnapshot
+from agentflow.graph.errors import (
+    AgentflowError,
+    CheckpointerError,
+    GraphError,
+    GraphRecursionError,
+    InvalidInputError,
+    NodeError,
+)
+from agentflow.graph.messages import Message, ToolCall, Usage
+from agentflow.graph.state import AgentState
+from agentflow.graph.stream import StreamChunk, StreamEvent, emit_delta, streaming_requested
+
+__all__ = [
+    "END",
+    "START",
+    "AgentState",
+    "AgentflowError",
+    "CheckpointerError",
+    "Command",
+    "CompiledGraph",
+    "GraphError",
+    "GraphRecursionError",
+    "Interrupt",
+    "InvalidInputError",
+    "Message",
+    "NodeError",
+    "RunResult",
+    "StateGraph",
+    "StateSnapshot",
+    "StreamChunk",
+    "StreamEvent",
+    "ToolCall",
+    "Usage",
+    "emit_delta",
+    "interrupt",
+    "streaming_requested",
+]
