@@ -18,6 +18,7 @@ from agentflow.checkpointer.base import (
     ConflictError,
     Page,
     ThreadInfo,
+    ThreadSnapshot,
     check_limit,
     decode_cursor,
     dumps,
@@ -215,18 +216,17 @@ class SqliteCheckpointer(Checkpointer):
     async def get_checkpoint(
         self, thread_id: str, checkpoint_id: str | None = None
     ) -> Checkpoint | None:
-        def run(conn: sqlite3.Connection) -> Checkpoint | None:
-            if checkpoint_id is None:
-                row = conn.execute(
-                    "SELECT data FROM checkpoints WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
-                    (thread_id,),
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    "SELECT data FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?",
-                    (thread_id, checkpoint_id),
-                ).fetchone()
-            return Checkpoint.from_dict(json.loads(row[0])) if row else None
+        return await self._run(lambda conn: _read_checkpoint(conn, thread_id, checkpoint_id))
+
+    async def get_snapshot(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> ThreadSnapshot | None:
+        def run(conn: sqlite3.Connection) -> ThreadSnapshot | None:
+            checkpoint = _read_checkpoint(conn, thread_id, checkpoint_id)
+            if checkpoint is None:
+                return None
+            messages = _read_messages(conn, thread_id, 0, checkpoint.message_count)
+            return ThreadSnapshot(checkpoint, messages)
 
         return await self._run(run)
 
@@ -329,3 +329,29 @@ def _read_thread(conn: sqlite3.Connection, thread_id: str) -> ThreadInfo | None:
         f"SELECT {_THREAD_COLUMNS} FROM threads WHERE thread_id = ?", (thread_id,)
     ).fetchone()
     return _thread_from_row(row) if row else None
+
+
+def _read_checkpoint(
+    conn: sqlite3.Connection, thread_id: str, checkpoint_id: str | None
+) -> Checkpoint | None:
+    if checkpoint_id is None:
+        row = conn.execute(
+            "SELECT data FROM checkpoints WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+            (thread_id,),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT data FROM checkpoints WHERE thread_id = ? AND checkpoint_id = ?",
+            (thread_id, checkpoint_id),
+        ).fetchone()
+    return Checkpoint.from_dict(json.loads(row[0])) if row else None
+
+
+def _read_messages(
+    conn: sqlite3.Connection, thread_id: str, offset: int, limit: int | None
+) -> list[Message]:
+    rows = conn.execute(
+        "SELECT data FROM messages WHERE thread_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+        (thread_id, offset, -1 if limit is None else limit),
+    ).fetchall()
+    return [Message.from_dict(json.loads(r[0])) for r in rows]

@@ -8,7 +8,9 @@ unless it is declared with a reducer, e.g. ``notes: Annotated[list[str], operato
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -25,7 +27,18 @@ class _StateBase:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__dataclass_fields__" not in cls.__dict__:
+            _copy_mutable_defaults(cls)
             dataclasses.dataclass(kw_only=True)(cls)
+
+
+def _copy_mutable_defaults(cls: type) -> None:
+    """Let users write ``items: list[str] = []``: each instance gets its own copy."""
+    for name in cls.__dict__.get("__annotations__", {}):
+        default = cls.__dict__.get(name)
+        if isinstance(default, list | dict | set):
+            setattr(
+                cls, name, dataclasses.field(default_factory=functools.partial(copy.copy, default))
+            )
 
 
 class AgentState(_StateBase):
@@ -67,9 +80,7 @@ def field_names(state_cls: type[AgentState]) -> frozenset[str]:
 def state_values(state: AgentState) -> dict[str, Any]:
     """Every field except the conversation, for storing in a checkpoint."""
     return {
-        f.name: getattr(state, f.name)
-        for f in dataclasses.fields(state)
-        if f.name != "context"
+        f.name: getattr(state, f.name) for f in dataclasses.fields(state) if f.name != "context"
     }
 
 

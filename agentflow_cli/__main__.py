@@ -1,0 +1,3 @@
+from agentflow_cli.main import run
+
+run()

@@ -1,0 +1,103 @@
+"""The Typer app. Command bodies import what they need, so `agentflow --help` stays fast and
+never loads the server stack or the user's graph."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from agentflow import __version__
+from agentflow_cli.output import EXIT_INTERRUPTED, CliError, print_error
+
+app = typer.Typer(
+    name="agentflow",
+    help="Scaffold, check, run and deploy AI agent graphs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"agentflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def init() -> None:
+    """Create a new agent project from a template."""
+    from agentflow_cli.not_built import not_available
+
+    raise not_available("init")
+
+
+@app.command()
+def doctor() -> None:
+    """Check a project for what would break it in production."""
+    from agentflow_cli.not_built import not_available
+
+    raise not_available("doctor")
+
+
+@app.command()
+def play() -> None:
+    """Run the project locally with hot reload and a web playground."""
+    from agentflow_cli.not_built import not_available
+
+    raise not_available("play")
+
+
+@app.command()
+def api() -> None:
+    """Serve the project in production: HTTP API, streaming, auth, durable state."""
+    from agentflow_cli.not_built import not_available
+
+    raise not_available("api")
+
+
+@app.command()
+def build() -> None:
+    """Write deployment files: Dockerfile, compose, Kubernetes."""
+    from agentflow_cli.not_built import not_available
+
+    raise not_available("build")
+
+
+def run() -> None:
+    """Console-script entry: turn expected errors into one readable line and an exit code.
+    Usage errors are Typer's (exit 2); anything unexpected gets a one-line report unless
+    --debug asks for the traceback."""
+    try:
+        app()
+    except CliError as exc:
+        if _state["debug"]:
+            raise
+        print_error(exc.message, exc.hint)
+        sys.exit(exc.code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        print_error(
+            f"unexpected {type(exc).__name__}: {exc}",
+            "run again with --debug for the traceback, and report it if it persists",
+        )
+        sys.exit(1)

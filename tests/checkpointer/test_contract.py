@@ -1,0 +1,262 @@
+"""The checkpointer contract: every backend must pass all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentflow.checkpointer import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointerError,
+    ConflictError,
+    InvalidCursorError,
+    open_checkpointer,
+)
+from agentflow.graph import Message
+
+from .conftest import Backend
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def checkpoint(thread_id: str, step: int, count: int, **kwargs: Any) -> Checkpoint:
+    return Checkpoint(thread_id=thread_id, run_id="run-1", step=step, message_count=count, **kwargs)
+
+
+async def write_turns(cp: Checkpointer, thread_id: str, turns: int, user: str = "alice") -> None:
+    for i in range(turns):
+        await cp.put(
+            checkpoint(thread_id, i + 1, i + 1, values={"turn": i}),
+            [Message.user(f"message {i}")],
+            user_id=user,
+        )
+
+
+async def test_put_then_read_back(cp: Checkpointer) -> None:
+    first = Message.user("hello there", metadata={"k": "v"})
+    reply = Message.assistant("hi", usage=None)
+    await cp.put(
+        checkpoint("t1", 1, 2, values={"mood": "good"}, next=["agent"]),
+        [first, reply],
+        user_id="alice",
+    )
+    latest = await cp.get_checkpoint("t1")
+    assert latest is not None
+    assert latest.values == {"mood": "good"}
+    assert latest.next == ["agent"]
+    assert latest.message_count == 2
+    messages = await cp.get_messages("t1")
+    assert [m.to_dict() for m in messages] == [first.to_dict(), reply.to_dict()]
+    thread = await cp.get_thread("t1")
+    assert thread is not None
+    assert (thread.user_id, thread.title, thread.message_count) == ("alice", "hello there", 2)
+    by_id = await cp.get_checkpoint("t1", latest.checkpoint_id)
+    assert by_id is not None and by_id.checkpoint_id == latest.checkpoint_id
+    assert await cp.get_checkpoint("t1", "no-such-id") is None
+    assert await cp.get_checkpoint("unknown") is None
+    assert await cp.get_thread("unknown") is None
+
+
+async def test_snapshot_holds_the_conversation_as_of_its_checkpoint(cp: Checkpointer) -> None:
+    await write_turns(cp, "t1", 3)
+    history = await cp.list_history("t1")
+    oldest = history[-1]
+    snap = await cp.get_snapshot("t1", oldest.checkpoint_id)
+    assert snap is not None
+    assert [m.text for m in snap.messages] == ["message 0"]
+    latest = await cp.get_snapshot("t1")
+    assert latest is not None and len(latest.messages) == 3
+
+
+async def test_conflicting_writer_is_refused_and_writes_nothing(cp: Checkpointer) -> None:
+    await write_turns(cp, "t1", 2)
+    with pytest.raises(ConflictError, match="changed by another run"):
+        await cp.put(checkpoint("t1", 3, 2), [Message.user("stale")], user_id="alice")
+    assert len(await cp.get_messages("t1")) == 2
+    assert len(await cp.list_history("t1")) == 2
+
+
+async def test_storage_grows_linearly_with_the_conversation(cp: Checkpointer) -> None:
+    turns = 120
+    await write_turns(cp, "t1", turns)
+    assert len(await cp.get_messages("t1")) == turns
+    history = await cp.list_history("t1", limit=1000)
+    assert len(history) == turns
+    sizes = {len(json.dumps(c.to_dict()["values"])) for c in history}
+    # A checkpoint stores a count, never the message list: its size does not grow.
+    assert max(sizes) - min(sizes) <= 3
+    assert all("messages" not in c.to_dict() for c in history)
+
+
+async def test_message_paging(cp: Checkpointer) -> None:
+    await write_turns(cp, "t1", 10)
+    page = await cp.get_messages("t1", offset=4, limit=3)
+    assert [m.text for m in page] == ["message 4", "message 5", "message 6"]
+    assert await cp.get_messages("t1", offset=10) == []
+
+
+async def test_threads_are_isolated_between_users(cp: Checkpointer) -> None:
+    await write_turns(cp, "alice-1", 1, user="alice")
+    await write_turns(cp, "bob-1", 1, user="bob")
+    alice = await cp.list_threads("alice")
+    bob = await cp.list_threads("bob")
+    assert [t.thread_id for t in alice.items] == ["alice-1"]
+    assert [t.thread_id for t in bob.items] == ["bob-1"]
+    assert (await cp.list_threads("carol")).items == []
+
+
+async def test_create_thread_is_idempotent_and_keeps_the_owner(cp: Checkpointer) -> None:
+    made = await cp.create_thread("t1", "alice", metadata={"source": "api"}, title="T")
+    again = await cp.create_thread("t1", "mallory")
+    assert again.user_id == "alice" == made.user_id
+    assert again.metadata == {"source": "api"}
+    await write_turns(cp, "t1", 1, user="mallory")
+    info = await cp.get_thread("t1")
+    assert info is not None and info.user_id == "alice" and info.title == "T"
+
+
+async def test_thread_list_paginates_newest_first(cp: Checkpointer) -> None:
+    for i in range(25):
+        await write_turns(cp, f"t{i:02d}", 1)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await cp.list_threads("alice", limit=10, cursor=cursor)
+        seen += [t.thread_id for t in page.items]
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 25
+    assert seen == [f"t{i:02d}" for i in reversed(range(25))]
+    # Writing to an old thread moves it to the front.
+    await cp.put(checkpoint("t03", 2, 2), [Message.user("again")], user_id="alice")
+    first = await cp.list_threads("alice", limit=1)
+    assert [t.thread_id for t in first.items] == ["t03"]
+
+
+async def test_bad_cursor_and_limit_are_clear_errors(cp: Checkpointer) -> None:
+    with pytest.raises(InvalidCursorError, match="cursor"):
+        await cp.list_threads("alice", cursor="not-a-cursor!")
+    with pytest.raises(CheckpointerError, match="limit"):
+        await cp.list_threads("alice", limit=0)
+
+
+async def test_history_is_newest_first_and_pages(cp: Checkpointer) -> None:
+    await write_turns(cp, "t1", 5)
+    history = await cp.list_history("t1", limit=2)
+    assert [c.values["turn"] for c in history] == [4, 3]
+    older = await cp.list_history("t1", limit=10, before=history[-1].checkpoint_id)
+    assert [c.values["turn"] for c in older] == [2, 1, 0]
+    assert await cp.list_history("unknown") == []
+
+
+async def test_delete_thread_removes_everything(cp: Checkpointer) -> None:
+    await write_turns(cp, "t1", 3)
+    await write_turns(cp, "t2", 1)
+    assert await cp.delete_thread("t1") is True
+    assert await cp.get_thread("t1") is None
+    assert await cp.get_checkpoint("t1") is None
+    assert await cp.get_messages("t1") == []
+    assert await cp.list_history("t1") == []
+    assert [t.thread_id for t in (await cp.list_threads("alice")).items] == ["t2"]
+    assert await cp.delete_thread("t1") is False
+    # The id can be reused from scratch.
+    await write_turns(cp, "t1", 1, user="bob")
+    info = await cp.get_thread("t1")
+    assert info is not None and info.user_id == "bob" and info.message_count == 1
+
+
+async def test_concurrent_writers_on_different_threads(cp: Checkpointer) -> None:
+    await asyncio.gather(*(write_turns(cp, f"t{i}", 10) for i in range(20)))
+    for i in range(20):
+        messages = await cp.get_messages(f"t{i}")
+        assert [m.text for m in messages] == [f"message {n}" for n in range(10)]
+    page = await cp.list_threads("alice", limit=100)
+    assert len(page.items) == 20
+
+
+async def test_append_messages_outside_a_run(cp: Checkpointer) -> None:
+    await cp.append_messages("t1", [Message.user("imported"), Message.assistant("ok")], user_id="a")
+    await cp.append_messages("t1", [Message.user("more")], user_id="a")
+    assert [m.text for m in await cp.get_messages("t1")] == ["imported", "ok", "more"]
+    latest = await cp.get_checkpoint("t1")
+    assert latest is not None and latest.message_count == 3 and latest.source == "update"
+
+
+async def test_unserialisable_state_is_a_clear_error(cp: Checkpointer) -> None:
+    with pytest.raises(CheckpointerError, match="JSON-serialisable"):
+        await cp.put(checkpoint("t1", 1, 0, values={"bad": object()}), [], user_id="alice")
+    assert await cp.get_checkpoint("t1") is None
+
+
+def run_graph_process(spec: str, thread_id: str, mode: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.checkpointer.crash_graph", spec, thread_id, mode],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def last_json(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_state_survives_a_restart(durable_backend: Backend, tmp_path: Path) -> None:
+    spec = durable_backend.spec(tmp_path)
+    first = last_json(run_graph_process(spec, "t1", "run"))
+    assert first["status"] == "done"
+    assert first["visits"] == ["a", "b", "c"]
+    # A new process: the history is intact and the next run continues the thread.
+    second = last_json(run_graph_process(spec, "t1", "run"))
+    assert second["visits"] == ["a", "b", "c", "a", "b", "c"]
+    assert second["messages"] == [
+        "go", "a saw 1 messages", "b saw 2 messages", "c saw 3 messages",
+        "go", "a saw 5 messages", "b saw 6 messages", "c saw 7 messages",
+    ]  # fmt: skip
+
+
+def test_killed_process_resumes_from_the_last_completed_step(
+    durable_backend: Backend, tmp_path: Path
+) -> None:
+    spec = durable_backend.spec(tmp_path)
+    crashed = run_graph_process(spec, "t1", "crash")
+    assert crashed.returncode == -signal.SIGKILL
+    after_crash = last_json(run_graph_process(spec, "t1", "show"))
+    assert after_crash == {
+        "visits": ["a"],
+        "messages": ["go", "a saw 1 messages"],
+        "next": ["b"],
+        "status": "running",
+    }
+    resumed = last_json(run_graph_process(spec, "t1", "resume"))
+    assert resumed["status"] == "done"
+    assert resumed["visits"] == ["a", "b", "c"]  # `a` did not run twice
+    assert resumed["messages"] == ["go", "a saw 1 messages", "b saw 2 messages", "c saw 3 messages"]
+
+
+async def test_sqlite_reports_an_unusable_file(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not a database" * 100)
+    cp = open_checkpointer(f"sqlite:{path}")
+    with pytest.raises(CheckpointerError, match="not a usable agentflow state file"):
+        await cp.setup()
+    await cp.close()
+
+
+def test_open_checkpointer_rejects_unknown_kinds() -> None:
+    with pytest.raises(CheckpointerError, match="unknown checkpointer"):
+        open_checkpointer("mongodb://x")
