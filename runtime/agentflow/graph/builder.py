@@ -74,6 +74,13 @@ class StateGraph:
     def __init__(self, state_cls: type[AgentState] = AgentState) -> None:
         if not (isinstance(state_cls, type) and issubclass(state_cls, AgentState)):
             raise GraphError(f"StateGraph needs AgentState or a subclass of it, got {state_cls!r}")
+        try:
+            state_cls()
+        except TypeError as exc:
+            raise GraphError(
+                f"{state_cls.__name__} cannot be created empty ({exc}); give every field a "
+                "default value"
+            ) from None
         self.state_cls = state_cls
         self.nodes: dict[str, Step] = {}
         self.edges: dict[str, list[str]] = {}
@@ -170,6 +177,8 @@ class StateGraph:
             for target in (router.path_map or {}).values():
                 check(target, f"path map of {source!r}")
         for name in (*before, *after):
+            if name in RESERVED:
+                raise GraphError(f"interrupt_before/interrupt_after take node names, not {name!r}")
             check(name, "interrupt_before/interrupt_after")
 
         entry: str | Router

@@ -21,7 +21,14 @@ from agentflow.graph.command import (
 )
 from agentflow.graph.errors import GraphError, GraphRecursionError, InvalidInputError, NodeError
 from agentflow.graph.messages import Message, Usage, coerce_messages
-from agentflow.graph.state import AgentState, apply_update, build_state, split_update, state_values
+from agentflow.graph.state import (
+    AgentState,
+    apply_update,
+    build_state,
+    check_input_fields,
+    split_update,
+    state_values,
+)
 from agentflow.graph.stream import Listener, StreamChunk, StreamEvent, reset_listener, set_listener
 
 if TYPE_CHECKING:
@@ -150,6 +157,7 @@ class CompiledGraph:
     ) -> RunResult:
         """Run to completion (or to an interrupt), passing each event to `on_event`."""
         messages, fields, resume, has_resume = _parse_input(input)
+        check_input_fields(self.state_cls, fields)
         run = self._new_run(config, on_event)
         pending = await self._load(run)
         run.chunk(StreamEvent.METADATA, data={"thread_id": run.thread_id, "run_id": run.run_id})
@@ -170,6 +178,8 @@ class CompiledGraph:
         elif not messages and not fields and pending is not None:
             node = pending.next[0]  # continue a paused or crashed run
             skip_before = node
+            if pending.interrupt is not None and pending.interrupt.when == "during":
+                resume_values = list(pending.interrupt.resume_values)
         else:
             node = ""
 
@@ -177,7 +187,7 @@ class CompiledGraph:
             run.state = apply_update(run.state, messages, fields)
             if not node:
                 entry = self.spec.entry
-                node = entry if isinstance(entry, str) else await self._route(entry, run)
+                node = entry if isinstance(entry, str) else await self._route(entry, run, "START")
             await self._save(run, messages, next_node=node, source="input")
         return await self._loop(run, node, skip_before, resume_values)
 
@@ -273,11 +283,14 @@ class CompiledGraph:
                 goto, update = update.goto, update.update
             try:
                 messages, fields = split_update(self.state_cls, update, node=node)
-                run.state = apply_update(run.state, messages, fields)
-                next_node = self._check_target(goto, node) if goto else await self._next(node, run)
+                state = apply_update(run.state, messages, fields)
+                next_node = (
+                    self._check_target(goto, node) if goto else await self._next(node, run, state)
+                )
             except GraphError as exc:
-                await self._fail(run, node, exc)
+                await self._fail(run, node, exc)  # the step's update is not committed
                 raise
+            run.state = state
             pause = node in spec.interrupt_after and next_node != END
             await self._save(
                 run,
@@ -301,15 +314,7 @@ class CompiledGraph:
     async def _run_node(self, run: _Run, node: str, resume_values: list[Any]) -> tuple[Any, float]:
         step = self.spec.nodes[node]
         run.chunk(StreamEvent.NODE_START, node=node)
-        config = {
-            **run.extra,
-            "thread_id": run.thread_id,
-            "run_id": run.run_id,
-            "user_id": run.user_id,
-            "recursion_limit": run.recursion_limit,
-            "step": run.step + 1,
-            "node": node,
-        }
+        config = _node_config(run, node)
         resume_token = set_resume_values(resume_values) if resume_values else None
         listener_token = None
         if run.emit is not None:
@@ -334,15 +339,22 @@ class CompiledGraph:
                 reset_resume_values(resume_token)
         return result, round((time.perf_counter() - started) * 1000, 3)
 
-    async def _next(self, node: str, run: _Run) -> str:
+    async def _next(self, node: str, run: _Run, state: AgentState) -> str:
         router = self.spec.routers.get(node)
         if router is not None:
-            return await self._route(router, run, node)
+            return await self._route(router, run, node, state)
         return self.spec.edges.get(node, END)
 
-    async def _route(self, router: Router, run: _Run, source: str = "START") -> str:
-        config = {**run.extra, "thread_id": run.thread_id, "run_id": run.run_id}
-        choice = await _call(router.step, run.state, config)
+    async def _route(
+        self, router: Router, run: _Run, source: str, state: AgentState | None = None
+    ) -> str:
+        """Ask a router where to go next. A router that raises fails the step of `source`."""
+        try:
+            choice = await _call(router.step, state or run.state, _node_config(run, source))
+        except (GraphInterrupt, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            raise NodeError(source, exc) from exc
         if router.path_map is not None:
             try:
                 return router.path_map[choice]
@@ -441,6 +453,18 @@ class CompiledGraph:
             next=next_nodes,
             steps=run.step,
         )
+
+
+def _node_config(run: _Run, node: str) -> dict[str, Any]:
+    return {
+        **run.extra,
+        "thread_id": run.thread_id,
+        "run_id": run.run_id,
+        "user_id": run.user_id,
+        "recursion_limit": run.recursion_limit,
+        "step": run.step + 1,
+        "node": node,
+    }
 
 
 async def _call(step: Step, state: AgentState, config: dict[str, Any]) -> Any:

@@ -193,6 +193,8 @@ def coerce_message(value: Message | Mapping[str, Any]) -> Message:
 def coerce_messages(values: Iterable[Message | Mapping[str, Any]] | Message) -> list[Message]:
     if isinstance(values, Message):
         return [values]
-    if isinstance(values, str | bytes | Mapping):
-        raise InvalidInputError("'messages' must be a list of messages")
+    if not isinstance(values, list | tuple):
+        raise InvalidInputError(
+            f"'messages' must be a list of messages, got {type(values).__name__}"
+        )
     return [coerce_message(v) for v in values]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import inspect
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -33,7 +34,7 @@ class _StateBase:
 
 def _copy_mutable_defaults(cls: type) -> None:
     """Let users write ``items: list[str] = []``: each instance gets its own copy."""
-    for name in cls.__dict__.get("__annotations__", {}):
+    for name in inspect.get_annotations(cls):
         default = cls.__dict__.get(name)
         if isinstance(default, list | dict | set):
             setattr(
@@ -91,6 +92,20 @@ def build_state(
     known = field_names(state_cls)
     kwargs = {k: v for k, v in values.items() if k in known and k != "context"}
     return state_cls(context=context, **kwargs)
+
+
+def check_input_fields(state_cls: type[AgentState], fields: Mapping[str, Any]) -> None:
+    """Input `state` may set declared fields; the conversation only grows via messages."""
+    for key in fields:
+        if key in MESSAGE_KEYS:
+            raise InvalidInputError(
+                f"input 'state' cannot set {key!r}; send new messages under 'messages'"
+            )
+        if key not in field_names(state_cls):
+            raise InvalidInputError(
+                f"input 'state' has unknown field {key!r}; {state_cls.__name__} has "
+                f"{sorted(field_names(state_cls) - {'context'})}"
+            )
 
 
 def split_update(
