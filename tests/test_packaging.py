@@ -20,7 +20,7 @@ PUBLIC = {
         "StreamEvent", "ToolCall", "Usage", "emit_delta", "interrupt", "streaming_requested",
     ],
     "agentflow.checkpointer": [
-        "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError",
+        "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
         "InMemoryCheckpointer", "InvalidCursorError", "Page", "SqliteCheckpointer",
         "ThreadInfo", "ThreadSnapshot", "open_checkpointer",
     ],

@@ -121,6 +121,32 @@ class ThreadSnapshot:
     messages: list[Message]
 
 
+@dataclass(slots=True)
+class IdempotencyRecord:
+    """A stored response for an `Idempotency-Key`, scoped to one user."""
+
+    key: str
+    user_id: str
+    request_hash: str
+    status: int
+    body: dict[str, Any]
+    expires_at: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "user_id": self.user_id,
+            "request_hash": self.request_hash,
+            "status": self.status,
+            "body": self.body,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IdempotencyRecord:
+        return cls(**data)
+
+
 def dumps(value: Any, *, what: str) -> str:
     """JSON-encode for storage; a value that is not JSON-serialisable names itself."""
     try:
@@ -240,6 +266,18 @@ class Checkpointer(abc.ABC):
     @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:
         """Delete the thread with its messages and checkpoints; False if it did not exist."""
+
+    @abc.abstractmethod
+    async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        """The unexpired record stored for this user's key, if any."""
+
+    @abc.abstractmethod
+    async def put_idempotent(self, record: IdempotencyRecord) -> None:
+        """Store (or replace) a record; expired records may be purged at any time."""
+
+    async def ping(self) -> None:
+        """Raise CheckpointerError when the storage is unreachable (used by /health)."""
+        await self.get_thread("__agentflow_health__")
 
     async def get_snapshot(
         self, thread_id: str, checkpoint_id: str | None = None

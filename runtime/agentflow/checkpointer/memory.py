@@ -12,6 +12,7 @@ from agentflow.checkpointer.base import (
     Checkpoint,
     Checkpointer,
     ConflictError,
+    IdempotencyRecord,
     Page,
     ThreadInfo,
     check_limit,
@@ -38,6 +39,7 @@ class InMemoryCheckpointer(Checkpointer):
 
     def __init__(self) -> None:
         self._threads: dict[str, _Thread] = {}
+        self._idempotency: dict[tuple[str, str], str] = {}
 
     async def create_thread(
         self,
@@ -142,6 +144,25 @@ class InMemoryCheckpointer(Checkpointer):
 
     async def delete_thread(self, thread_id: str) -> bool:
         return self._threads.pop(thread_id, None) is not None
+
+    async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        raw = self._idempotency.get((user_id, key))
+        if raw is None:
+            return None
+        record = IdempotencyRecord.from_dict(json.loads(raw))
+        if record.expires_at <= time.time():
+            self._idempotency.pop((user_id, key), None)
+            return None
+        return record
+
+    async def put_idempotent(self, record: IdempotencyRecord) -> None:
+        now = time.time()
+        expired = [k for k, v in self._idempotency.items() if json.loads(v)["expires_at"] <= now]
+        for k in expired[:100]:
+            del self._idempotency[k]
+        self._idempotency[(record.user_id, record.key)] = dumps(
+            record.to_dict(), what="an idempotent response"
+        )
 
 
 def _copy_info(info: ThreadInfo) -> ThreadInfo:

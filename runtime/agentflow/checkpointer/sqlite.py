@@ -16,6 +16,7 @@ from agentflow.checkpointer.base import (
     Checkpoint,
     Checkpointer,
     ConflictError,
+    IdempotencyRecord,
     Page,
     ThreadInfo,
     ThreadSnapshot,
@@ -58,6 +59,14 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     data          TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS checkpoints_by_thread ON checkpoints (thread_id, id DESC);
+CREATE TABLE IF NOT EXISTS idempotency (
+    user_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 """
 
 
@@ -304,6 +313,29 @@ class SqliteCheckpointer(Checkpointer):
             return deleted > 0
 
         return await self._run(run)
+
+    async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        def run(conn: sqlite3.Connection) -> IdempotencyRecord | None:
+            row = conn.execute(
+                "SELECT data FROM idempotency WHERE user_id = ? AND key = ? AND expires_at > ?",
+                (user_id, key, time.time()),
+            ).fetchone()
+            return IdempotencyRecord.from_dict(json.loads(row[0])) if row else None
+
+        return await self._run(run)
+
+    async def put_idempotent(self, record: IdempotencyRecord) -> None:
+        data = dumps(record.to_dict(), what="an idempotent response")
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM idempotency WHERE expires_at <= ?", (time.time(),))
+            conn.execute(
+                "INSERT OR REPLACE INTO idempotency (user_id, key, data, expires_at) "
+                "VALUES (?, ?, ?, ?)",
+                (record.user_id, record.key, data, record.expires_at),
+            )
+
+        await self._run(run)
 
 
 _THREAD_COLUMNS = (

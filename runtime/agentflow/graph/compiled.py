@@ -254,7 +254,8 @@ class CompiledGraph:
         run.state = build_state(self.state_cls, c.values, snap.messages)
         run.step = c.step
         run.message_count = c.message_count
-        return c if c.next and c.status in ("running", "interrupted", "error") else None
+        resumable = ("running", "interrupted", "error", "cancelled")
+        return c if c.next and c.status in resumable else None
 
     async def _loop(
         self, run: _Run, node: str, skip_before: str | None, resume_values: list[Any]
@@ -326,9 +327,15 @@ class CompiledGraph:
             result = await _call(step, run.state, config)
         except GraphInterrupt as interrupt:
             return Interrupt(node, interrupt.value, "during", resume_values), 0.0
-        except (Exception, asyncio.CancelledError) as exc:
-            if isinstance(exc, asyncio.CancelledError):
-                raise
+        except asyncio.CancelledError:
+            # Stopped (by the caller, a timeout or shutdown): record it, resumable at `node`.
+            if self.checkpointer is not None:
+                save = self._save(run, [], next_node=node, source="cancel", node=node,
+                                  status="cancelled")  # fmt: skip
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(save)
+            raise
+        except Exception as exc:
             error = NodeError(node, exc)
             await self._fail(run, node, error)
             raise error from exc

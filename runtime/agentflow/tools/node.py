@@ -71,18 +71,25 @@ class ToolNode:
             step=int(config.get("step", 0)),
         )
         timeout = tool.timeout if tool.timeout is not None else self.timeout
+        task = asyncio.ensure_future(tool.arun(call.arguments, context))
         try:
-            text = await asyncio.wait_for(tool.arun(call.arguments, context), timeout)
-        except ArgumentError as exc:
-            return self._result(
-                call, started, "error",
-                f"Error: invalid arguments for {call.name}: {exc}. Fix them and call again.",
-            )  # fmt: skip
-        except TimeoutError:
+            done, _ = await asyncio.wait({task}, timeout=timeout)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
             return self._result(
                 call, started, "error",
                 f"Error: {call.name} did not finish within {timeout:g}s and was abandoned. "
                 "Try again later or with simpler input.",
+            )  # fmt: skip
+        try:
+            text = task.result()
+        except ArgumentError as exc:
+            return self._result(
+                call, started, "error",
+                f"Error: invalid arguments for {call.name}: {exc}. Fix them and call again.",
             )  # fmt: skip
         except Exception as exc:
             return self._result(

@@ -39,9 +39,11 @@ def type_schema(hint: Any) -> dict[str, Any]:
         return {"enum": list(args)}
     if origin in (typing.Union, types.UnionType):
         options = [a for a in args if a is not type(None)]
-        if len(options) == 1:
-            return type_schema(options[0])
-        return {"anyOf": [type_schema(a) for a in options]}
+        nullable = len(options) < len(args)
+        schemas = [type_schema(a) for a in options]
+        if nullable:  # models send null for optional parameters they skip
+            schemas.append({"type": "null"})
+        return schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
     if origin in (list, set, frozenset, tuple) or hint in (list, set, frozenset, tuple):
         schema = {"type": "array"}
         if args and not (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
@@ -135,6 +137,10 @@ class ArgumentError(ValueError):
 def validate(value: Any, schema: Mapping[str, Any], path: str = "arguments") -> None:
     """Check `value` against the subset of JSON Schema that `type_schema` produces."""
     if "anyOf" in schema:
+        options = [o for o in schema["anyOf"] if o.get("type") != "null"]
+        if value is not None and len(options) == 1:  # Optional[X]: X's precise errors
+            validate(value, options[0], path)
+            return
         for option in schema["anyOf"]:
             try:
                 validate(value, option, path)

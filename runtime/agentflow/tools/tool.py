@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
 import hashlib
 import inspect
 import json
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, overload
@@ -37,7 +39,15 @@ class ToolContext:
 
 
 def _is_context(name: str, hint: Any) -> bool:
-    return hint is ToolContext or hint == "ToolContext"
+    """`ToolContext` or `ToolContext | None` (resolved type hints)."""
+    if hint is ToolContext:
+        return True
+    args = typing.get_args(hint)
+    return (
+        bool(args)
+        and ToolContext in args
+        and all(a is ToolContext or a is type(None) for a in args)
+    )
 
 
 class Tool:
@@ -61,14 +71,15 @@ class Tool:
         self.timeout = timeout
         self.read_only = read_only
         self.is_async = inspect.iscoroutinefunction(fn)
+        hints = typing.get_type_hints(fn)
         self._context_param = next(
-            (
-                p.name
-                for p in inspect.signature(fn).parameters.values()
-                if _is_context(p.name, p.annotation)
-            ),
-            None,
+            (name for name, hint in hints.items() if _is_context(name, hint)), None
         )
+        self._enums = {
+            name: hint
+            for name, hint in hints.items()
+            if isinstance(hint, type) and issubclass(hint, enum.Enum)
+        }
         functools.update_wrapper(self, fn)
 
     @property
@@ -88,6 +99,9 @@ class Tool:
             raise ArgumentError(f"arguments must be a JSON object, got {arguments!r}")
         validate(arguments, self.parameters)
         kwargs = dict(arguments)
+        for name, enum_cls in self._enums.items():
+            if name in kwargs:
+                kwargs[name] = enum_cls(kwargs[name])
         if self._context_param is not None:
             kwargs[self._context_param] = context
         if self.is_async:
