@@ -58,9 +58,7 @@ async def run(n: int) -> dict[str, Any]:
     results: dict[str, float] = {}
 
     results["baseline: plain async function"] = await timed(n, lambda i: baseline_call(payload))
-    results["graph, no checkpointer"] = await timed(
-        n, lambda i: app.ainvoke({"messages": payload})
-    )
+    results["graph, no checkpointer"] = await timed(n, lambda i: app.ainvoke({"messages": payload}))
     memory = app.with_checkpointer(InMemoryCheckpointer())
     results["graph + InMemoryCheckpointer"] = await timed(
         n, lambda i: memory.ainvoke({"messages": payload}, {"thread_id": f"t{i}"})

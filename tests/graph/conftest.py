@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+
 from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer, SqliteCheckpointer
 
 

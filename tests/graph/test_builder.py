@@ -6,6 +6,7 @@ import operator
 from typing import Annotated, Any
 
 import pytest
+
 from agentflow.graph import (
     END,
     START,

@@ -5,6 +5,7 @@ import operator
 from typing import Annotated, Any
 
 import pytest
+
 from agentflow.checkpointer import Checkpointer
 from agentflow.graph import (
     END,

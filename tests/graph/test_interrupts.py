@@ -4,6 +4,7 @@ import itertools
 from typing import Any
 
 import pytest
+
 from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer
 from agentflow.graph import (
     START,

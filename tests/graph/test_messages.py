@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from agentflow.graph import InvalidInputError, Message, ToolCall, Usage
 
 

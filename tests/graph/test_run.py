@@ -8,6 +8,7 @@ import threading
 from typing import Annotated, Any
 
 import pytest
+
 from agentflow.graph import (
     END,
     START,

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 import pytest
+
 from agentflow.checkpointer import InMemoryCheckpointer
 from agentflow.graph import (
     START,

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
+
 from agentflow.checkpointer import (
     Checkpointer,
     CheckpointerError,

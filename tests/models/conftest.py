@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
 from agentflow.models import RetryPolicy, aclose_shared_clients
 
 SECRET_KEY = "sk-test-SECRET0123456789abcdefXYZ"

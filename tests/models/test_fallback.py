@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
 from agentflow.graph.messages import Message
 from agentflow.models import (
     ChatModel,

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+
 from agentflow.graph.messages import Message
 from agentflow.graph.stream import Listener, StreamChunk, reset_listener, set_listener
 from agentflow.models import (

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
 from agentflow.graph.messages import Message, ToolCall
 from agentflow.graph.stream import Listener, StreamChunk, StreamEvent, reset_listener, set_listener
 from agentflow.models import (

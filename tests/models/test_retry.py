@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+
 from agentflow.graph.messages import Message
 from agentflow.models import (
     RETRYABLE_STATUS_CODES,

@@ -108,6 +108,12 @@ class CompiledGraph:
     def state_cls(self) -> type[AgentState]:
         return self.spec.state_cls
 
+    def get_graph(self) -> dict[str, Any]:
+        """Nodes, edges (conditional ones marked) and a Mermaid drawing."""
+        from agentflow.graph.drawing import describe
+
+        return describe(self.spec, self.name)
+
     def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
         """The same graph bound to another checkpointer (the runtime uses this)."""
         return CompiledGraph(self.spec, checkpointer, self.name)
