@@ -4,6 +4,7 @@ never loads the server stack or the user's graph."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -65,11 +66,27 @@ def play() -> None:
 
 
 @app.command()
-def api() -> None:
+def api(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to bind [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port [default: 8000].", min=0, max=65535)
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [default: WEB_CONCURRENCY or 1].", min=1)
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+    ] = None,
+) -> None:
     """Serve the project in production: HTTP API, streaming, auth, durable state."""
-    from agentflow_cli.not_built import not_available
+    from agentflow_cli.api import run_api
 
-    raise not_available("api")
+    run_api(config=config, host=host, port=port, workers=workers, log_level=log_level)
 
 
 @app.command()

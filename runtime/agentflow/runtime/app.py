@@ -1,0 +1,207 @@
+"""`create_app`: the Starlette app that loads the graph once and serves the HTTP API."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer, SqliteCheckpointer
+from agentflow.graph.compiled import CompiledGraph
+from agentflow.runtime import schemas
+from agentflow.runtime.auth import build_authenticator
+from agentflow.runtime.errors import ApiError, error_body, error_response
+from agentflow.runtime.loader import load_graph
+from agentflow.runtime.metrics import Metrics
+from agentflow.runtime.middleware import RequestMiddleware
+from agentflow.runtime.openapi import Endpoint, build_document
+from agentflow.runtime.routes import graph as graph_routes
+from agentflow.runtime.routes import system, threads
+from agentflow.runtime.runs import RunService
+from agentflow.runtime.settings import CheckpointerSettings, ConfigError, Settings, export_dotenv
+from agentflow.runtime.state import AppRuntime, request_id
+from agentflow.utils import configure_logging
+
+logger = logging.getLogger("agentflow.runtime")
+THREAD = "/v1/threads/{thread_id}"
+RUN_HEADERS = (("Idempotency-Key", "replays the stored response for a repeated key"),)
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("GET", "/ping", system.ping, "Liveness: no dependencies", "system", auth=False,
+             response={"type": "object", "properties": {"status": {"const": "ok"}}}),
+    Endpoint("GET", "/health", system.health, "Readiness: graph, checkpointer, redis", "system",
+             auth=False, response=schemas.HEALTH, errors=["503"]),
+    Endpoint("GET", "/metrics", system.metrics, "Prometheus metrics", "system", auth=False,
+             response={"type": "string"}, media_type="text/plain"),
+    Endpoint("GET", "/v1/graph", graph_routes.graph_info, "Nodes, edges and a Mermaid drawing",
+             "graph", response=schemas.GRAPH_INFO),
+    Endpoint("POST", "/v1/graph/invoke", graph_routes.invoke, "Run the graph to completion",
+             "graph", request=schemas.RUN_REQUEST, response=schemas.RUN_RESPONSE,
+             errors=["400", "404", "409", "413", "422", "500", "503", "504"],
+             headers=RUN_HEADERS),
+    Endpoint("POST", "/v1/graph/stream", graph_routes.stream, "Run the graph, streaming SSE "
+             "events: metadata, node, delta, message, interrupt, error, end", "graph",
+             request=schemas.RUN_REQUEST, response={"type": "string"},
+             media_type="text/event-stream", errors=["400", "404", "409", "413", "422"]),
+    Endpoint("POST", "/v1/graph/stop", graph_routes.stop, "Cancel the run on a thread",
+             "graph", request=schemas.STOP_REQUEST, response=schemas.STOP_RESPONSE,
+             errors=["404", "422"]),
+    Endpoint("GET", "/v1/threads", threads.list_threads, "The caller's threads, newest first",
+             "threads", response=schemas.THREAD_LIST, errors=["422"],
+             query=[("limit", "integer", "1-100, default 20"),
+                    ("cursor", "string", "next_cursor of the previous page")]),
+    Endpoint("GET", THREAD, threads.get_thread, "One thread", "threads",
+             response=schemas.THREAD, errors=["404"]),
+    Endpoint("DELETE", THREAD, threads.delete_thread, "Delete a thread and its history",
+             "threads", response={"type": "object"}, errors=["404", "409"]),
+    Endpoint("GET", THREAD + "/state", threads.thread_state,
+             "Latest state, pending interrupt and next nodes", "threads",
+             response=schemas.THREAD_STATE, errors=["404"]),
+    Endpoint("GET", THREAD + "/messages", threads.thread_messages, "Messages, paginated",
+             "threads", response=schemas.MESSAGE_PAGE, errors=["404", "422"],
+             query=[("offset", "integer", "position to start at"),
+                    ("limit", "integer", "1-500, default 50")]),
+    Endpoint("GET", THREAD + "/history", threads.thread_history, "Checkpoints, newest first",
+             "threads", response=schemas.HISTORY, errors=["404", "422"],
+             query=[("limit", "integer", "1-100, default 20"),
+                    ("before", "string", "next_cursor of the previous page")]),
+]  # fmt: skip
+
+
+def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
+    if settings.kind == "memory":
+        return InMemoryCheckpointer()
+    if settings.kind == "sqlite":
+        return SqliteCheckpointer(settings.path)
+    raise ConfigError(
+        "the postgres checkpointer is not available in this version",
+        where="agentflow.json: checkpointer",
+        fix='use "sqlite" (one worker) until PgCheckpointer lands',
+    )
+
+
+def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Starlette:
+    """Build the app. The graph is imported (or the given one used) once, at startup, and
+    bound to the configured checkpointer."""
+    metrics = Metrics()
+    document: dict[str, Any] = build_document(ENDPOINTS, settings)
+    routes = [
+        Route(e.path, e.handler, methods=[e.method], include_in_schema=False) for e in ENDPOINTS
+    ]
+    docs_paths: set[str] = set()
+    if settings.openapi_path:
+        openapi_path = settings.openapi_path
+
+        async def openapi(request: Request) -> Response:
+            return JSONResponse(document)
+
+        routes.append(Route(openapi_path, openapi, methods=["GET"]))
+        if settings.docs_path:
+            docs_paths.add(settings.docs_path)
+
+            async def docs(request: Request) -> Response:
+                from agentflow.runtime.docs import DOCS_CSP, swagger_page
+
+                title = document["info"]["title"]
+                page = swagger_page(openapi_path, title)
+                return HTMLResponse(page, headers={"Content-Security-Policy": DOCS_CSP})
+
+            routes.append(Route(settings.docs_path, docs, methods=["GET"]))
+        if settings.redocs_path:
+            docs_paths.add(settings.redocs_path)
+
+            async def redoc(request: Request) -> Response:
+                from agentflow.runtime.docs import DOCS_CSP, reference_page
+
+                page = reference_page(document)
+                return HTMLResponse(page, headers={"Content-Security-Policy": DOCS_CSP})
+
+            routes.append(Route(settings.redocs_path, redoc, methods=["GET"]))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
+        for warning in settings.warnings:
+            logger.warning(warning)
+        export_dotenv(settings)
+        loaded = graph or load_graph(settings.graph, settings.project_dir)
+        checkpointer = open_checkpointer(settings.checkpointer)
+        await checkpointer.setup()
+        bound = loaded.with_checkpointer(checkpointer)
+        runs = RunService(bound, checkpointer, settings, metrics)
+        app.state.runtime = AppRuntime(
+            settings=settings,
+            graph=bound,
+            checkpointer=checkpointer,
+            runs=runs,
+            metrics=metrics,
+            authenticate=build_authenticator(settings.auth, settings.project_dir),
+        )
+        logger.info(
+            "serving graph %s (%s checkpointer, %s mode)",
+            settings.graph, settings.checkpointer.kind, settings.mode,
+        )  # fmt: skip
+        try:
+            yield
+        finally:
+            await runs.drain(settings.shutdown_grace)
+            await checkpointer.close()
+            from agentflow.models import aclose_shared_clients
+
+            await aclose_shared_clients()
+
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc, request_id(request))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        message = {404: "no such route", 405: "method not allowed on this route"}
+        body = error_body(
+            codes.get(exc.status_code, "http_error"),
+            message.get(exc.status_code, str(exc.detail)),
+            request_id(request),
+        )
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    cors_origins = list(settings.origins)
+    wildcard = "*" in cors_origins
+    middleware = [
+        Middleware(
+            RequestMiddleware,
+            metrics=metrics,
+            production=settings.production,
+            docs_paths=docs_paths,
+        ),
+    ]
+    if cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"] if wildcard else cors_origins,
+                allow_credentials=not wildcard,
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=[
+                    "Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID",
+                    "Last-Event-ID",
+                ],
+                expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+                max_age=600,
+            )
+        )  # fmt: skip
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error, HTTPException: http_error},
+    )

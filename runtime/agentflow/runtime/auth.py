@@ -1,0 +1,162 @@
+"""Who is calling: anonymous, a JWT bearer token, or a custom `module:attr` callable."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jwt
+from starlette.requests import Request
+
+from agentflow.runtime.errors import ApiError
+from agentflow.runtime.loader import import_object
+from agentflow.runtime.settings import AuthSettings, ConfigError
+
+ANONYMOUS = "anonymous"
+logger = logging.getLogger("agentflow.runtime.auth")
+
+Authenticator = Callable[[Request], Awaitable[str]]
+
+
+def unauthorized(code: str, message: str) -> ApiError:
+    return ApiError(401, code, message, headers={"WWW-Authenticate": 'Bearer realm="agentflow"'})
+
+
+async def anonymous(request: Request) -> str:
+    return ANONYMOUS
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization")
+    if not header:
+        raise unauthorized(
+            "missing_token", "this API needs an 'Authorization: Bearer <token>' header"
+        )
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("invalid_token", "the Authorization header must be 'Bearer <token>'")
+    return token
+
+
+class JwtAuthenticator:
+    """Verifies `Authorization: Bearer <jwt>`: signature with the one configured algorithm
+    (never 'none'), `exp` required, optional audience/issuer; `sub` is the user id."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self.algorithms = [settings.algorithm]
+        self._jwks: jwt.PyJWKClient | None = None
+        if settings.jwks_url:
+            self._jwks = jwt.PyJWKClient(settings.jwks_url, cache_keys=True, lifespan=300)
+        key = settings.public_key if not settings.algorithm.startswith("HS") else None
+        if settings.algorithm.startswith("HS"):
+            assert settings.secret is not None
+            self._key: Any = settings.secret.get()
+        elif key:
+            try:
+                self._key = jwt.PyJWK.from_dict(_pem_to_jwk(key, settings.algorithm)).key
+            except (jwt.PyJWTError, ValueError) as exc:
+                raise ConfigError(
+                    f"JWT_PUBLIC_KEY is not a valid {settings.algorithm} public key ({exc})",
+                    where="environment",
+                    fix="set it to the issuer's PEM public key (-----BEGIN PUBLIC KEY-----)",
+                ) from None
+        else:
+            self._key = None
+
+    async def __call__(self, request: Request) -> str:
+        token = bearer_token(request)
+        try:
+            key = self._key
+            if key is None and self._jwks is not None:
+                signing = await asyncio.to_thread(self._jwks.get_signing_key_from_jwt, token)
+                key = signing.key
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=self.algorithms,
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.settings.leeway,
+                options={"require": ["exp", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("token_expired", "the token has expired; sign in again") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise unauthorized("invalid_token", f"the token has no '{exc.claim}' claim") from None
+        except jwt.InvalidAudienceError:
+            raise unauthorized("invalid_token", "the token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise unauthorized("invalid_token", "the token is from another issuer") from None
+        except jwt.PyJWKClientError:
+            raise ApiError(
+                503, "auth_unavailable", "the signing keys could not be fetched; try again"
+            ) from None
+        except jwt.PyJWTError:
+            raise unauthorized("invalid_token", "the token is invalid") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise unauthorized("invalid_token", "the token's 'sub' claim is empty")
+        return subject
+
+
+def _pem_to_jwk(pem: str, algorithm: str) -> dict[str, Any]:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    public = load_pem_public_key(pem.encode())
+    jwk: dict[str, Any] = jwt.algorithms.get_default_algorithms()[algorithm].to_jwk(
+        public, as_dict=True
+    )
+    jwk["alg"] = algorithm
+    return jwk
+
+
+class CustomAuthenticator:
+    """Calls the user's `fn(request)` (sync or async). It returns the user id (or a dict
+    with 'sub'/'user_id'), returns None to refuse, or raises ApiError itself."""
+
+    def __init__(self, fn: Callable[..., Any], path: str) -> None:
+        self.fn = fn
+        self.path = path
+
+    async def __call__(self, request: Request) -> str:
+        try:
+            result = self.fn(request)
+            if inspect.isawaitable(result):
+                result = await result
+        except ApiError:
+            raise
+        except Exception as exc:
+            logger.error(
+                "custom auth %s raised %s", self.path, type(exc).__name__,
+                extra={"error_class": type(exc).__name__},
+            )  # fmt: skip
+            raise unauthorized("invalid_credentials", "authentication failed") from None
+        if isinstance(result, dict):
+            result = result.get("user_id") or result.get("sub")
+        if result is None or result is False:
+            raise unauthorized("invalid_credentials", "authentication failed")
+        if not isinstance(result, str) or not result:
+            raise ApiError(500, "auth_misconfigured", "the auth callable returned no user id")
+        return result
+
+
+def build_authenticator(settings: AuthSettings | None, project_dir: Path) -> Authenticator:
+    if settings is None:
+        return anonymous
+    if settings.kind == "custom":
+        assert settings.callable_path is not None
+        fn = import_object(
+            settings.callable_path, project_dir, what="auth callable", key="agentflow.json: auth"
+        )
+        if not callable(fn):
+            raise ConfigError(
+                f"{settings.callable_path} is not callable", where="agentflow.json: auth"
+            )
+        return CustomAuthenticator(fn, settings.callable_path)
+    return JwtAuthenticator(settings)

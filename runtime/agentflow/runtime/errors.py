@@ -1,0 +1,57 @@
+"""The one error shape of the HTTP API:
+``{"error": {"code", "message", "request_id", "details"?}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from agentflow.graph.errors import AgentflowError
+
+
+class ApiError(AgentflowError):
+    """Raised by handlers; rendered as the error shape with its status code."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_body(
+    code: str, message: str, request_id: str, details: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "request_id": request_id}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(error: ApiError, request_id: str) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.code, error.message, request_id, error.details),
+        status_code=error.status,
+        headers={**error.headers, "X-Request-ID": request_id},
+    )
+
+
+def not_found(what: str = "thread") -> ApiError:
+    return ApiError(404, f"{what}_not_found", f"{what} not found")
+
+
+def validation_error(details: list[dict[str, Any]]) -> ApiError:
+    return ApiError(
+        422, "validation_error", "the request body is not valid; see details", details=details
+    )

@@ -1,0 +1,106 @@
+"""Import `module:attr` from the user's project, with errors that say how to fix them."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from agentflow.graph.builder import StateGraph
+from agentflow.graph.compiled import CompiledGraph
+from agentflow.runtime.settings import ConfigError
+
+
+class ImportFromStringError(ConfigError):
+    """`module:attr` could not be imported."""
+
+
+def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
+    """Import `spec` ("module.path:attr.path") with `project_dir` first on sys.path."""
+    module_name, _, attr_path = spec.partition(":")
+    if not module_name or not attr_path:
+        raise ImportFromStringError(
+            f"{what} must look like 'module.path:attribute', got {spec!r}", where=key
+        )
+    root = str(project_dir)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            file_hint = module_name.replace(".", "/") + ".py"
+            raise ImportFromStringError(
+                f"cannot import module {module_name!r} for the {what}: no such module in "
+                f"{project_dir}",
+                where=key,
+                fix=f"check the path in {key}; it should name {file_hint} (or a package) "
+                "relative to the directory of agentflow.json",
+            ) from None
+        raise ImportFromStringError(
+            f"importing {module_name!r} failed: it imports {exc.name!r}, which is not installed",
+            where=key,
+            fix=f"install it in this environment (e.g. `pip install {exc.name}`) and add it "
+            "to your project's dependencies",
+        ) from None
+    except Exception as exc:
+        raise ImportFromStringError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc} "
+            f"({_user_frame(exc, project_dir)})",
+            where=key,
+            fix="fix the error in that file; run `agentflow doctor` to check the project",
+        ) from None
+    target: Any = module
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            names = sorted(n for n in vars(module) if not n.startswith("_"))
+            raise ImportFromStringError(
+                f"module {module_name!r} has no attribute {attr_path!r}",
+                where=key,
+                fix=f"point {key} at one of its names: {', '.join(names[:20]) or '(none)'}",
+            ) from None
+    return target
+
+
+def load_graph(
+    spec: str, project_dir: Path, *, key: str = "agentflow.json: graph"
+) -> CompiledGraph:
+    """Import the compiled graph named by `spec`. A zero-argument factory is called."""
+    target = import_object(spec, project_dir, what="graph", key=key)
+    if isinstance(target, StateGraph):
+        raise ImportFromStringError(
+            f"{spec} is a StateGraph that was never compiled",
+            where=key,
+            fix="export the compiled graph: app = graph.compile()",
+        )
+    if not isinstance(target, CompiledGraph) and callable(target):
+        try:
+            target = target()
+        except Exception as exc:
+            raise ImportFromStringError(
+                f"calling the graph factory {spec} raised {type(exc).__name__}: {exc}",
+                where=key,
+            ) from None
+    if not isinstance(target, CompiledGraph):
+        raise ImportFromStringError(
+            f"{spec} is a {type(target).__name__}, not a compiled graph",
+            where=key,
+            fix="point it at the result of StateGraph(...).compile()",
+        )
+    return target
+
+
+def _user_frame(exc: BaseException, project_dir: Path) -> str:
+    """The innermost traceback frame inside the project, as 'file:line'."""
+    location = "location unknown"
+    for frame in traceback.extract_tb(exc.__traceback__):
+        try:
+            relative = Path(frame.filename).resolve().relative_to(project_dir)
+        except ValueError:
+            continue
+        location = f"{relative}:{frame.lineno}"
+    return location

@@ -1,0 +1,44 @@
+"""Liveness, readiness and metrics: no auth, no body."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from agentflow.runtime.metrics import CONTENT_TYPE
+from agentflow.runtime.state import runtime
+from agentflow.utils import mask_secrets
+
+PING = b'{"status":"ok"}'
+HEALTH_TIMEOUT = 2.0
+
+
+async def ping(request: Request) -> Response:
+    return Response(PING, media_type="application/json")
+
+
+async def health(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    checks: dict[str, Any] = {"graph": {"status": "ok", "name": rt.graph.name}}
+    try:
+        await asyncio.wait_for(rt.checkpointer.ping(), HEALTH_TIMEOUT)
+        checks["checkpointer"] = {"status": "ok", "kind": rt.settings.checkpointer.kind}
+    except Exception as exc:
+        check: dict[str, Any] = {"status": "error", "kind": rt.settings.checkpointer.kind}
+        if not rt.settings.production:
+            check["error"] = mask_secrets(f"{type(exc).__name__}: {exc}")
+        checks["checkpointer"] = check
+    checks["redis"] = {"status": "not_configured"}
+    healthy = all(c["status"] in ("ok", "not_configured") for c in checks.values())
+    if not rt.runs.accepting:
+        healthy = False
+        checks["server"] = {"status": "draining"}
+    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(runtime(request).metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,116 @@
+"""Threads of the calling user: list, get, delete, state, messages, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from agentflow.checkpointer.base import InvalidCursorError, ThreadInfo
+from agentflow.runtime.errors import validation_error
+from agentflow.runtime.runs import thread_busy
+from agentflow.runtime.schemas import query_int
+from agentflow.runtime.state import AppRuntime, current_user, owned_thread
+
+
+def thread_body(info: ThreadInfo, rt: AppRuntime) -> dict[str, Any]:
+    body = info.to_dict()
+    body.pop("user_id", None)
+    body["running"] = info.thread_id in rt.runs.active
+    return body
+
+
+async def list_threads(request: Request) -> JSONResponse:
+    rt, user_id = await current_user(request)
+    limit = query_int(request, "limit", 20, low=1, high=100)
+    cursor = request.query_params.get("cursor") or None
+    try:
+        page = await rt.checkpointer.list_threads(user_id, limit=limit, cursor=cursor)
+    except InvalidCursorError:
+        raise validation_error(
+            [{"loc": ["query", "cursor"], "msg": "invalid cursor; use next_cursor as given"}]
+        ) from None
+    return JSONResponse(
+        {"threads": [thread_body(t, rt) for t in page.items], "next_cursor": page.next_cursor}
+    )
+
+
+async def get_thread(request: Request) -> JSONResponse:
+    rt, user_id = await current_user(request)
+    info = await owned_thread(rt, request.path_params["thread_id"], user_id)
+    return JSONResponse(thread_body(info, rt))
+
+
+async def delete_thread(request: Request) -> JSONResponse:
+    rt, user_id = await current_user(request)
+    thread_id = request.path_params["thread_id"]
+    await owned_thread(rt, thread_id, user_id)
+    if thread_id in rt.runs.active:
+        raise thread_busy(thread_id)
+    await rt.checkpointer.delete_thread(thread_id)
+    return JSONResponse({"thread_id": thread_id, "deleted": True})
+
+
+async def thread_state(request: Request) -> JSONResponse:
+    rt, user_id = await current_user(request)
+    thread_id = request.path_params["thread_id"]
+    await owned_thread(rt, thread_id, user_id)
+    checkpoint = await rt.checkpointer.get_checkpoint(thread_id)
+    if checkpoint is None:
+        return JSONResponse(
+            {"thread_id": thread_id, "checkpoint_id": None, "status": "idle", "step": 0,
+             "values": {}, "message_count": 0, "next": [], "interrupt": None}
+        )  # fmt: skip
+    return JSONResponse(
+        {
+            "thread_id": thread_id,
+            "checkpoint_id": checkpoint.checkpoint_id,
+            "status": checkpoint.status,
+            "step": checkpoint.step,
+            "values": checkpoint.values,
+            "message_count": checkpoint.message_count,
+            "next": checkpoint.next,
+            "interrupt": checkpoint.interrupt.to_dict() if checkpoint.interrupt else None,
+            "created_at": checkpoint.created_at,
+        }
+    )
+
+
+async def thread_messages(request: Request) -> JSONResponse:
+    rt, user_id = await current_user(request)
+    thread_id = request.path_params["thread_id"]
+    info = await owned_thread(rt, thread_id, user_id)
+    offset = query_int(request, "offset", 0, low=0, high=2**31)
+    limit = query_int(request, "limit", 50, low=1, high=500)
+    messages = await rt.checkpointer.get_messages(thread_id, offset=offset, limit=limit)
+    end = offset + len(messages)
+    return JSONResponse(
+        {
+            "messages": [m.to_dict() for m in messages],
+            "next_offset": end if end < info.message_count else None,
+            "total": info.message_count,
+        }
+    )
+
+
+async def thread_history(request: Request) -> JSONResponse:
+    rt, user_id = await current_user(request)
+    thread_id = request.path_params["thread_id"]
+    await owned_thread(rt, thread_id, user_id)
+    limit = query_int(request, "limit", 20, low=1, high=100)
+    before = request.query_params.get("before") or None
+    checkpoints = await rt.checkpointer.list_history(thread_id, limit=limit + 1, before=before)
+    more = len(checkpoints) > limit
+    checkpoints = checkpoints[:limit]
+    items = []
+    for checkpoint in checkpoints:
+        data = checkpoint.to_dict()
+        data.pop("thread_id", None)
+        items.append(data)
+    return JSONResponse(
+        {
+            "checkpoints": items,
+            "next_cursor": checkpoints[-1].checkpoint_id if more and checkpoints else None,
+        }
+    )

@@ -1,0 +1,292 @@
+"""Running graphs for HTTP requests: one run per thread, timeouts, stop, metrics and logs.
+
+A run is an asyncio task owned by the `RunService`, not by the request: a client that
+disconnects from a stream does not cancel it; it completes and is persisted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentflow.checkpointer.base import Checkpointer, ConflictError
+from agentflow.graph.compiled import CompiledGraph, RunResult
+from agentflow.graph.errors import (
+    CheckpointerError,
+    GraphRecursionError,
+    InvalidInputError,
+    NodeError,
+)
+from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.runtime.errors import ApiError
+from agentflow.runtime.metrics import Metrics
+from agentflow.runtime.schemas import RunRequest
+from agentflow.runtime.settings import Settings
+from agentflow.utils import mask_secrets
+
+logger = logging.getLogger("agentflow.runtime.runs")
+EventSink = Callable[[StreamChunk], None]
+
+
+class RunTimeoutError(Exception):
+    """The run exceeded RUN_TIMEOUT."""
+
+
+@dataclass(slots=True)
+class ActiveRun:
+    thread_id: str
+    run_id: str
+    user_id: str
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    task: asyncio.Task[RunResult] | None = None
+    stop_requested: bool = False
+    outcome: str = "running"
+    error_class: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+    def log_fields(self) -> dict[str, Any]:
+        """Outcome fields for the request's summary log line."""
+        fields: dict[str, Any] = {"outcome": self.outcome, **self.usage}
+        if self.error_class:
+            fields["error_class"] = self.error_class
+        return fields
+
+
+class RunService:
+    """Starts runs, enforces one run per thread, and answers stop requests."""
+
+    def __init__(
+        self,
+        graph: CompiledGraph,
+        checkpointer: Checkpointer,
+        settings: Settings,
+        metrics: Metrics,
+    ) -> None:
+        self.graph = graph
+        self.checkpointer = checkpointer
+        self.settings = settings
+        self.metrics = metrics
+        self.active: dict[str, ActiveRun] = {}
+        self.accepting = True
+
+    async def start(
+        self,
+        request: RunRequest,
+        *,
+        user_id: str,
+        request_id: str,
+        sink: EventSink | None = None,
+    ) -> ActiveRun:
+        """Claim the thread and start the run in the background. Raises 404 for another
+        user's thread, 409 when the thread already has a run, 503 while shutting down."""
+        if not self.accepting:
+            raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly")
+        thread_id = request.thread_id or uuid.uuid4().hex
+        if thread_id in self.active:
+            raise thread_busy(thread_id)
+        run = ActiveRun(thread_id, uuid.uuid4().hex, user_id, request_id)
+        self.active[thread_id] = run  # claimed before any await: no race within a worker
+        try:
+            info = await self.checkpointer.get_thread(thread_id)
+            if info is not None and info.user_id != user_id:
+                raise ApiError(404, "thread_not_found", "thread not found")
+            if info is None and request.metadata:
+                await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
+        except BaseException:
+            self.active.pop(thread_id, None)
+            raise
+        config: dict[str, Any] = {
+            "thread_id": thread_id,
+            "run_id": run.run_id,
+            "user_id": user_id,
+            "recursion_limit": request.recursion_limit or self.settings.recursion_limit,
+            "request_id": request_id,
+        }
+        run.task = asyncio.create_task(
+            self._execute(run, request.graph_input(), config, sink), name=f"run-{run.run_id}"
+        )
+        return run
+
+    async def _execute(
+        self,
+        run: ActiveRun,
+        graph_input: dict[str, Any] | None,
+        config: dict[str, Any],
+        sink: EventSink | None,
+    ) -> RunResult:
+        self.metrics.active_runs.inc()
+
+        def observe(chunk: StreamChunk) -> None:
+            self._observe(run, chunk)
+            if sink is not None and chunk.event != StreamEvent.ERROR:
+                sink(chunk)
+
+        try:
+            try:
+                async with _timeout(self.settings.run_timeout):
+                    result = await self.graph.arun(graph_input, config, on_event=observe)
+            except TimeoutError:
+                if run.stop_requested:
+                    raise asyncio.CancelledError from None
+                raise RunTimeoutError from None
+            run.outcome = result.status
+            run.usage = result.usage.to_dict()
+            return result
+        except asyncio.CancelledError:
+            run.outcome = "cancelled"
+            raise
+        except BaseException as exc:
+            run.outcome = "error"
+            cause = exc.error if isinstance(exc, NodeError) else exc
+            run.error_class = type(cause).__name__
+            if not isinstance(exc, NodeError | RunTimeoutError | InvalidInputError):
+                logger.error(
+                    "run failed: %s: %s", type(exc).__name__, mask_secrets(str(exc)),
+                    extra=self._log_fields(run, error_class=type(exc).__name__),
+                )  # fmt: skip
+            raise
+        finally:
+            self.metrics.active_runs.dec()
+            self.metrics.runs.labels(run.outcome).inc()
+            if self.active.get(run.thread_id) is run:
+                del self.active[run.thread_id]
+
+    def _observe(self, run: ActiveRun, chunk: StreamChunk) -> None:
+        if chunk.event == StreamEvent.NODE_END:
+            duration_ms = chunk.data.get("duration_ms", 0.0)
+            self.metrics.node_duration.labels(chunk.node).observe(duration_ms / 1000)
+            logger.info(
+                "node %s done in %.1f ms", chunk.node, duration_ms,
+                extra=self._log_fields(run, node=chunk.node, duration_ms=duration_ms,
+                                       outcome="ok"),
+            )  # fmt: skip
+        elif chunk.event == StreamEvent.ERROR:
+            logger.warning(
+                "node %s failed: %s", chunk.node, mask_secrets(str(chunk.data.get("message"))),
+                extra=self._log_fields(run, node=chunk.node, outcome="error",
+                                       error_class=chunk.data.get("error_class")),
+            )  # fmt: skip
+        elif chunk.event == StreamEvent.MESSAGE and chunk.message is not None:
+            message = chunk.message
+            if message.role == "tool" and message.metadata.get("status") == "error":
+                self.metrics.tool_errors.labels(message.name or "unknown").inc()
+            if message.usage is not None:
+                model = str(message.metadata.get("model", "unknown"))
+                self.metrics.tokens.labels("prompt", model).inc(message.usage.prompt_tokens)
+                self.metrics.tokens.labels("completion", model).inc(message.usage.completion_tokens)
+
+    def _log_fields(self, run: ActiveRun, **extra: Any) -> dict[str, Any]:
+        return {
+            "request_id": run.request_id,
+            "thread_id": run.thread_id,
+            "run_id": run.run_id,
+            "user_id": run.user_id,
+            **extra,
+        }
+
+    def request_stop(self, thread_id: str, user_id: str) -> bool:
+        """Cancel the thread's run in this worker; its completed steps stay checkpointed."""
+        run = self.active.get(thread_id)
+        if run is None or run.user_id != user_id or run.task is None:
+            return False
+        run.stop_requested = True
+        run.task.cancel()
+        return True
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new runs, give running ones `grace` seconds, then cancel the rest (each is
+        checkpointed as cancelled and can be resumed)."""
+        self.accepting = False
+        tasks = [r.task for r in self.active.values() if r.task is not None]
+        if not tasks:
+            return
+        logger.info("waiting up to %.0fs for %d run(s) to finish", grace, len(tasks))
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            logger.warning("cancelled %d run(s) still going after the grace period", len(pending))
+            await asyncio.wait(pending, timeout=5)
+
+
+def thread_busy(thread_id: str) -> ApiError:
+    return ApiError(
+        409,
+        "thread_busy",
+        "this thread already has a run in progress; wait for it to finish or stop it "
+        "with POST /v1/graph/stop",
+    )
+
+
+def run_error(exc: BaseException, *, production: bool) -> ApiError:
+    """Map a failed run to the API error a client sees. Production never shows exception
+    text; development shows it with secrets masked."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, RunTimeoutError):
+        return ApiError(504, "run_timeout", "the run took longer than the server's RUN_TIMEOUT")
+    if isinstance(exc, asyncio.CancelledError):
+        return ApiError(409, "run_cancelled", "the run was stopped before it finished")
+    if isinstance(exc, GraphRecursionError):
+        message = "the run exceeded its recursion limit without finishing"
+        if not production:
+            message = mask_secrets(str(exc))
+        return ApiError(422, "recursion_limit_exceeded", message)
+    if isinstance(exc, InvalidInputError):
+        return ApiError(422, "invalid_input", mask_secrets(str(exc)))
+    if isinstance(exc, ConflictError):
+        return thread_busy("")
+    if isinstance(exc, CheckpointerError):
+        return ApiError(
+            503,
+            "storage_unavailable",
+            "the state store is unavailable; retry shortly"
+            if production
+            else f"the state store failed: {mask_secrets(str(exc))}",
+        )
+    if production:
+        return ApiError(500, "run_failed", "the run failed; the server log has the details")
+    detail = exc.error if isinstance(exc, NodeError) else exc
+    node = f" in node {exc.node!r}" if isinstance(exc, NodeError) else ""
+    return ApiError(
+        500, "run_failed",
+        f"the run failed{node}: {type(detail).__name__}: {mask_secrets(str(detail))}",
+    )  # fmt: skip
+
+
+def _timeout(seconds: float) -> Any:
+    """asyncio.timeout on 3.11+, a wait_for-like fallback before."""
+    timeout = getattr(asyncio, "timeout", None)
+    if timeout is not None:
+        return timeout(seconds)
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def fallback() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        fired = False
+
+        def cancel() -> None:
+            nonlocal fired
+            fired = True
+            task.cancel()
+
+        handle = loop.call_later(seconds, cancel)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if fired:
+                raise TimeoutError from None
+            raise
+        finally:
+            handle.cancel()
+
+    return fallback()

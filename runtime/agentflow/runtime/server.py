@@ -1,0 +1,94 @@
+"""Serving under uvicorn: preflight checks, one or many workers, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from typing import Any
+
+from starlette.applications import Starlette
+
+from agentflow.graph.errors import AgentflowError
+from agentflow.runtime import env
+from agentflow.runtime.app import create_app, open_checkpointer
+from agentflow.runtime.auth import build_authenticator
+from agentflow.runtime.loader import load_graph
+from agentflow.runtime.settings import ConfigError, Settings, export_dotenv, load_settings
+
+
+class StartupError(AgentflowError):
+    """A problem found before binding the port: what, why and the fix."""
+
+
+def preflight(settings: Settings) -> None:
+    """Check what would make every request fail, before serving: required env vars, the
+    graph import, auth settings, the checkpointer, and worker count vs checkpointer."""
+    if settings.workers > 1 and not settings.checkpointer.shareable:
+        kind = settings.checkpointer.kind
+        raise ConfigError(
+            f"{settings.workers} workers cannot share the {kind} checkpointer: each worker "
+            "would see different threads"
+            + (" and SQLite allows one writer process" if kind == "sqlite" else ""),
+            where="agentflow.json: checkpointer",
+            fix='use "checkpointer": "postgres" (with DATABASE_URL) for several workers, '
+            "or run with --workers 1",
+        )
+    export_dotenv(settings)
+    missing = [name for name in settings.required_env if not os.environ.get(name)]
+    if missing:
+        raise ConfigError(
+            f"required environment variables are not set: {', '.join(missing)}",
+            where="agentflow.json: required_env",
+            fix="set them in the environment or in the dotenv file named by 'env'",
+        )
+    load_graph(settings.graph, settings.project_dir)
+    build_authenticator(settings.auth, settings.project_dir)
+    asyncio.run(_check_checkpointer(settings))
+
+
+async def _check_checkpointer(settings: Settings) -> None:
+    checkpointer = open_checkpointer(settings.checkpointer)
+    try:
+        await checkpointer.setup()
+        await checkpointer.ping()
+    except AgentflowError as exc:
+        raise StartupError(
+            f"the {settings.checkpointer.kind} checkpointer is unusable: {exc}"
+        ) from None
+    finally:
+        await checkpointer.close()
+
+
+def app_from_env() -> Starlette:
+    """Factory for worker processes: the parent passes its resolved options in env vars."""
+    overrides: dict[str, Any] = json.loads(os.environ.get(env.OVERRIDES) or "{}")
+    return create_app(load_settings(os.environ.get(env.CONFIG_PATH), **overrides))
+
+
+def serve(settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
+    """Run the API until SIGTERM/SIGINT; in-flight requests get SHUTDOWN_GRACE seconds."""
+    import uvicorn
+
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        "timeout_graceful_shutdown": settings.shutdown_grace,
+        "timeout_keep_alive": 5,
+        "lifespan": "on",
+    }
+    if settings.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    os.environ[env.CONFIG_PATH] = str(settings.config_path or "")
+    os.environ[env.OVERRIDES] = json.dumps(overrides or {})
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="agentflow-prom-"))
+    uvicorn.run(
+        "agentflow.runtime.server:app_from_env", factory=True, workers=settings.workers, **common
+    )

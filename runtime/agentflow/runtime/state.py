@@ -1,0 +1,54 @@
+"""What the lifespan loads once and every handler uses."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from agentflow.checkpointer.base import Checkpointer, ThreadInfo
+from agentflow.graph.compiled import CompiledGraph
+from agentflow.runtime.auth import Authenticator
+from agentflow.runtime.errors import not_found
+from agentflow.runtime.metrics import Metrics
+from agentflow.runtime.runs import RunService
+from agentflow.runtime.settings import Settings
+
+
+@dataclass(slots=True)
+class AppRuntime:
+    settings: Settings
+    graph: CompiledGraph
+    checkpointer: Checkpointer
+    runs: RunService
+    metrics: Metrics
+    authenticate: Authenticator
+    started_at: float = field(default_factory=time.time)
+    inflight_keys: set[tuple[str, str]] = field(default_factory=set)
+
+
+def runtime(request: Request) -> AppRuntime:
+    rt: AppRuntime = request.app.state.runtime
+    return rt
+
+
+def request_id(request: Request) -> str:
+    return str(request.scope["state"]["request_id"])
+
+
+async def current_user(request: Request) -> tuple[AppRuntime, str]:
+    """The app runtime and the authenticated user id (401 when auth fails)."""
+    rt = runtime(request)
+    user_id = await rt.authenticate(request)
+    request.scope["state"]["log"]["user_id"] = user_id
+    return rt, user_id
+
+
+async def owned_thread(rt: AppRuntime, thread_id: str, user_id: str) -> ThreadInfo:
+    """The thread if it exists and belongs to `user_id`; 404 otherwise (never 403, so
+    thread ids of other users cannot be probed)."""
+    info = await rt.checkpointer.get_thread(thread_id)
+    if info is None or info.user_id != user_id:
+        raise not_found("thread")
+    return info
