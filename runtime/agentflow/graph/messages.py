@@ -138,7 +138,7 @@ class Message:
             )
         role = data.get("role")
         if role not in ROLES:
-            raise InvalidInputError(f"message role must be one of {sorted(ROLES)}, got {role!r}")
+            raise InvalidInputError(f"message role must be one of {sorted(ROLES)}")
         content = data.get("content", "")
         if content is None:
             content = ""
