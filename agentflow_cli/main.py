@@ -3,9 +3,11 @@ never loads the server stack or the user's graph."""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -22,6 +24,24 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(fn: F) -> F:
+    """Turn a command's CliError into one red line plus a hint and its exit code (the
+    traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CliError as exc:
+            if _state["debug"]:
+                raise
+            print_error(exc.message, exc.hint)
+            raise typer.Exit(exc.code) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _version(value: bool) -> None:
@@ -42,6 +62,7 @@ def main(
 
 
 @app.command()
+@reports_errors
 def init() -> None:
     """Create a new agent project from a template."""
     from agentflow_cli.not_built import not_available
@@ -50,6 +71,7 @@ def init() -> None:
 
 
 @app.command()
+@reports_errors
 def doctor() -> None:
     """Check a project for what would break it in production."""
     from agentflow_cli.not_built import not_available
@@ -58,6 +80,7 @@ def doctor() -> None:
 
 
 @app.command()
+@reports_errors
 def play() -> None:
     """Run the project locally with hot reload and a web playground."""
     from agentflow_cli.not_built import not_available
@@ -66,6 +89,7 @@ def play() -> None:
 
 
 @app.command()
+@reports_errors
 def api(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
@@ -90,6 +114,7 @@ def api(
 
 
 @app.command()
+@reports_errors
 def build() -> None:
     """Write deployment files: Dockerfile, compose, Kubernetes."""
     from agentflow_cli.not_built import not_available
@@ -103,11 +128,6 @@ def run() -> None:
     --debug asks for the traceback."""
     try:
         app()
-    except CliError as exc:
-        if _state["debug"]:
-            raise
-        print_error(exc.message, exc.hint)
-        sys.exit(exc.code)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:

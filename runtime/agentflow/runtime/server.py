@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import tempfile
 from typing import Any
 
@@ -83,6 +84,8 @@ def serve(settings: Settings, *, overrides: dict[str, Any] | None = None) -> Non
         "timeout_keep_alive": 5,
         "lifespan": "on",
     }
+    # uvicorn re-raises SIGTERM after its graceful shutdown; a drained stop is a clean exit.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
     if settings.workers == 1:
         uvicorn.run(create_app(settings), **common)
         return

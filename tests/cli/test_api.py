@@ -1,0 +1,171 @@
+"""`agentflow api`: flags reach the server, blocking problems stop it before binding, and
+SIGTERM drains in-flight runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from agentflow.runtime import Settings
+from agentflow_cli.main import app
+from tests.runtime.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+GRAPH = """
+import asyncio
+from agentflow.graph import END, START, Message, StateGraph
+
+async def respond(state):
+    text = state.context[-1].text
+    if text.startswith("sleep "):
+        await asyncio.sleep(float(text.split()[1]))
+    return Message.assistant("echo: " + text)
+
+graph = StateGraph()
+graph.add_node("respond", respond)
+graph.add_edge(START, "respond")
+graph.add_edge("respond", END)
+app = graph.compile()
+"""
+
+
+def make_project(tmp_path: Path, config: dict[str, Any], graph: str = GRAPH) -> Path:
+    (tmp_path / "graph").mkdir(exist_ok=True)
+    (tmp_path / "graph" / "__init__.py").write_text("")
+    (tmp_path / "graph" / "react.py").write_text(graph)
+    path = tmp_path / "agentflow.json"
+    path.write_text(json.dumps({"graph": "graph.react:app", **config}))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def fresh_imports() -> Iterator[None]:
+    """Each test's project has its own `graph` package: forget the previous one."""
+    path = list(sys.path)
+    yield
+    sys.path[:] = path
+    for name in [m for m in sys.modules if m == "graph" or m.startswith("graph.")]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
+    calls: list[Settings] = []
+
+    def fake_serve(settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
+        calls.append(settings)
+
+    monkeypatch.setattr("agentflow.runtime.serve", fake_serve)
+    return calls
+
+
+def test_flags_reach_the_server(tmp_path: Path, served: list[Settings]) -> None:
+    path = make_project(tmp_path, {"checkpointer": "sqlite"})
+    result = runner.invoke(
+        app,
+        ["api", "--config", str(path), "--host", "0.0.0.0", "--port", "9123",
+         "--log-level", "debug"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (settings,) = served
+    assert (settings.host, settings.port, settings.log_level) == ("0.0.0.0", 9123, "DEBUG")
+    assert settings.checkpointer.path == tmp_path / ".agentflow" / "state.db"
+
+
+@pytest.mark.parametrize(
+    ("config", "graph", "workers", "expected"),
+    [
+        ({}, "import not_installed_pkg\n", 1,
+         "imports 'not_installed_pkg', which is not installed"),
+        ({}, "x = 1\n", 1, "has no attribute 'app'"),
+        ({}, "raise KeyError('OPENAI_API_KEY')\n", 1,
+         "raised KeyError: 'OPENAI_API_KEY' (graph/react.py:1)"),
+        ({"graph": "graphs.nope:app"}, GRAPH, 1, "cannot import module 'graphs.nope'"),
+        ({"required_env": ["AGENTFLOW_TEST_UNSET_VAR"]}, GRAPH, 1, "AGENTFLOW_TEST_UNSET_VAR"),
+        ({"checkpointer": "sqlite"}, GRAPH, 2, "cannot share the sqlite checkpointer"),
+        ({"checkpointer": "memory"}, GRAPH, 3, "cannot share the memory checkpointer"),
+        ({"auth": "jwt"}, GRAPH, 1, "needs a shared secret"),
+    ],
+)  # fmt: skip
+def test_blocking_problems_exit_3_before_binding(
+    tmp_path: Path,
+    served: list[Settings],
+    config: dict[str, Any],
+    graph: str,
+    workers: int,
+    expected: str,
+) -> None:
+    path = make_project(tmp_path, config, graph)
+    env = {"JWT_SECRET_KEY": ""}
+    result = runner.invoke(app, ["api", "--config", str(path), "--workers", str(workers)], env=env)
+    assert result.exit_code == 3, result.output
+    assert expected in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+    assert served == []
+
+
+def test_missing_config_is_exit_3_with_a_hint(tmp_path: Path, served: list[Settings]) -> None:
+    result = runner.invoke(app, ["api", "--config", str(tmp_path / "none.json")])
+    assert result.exit_code == 3
+    assert "agentflow init" in result.output
+
+
+def wait_for(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not come up")
+
+
+def test_sigterm_drains_in_flight_runs_then_exits_0(tmp_path: Path) -> None:
+    path = make_project(tmp_path, {"checkpointer": "sqlite"})
+    port = free_port()
+    env = {**os.environ, "SHUTDOWN_GRACE": "10", "LOG_LEVEL": "INFO", "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentflow_cli", "api", "--config", str(path), "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/ping")
+        result: dict[str, httpx.Response] = {}
+
+        def slow_call() -> None:
+            body = {"messages": [{"role": "user", "content": "sleep 1.5"}], "thread_id": "t1"}
+            result["r"] = httpx.post(base + "/v1/graph/invoke", json=body, timeout=30)
+
+        caller = threading.Thread(target=slow_call)
+        caller.start()
+        time.sleep(0.5)  # the run is in flight
+        proc.send_signal(signal.SIGTERM)
+        caller.join(30)
+        assert result["r"].status_code == 200
+        assert result["r"].json()["messages"][-1]["content"] == "echo: sleep 1.5"
+        assert proc.wait(timeout=20) == 0
+        with pytest.raises(httpx.TransportError):
+            httpx.get(base + "/ping", timeout=1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output, _ = proc.communicate(timeout=10)
+    assert "Traceback" not in output
+    assert "waiting for" not in output or "run(s) to finish" in output
