@@ -35,7 +35,7 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["init", "doctor", "play", "api", "build"])
+@pytest.mark.parametrize("command", ["init", "doctor", "play", "build"])
 def test_unbuilt_commands_fail_with_one_line(command: str) -> None:
     result = agentflow(command)
     assert result.returncode == 1
@@ -50,6 +50,6 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 def test_debug_shows_the_traceback() -> None:
-    result = agentflow("--debug", "api")
+    result = agentflow("--debug", "build")
     assert result.returncode == 1
     assert "Traceback" in result.stderr
