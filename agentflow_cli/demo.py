@@ -1,76 +1,37 @@
-"""`make demo`: a ReAct agent on the offline demo model, streamed, persisted to SQLite.
-
-Run it twice: the second run continues the same thread from `.agentflow/demo.db`, which is
-what survives a restart. (Replaced by `agentflow init` + `agentflow api` once they land.)
-"""
+"""`make demo`: serve the bundled demo project (a ReAct agent on the offline demo model,
+state in SQLite) with `agentflow api`. The project is copied to `.agentflow/demo` once, so
+its threads survive restarts of the demo."""
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
+import os
+import shutil
 import sys
 from pathlib import Path
 
-from agentflow.checkpointer import SqliteCheckpointer
-from agentflow.graph import StreamEvent
-from agentflow.models import DemoChat
-from agentflow.tools import create_react_agent, tool
+from agentflow_cli.templates import template_dir
 
-DB = Path(".agentflow") / "demo.db"
-THREAD = "demo"
-QUESTIONS = ["what is 12 + 30", "what time is it in UTC", "write me a poem about databases"]
+DEMO_DIR = Path(".agentflow") / "demo"
 
 
-@tool
-def add(a: float, b: float) -> float:
-    """Add two numbers.
+def main() -> None:
+    if not (DEMO_DIR / "agentflow.json").exists():
+        shutil.copytree(template_dir("project/react"), DEMO_DIR, dirs_exist_ok=True)
+    port = os.environ.get("PORT", "8000")
+    print(
+        f"demo project in {DEMO_DIR}; try:\n"
+        f"  curl -s localhost:{port}/v1/graph/invoke -H 'content-type: application/json' "
+        '-d \'{"messages": [{"role": "user", "content": "what is 12 + 30"}]}\'\n'
+        f"  curl -sN localhost:{port}/v1/graph/stream -H 'content-type: application/json' "
+        '-d \'{"messages": [{"role": "user", "content": "what time is it"}]}\'\n'
+        f"  open http://127.0.0.1:{port}/docs\n",
+        flush=True,
+    )
+    from agentflow_cli.main import run
 
-    Args:
-        a: the first number
-        b: the second number
-    """
-    return a + b
-
-
-@tool(read_only=True)
-def utc_time() -> str:
-    """The current UTC time and clock, ISO-8601."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-async def main() -> None:
-    async with SqliteCheckpointer(DB) as checkpointer:
-        app = create_react_agent(DemoChat(), [add, utc_time], checkpointer=checkpointer)
-        config = {"thread_id": THREAD, "user_id": "demo"}
-        before = await app.aget_state(config)
-        turns = len(before.context) if before else 0
-        print(f"thread {THREAD!r} in {DB}: {turns} messages so far\n")
-        for question in QUESTIONS:
-            print(f"user> {question}")
-            async for chunk in app.astream(
-                {"messages": [{"role": "user", "content": question}]}, config
-            ):
-                if chunk.event == StreamEvent.DELTA:
-                    print(chunk.data["delta"], end="", flush=True)
-                elif chunk.event == StreamEvent.MESSAGE and chunk.message is not None:
-                    m = chunk.message
-                    if m.tool_calls:
-                        for call in m.tool_calls:
-                            print(f"  [tool call] {call.name}({call.arguments})")
-                    elif m.role == "tool":
-                        print(f"  [tool result] {m.name}: {m.text}")
-                    else:
-                        print()
-                elif chunk.event == StreamEvent.NODE_END:
-                    print(f"  [{chunk.node} {chunk.data['duration_ms']:.1f} ms]")
-            print()
-        after = await app.aget_state(config)
-        assert after is not None
-        print(f"thread {THREAD!r} now has {len(after.context)} messages; run again to continue it.")
+    sys.argv = ["agentflow", "api", "--config", str(DEMO_DIR / "agentflow.json"), "--port", port]
+    run()
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
+    main()
