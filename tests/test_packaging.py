@@ -21,7 +21,8 @@ PUBLIC = {
     ],
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
-        "InMemoryCheckpointer", "InvalidCursorError", "Page", "SqliteCheckpointer",
+        "InMemoryCheckpointer", "InvalidCursorError", "Page", "PgCheckpointer",
+        "SqliteCheckpointer",
         "ThreadInfo", "ThreadSnapshot", "open_checkpointer",
     ],
     "agentflow.utils": [

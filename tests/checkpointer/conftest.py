@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +21,19 @@ class Backend:
     durable: bool
 
 
+PG_DSN = os.environ.get("AGENTFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_spec(tmp: Path) -> str:
+    """A fresh schema per test, named after the test's tmp dir; dropped afterwards."""
+    schema = "t_" + re.sub(r"[^a-z0-9]", "_", tmp.name.lower())[-40:]
+    return f"{PG_DSN}?agentflow_schema={schema}"
+
+
 BACKENDS = [
     Backend("memory", lambda tmp: "memory", durable=False),
     Backend("sqlite", lambda tmp: f"sqlite:{tmp / 'state.db'}", durable=True),
+    Backend("postgres", pg_spec, durable=True),
 ]
 
 
@@ -30,13 +43,50 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 
 
 @pytest.fixture(params=[b for b in BACKENDS if b.durable], ids=lambda b: b.name)
-def durable_backend(request: pytest.FixtureRequest) -> Backend:
-    return request.param  # type: ignore[no-any-return]
+def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    backend: Backend = request.param
+    if backend.name == "postgres":
+        require_postgres()
+    yield backend
+    if backend.name == "postgres":
+        asyncio.run(drop_schema(backend.spec(tmp_path)))
+
+
+def require_postgres() -> None:
+    """Skip locally when Postgres is down; under CI=true a missing service fails."""
+    import asyncpg
+
+    async def probe() -> None:
+        conn = await asyncpg.connect(PG_DSN, timeout=3)
+        await conn.close()
+
+    try:
+        asyncio.run(probe())
+    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Postgres at {PG_DSN} is unreachable under CI: {exc}")
+        pytest.skip(f"Postgres at {PG_DSN} is unreachable: {exc}")
+
+
+async def drop_schema(spec: str) -> None:
+    import asyncpg
+
+    schema = spec.rsplit("agentflow_schema=", 1)[1]
+    conn = await asyncpg.connect(PG_DSN)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
-def spec(backend: Backend, tmp_path: Path) -> str:
-    return backend.spec(tmp_path)
+def spec(backend: Backend, tmp_path: Path) -> Iterator[str]:
+    value = backend.spec(tmp_path)
+    if backend.name == "postgres":
+        require_postgres()
+    yield value
+    if backend.name == "postgres":
+        asyncio.run(drop_schema(value))
 
 
 @pytest.fixture

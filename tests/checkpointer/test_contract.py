@@ -260,3 +260,28 @@ async def test_sqlite_reports_an_unusable_file(tmp_path: Path) -> None:
 def test_open_checkpointer_rejects_unknown_kinds() -> None:
     with pytest.raises(CheckpointerError, match="unknown checkpointer"):
         open_checkpointer("mongodb://x")
+
+
+async def test_idempotency_records_are_per_user_and_expire(cp: Checkpointer) -> None:
+    import time as _time
+
+    from agentflow.checkpointer import IdempotencyRecord
+
+    record = IdempotencyRecord(
+        key="k1", user_id="alice", request_hash="h", status=200,
+        body={"ok": True, "n": [1, 2]}, expires_at=_time.time() + 60,
+    )  # fmt: skip
+    await cp.put_idempotent(record)
+    found = await cp.get_idempotent("alice", "k1")
+    assert found is not None and found.body == {"ok": True, "n": [1, 2]}
+    assert await cp.get_idempotent("bob", "k1") is None
+    expired = IdempotencyRecord(
+        key="k2", user_id="alice", request_hash="h", status=200, body={},
+        expires_at=_time.time() - 1,
+    )  # fmt: skip
+    await cp.put_idempotent(expired)
+    assert await cp.get_idempotent("alice", "k2") is None
+
+
+async def test_ping_succeeds_on_a_working_store(cp: Checkpointer) -> None:
+    await cp.ping()

@@ -15,6 +15,7 @@ from agentflow.checkpointer.base import (
     ThreadSnapshot,
 )
 from agentflow.checkpointer.memory import InMemoryCheckpointer
+from agentflow.checkpointer.postgres import PgCheckpointer
 from agentflow.checkpointer.sqlite import DEFAULT_PATH, SqliteCheckpointer
 from agentflow.graph.errors import CheckpointerError
 
@@ -27,6 +28,7 @@ __all__ = [
     "InMemoryCheckpointer",
     "InvalidCursorError",
     "Page",
+    "PgCheckpointer",
     "SqliteCheckpointer",
     "ThreadInfo",
     "ThreadSnapshot",
@@ -36,8 +38,17 @@ __all__ = [
 
 def open_checkpointer(spec: str) -> Checkpointer:
     """Build a checkpointer from a short spec: ``memory``, ``sqlite`` (the default file
-    `.agentflow/state.db`), or ``sqlite:PATH`` / ``sqlite:///ABSOLUTE/PATH``."""
+    `.agentflow/state.db`), ``sqlite:PATH`` / ``sqlite:///ABSOLUTE/PATH``, or a Postgres URL
+    ``postgresql://user:pass@host/db`` (``?agentflow_schema=NAME`` picks the schema)."""
     kind, _, rest = spec.partition(":")
+    if kind in ("postgres", "postgresql") and rest.startswith("//"):
+        from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        parts = urlsplit(spec)
+        query = dict(parse_qsl(parts.query))
+        schema = query.pop("agentflow_schema", "agentflow")
+        dsn = urlunsplit(parts._replace(query=urlencode(query)))
+        return PgCheckpointer(dsn, schema=schema)
     if kind == "memory" and not rest:
         return InMemoryCheckpointer()
     if kind == "sqlite":
@@ -46,5 +57,6 @@ def open_checkpointer(spec: str) -> Checkpointer:
         path = rest[2:] if rest.startswith("//") else rest
         return SqliteCheckpointer(Path(path))
     raise CheckpointerError(
-        f"unknown checkpointer {spec!r}; use 'memory', 'sqlite' or 'sqlite:PATH'"
+        f"unknown checkpointer {kind!r}; use 'memory', 'sqlite', 'sqlite:PATH' or a "
+        "postgresql:// URL"
     )

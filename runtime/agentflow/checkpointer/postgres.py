@@ -1,0 +1,483 @@
+"""Postgres checkpointer: asyncpg, shared by every worker and replica.
+
+Postgres is the source of truth. Tables live in their own schema (default `agentflow`),
+created by versioned migrations run under a transaction-scoped advisory lock, so N workers
+starting together migrate exactly once. Every query names its schema and no session state is
+used, so it works through PgBouncer in transaction mode (`pgbouncer=True` also turns off
+asyncpg's named prepared statements).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from agentflow.checkpointer.base import (
+    Checkpoint,
+    Checkpointer,
+    ConflictError,
+    IdempotencyRecord,
+    Page,
+    ThreadInfo,
+    ThreadSnapshot,
+    check_limit,
+    decode_cursor,
+    dumps,
+    encode_cursor,
+    title_from,
+)
+from agentflow.graph.errors import CheckpointerError
+from agentflow.graph.messages import Message
+
+logger = logging.getLogger("agentflow.checkpointer.postgres")
+R = TypeVar("R")
+CONNECT_ATTEMPTS = 5
+TRANSIENT = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+
+def migrations(s: str) -> list[str]:
+    """Schema versions, in order; `s` is the quoted schema name. Never edit a released one."""
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.threads (
+            thread_id     text PRIMARY KEY,
+            user_id       text NOT NULL,
+            title         text,
+            metadata      jsonb NOT NULL DEFAULT '{{}}',
+            status        text NOT NULL DEFAULT 'idle',
+            message_count integer NOT NULL DEFAULT 0,
+            created_at    double precision NOT NULL,
+            updated_at    double precision NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS threads_by_user
+            ON {s}.threads (user_id, updated_at DESC, thread_id DESC);
+        CREATE TABLE IF NOT EXISTS {s}.messages (
+            thread_id text NOT NULL,
+            seq       integer NOT NULL,
+            data      jsonb NOT NULL,
+            PRIMARY KEY (thread_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS {s}.checkpoints (
+            id            bigserial PRIMARY KEY,
+            thread_id     text NOT NULL,
+            checkpoint_id text NOT NULL UNIQUE,
+            data          jsonb NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS checkpoints_by_thread ON {s}.checkpoints (thread_id, id DESC);
+        CREATE TABLE IF NOT EXISTS {s}.idempotency (
+            user_id    text NOT NULL,
+            key        text NOT NULL,
+            data       jsonb NOT NULL,
+            expires_at double precision NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        CREATE INDEX IF NOT EXISTS idempotency_expiry ON {s}.idempotency (expires_at);
+        CREATE TABLE IF NOT EXISTS {s}.run_leases (
+            thread_id      text PRIMARY KEY,
+            run_id         text NOT NULL,
+            owner          text NOT NULL,
+            expires_at     double precision NOT NULL,
+            stop_requested boolean NOT NULL DEFAULT false
+        );
+        """,
+    ]
+
+
+class PgCheckpointer(Checkpointer):
+    """Durable, shared state in Postgres."""
+
+    durable = True
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "agentflow",
+        min_size: int = 2,
+        max_size: int = 10,
+        pgbouncer: bool = False,
+        command_timeout: float = 30.0,
+        connect_timeout: float = 5.0,
+        max_inactive_lifetime: float = 300.0,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.s = '"' + schema.replace('"', '""') + '"'
+        self.min_size = min_size
+        self.max_size = max_size
+        self.pgbouncer = pgbouncer
+        self.command_timeout = command_timeout
+        self.connect_timeout = connect_timeout
+        self.max_inactive_lifetime = max_inactive_lifetime
+        self._pool: asyncpg.Pool | None = None
+        self._setup_lock = asyncio.Lock()
+
+    def __repr__(self) -> str:
+        return f"<PgCheckpointer schema={self.schema!r} pool={self.min_size}..{self.max_size}>"
+
+    # -- connection lifecycle -------------------------------------------------------------
+
+    async def setup(self) -> None:
+        async with self._setup_lock:
+            if self._pool is not None:
+                return
+            pool = await self._connect()
+            try:
+                await self._migrate(pool)
+            except BaseException:
+                await pool.close()
+                raise
+            self._pool = pool
+
+    async def _connect(self) -> asyncpg.Pool:
+        """Create the pool, retrying a few times with backoff; a clear error at the end."""
+        delay = 0.2
+        last: BaseException | None = None
+        for attempt in range(1, CONNECT_ATTEMPTS + 1):
+            try:
+                pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    command_timeout=self.command_timeout,
+                    timeout=self.connect_timeout,
+                    max_inactive_connection_lifetime=self.max_inactive_lifetime,
+                    statement_cache_size=0 if self.pgbouncer else 100,
+                    init=_init_connection,
+                )
+                assert pool is not None
+                return pool
+            except (asyncpg.exceptions.InvalidPasswordError,
+                    asyncpg.exceptions.InvalidCatalogNameError) as exc:  # fmt: skip
+                raise CheckpointerError(
+                    f"Postgres refused the connection: {type(exc).__name__}: {exc}. Check the "
+                    "user, password and database name in DATABASE_URL."
+                ) from None
+            except (*TRANSIENT, asyncpg.PostgresError) as exc:
+                last = exc
+                if attempt < CONNECT_ATTEMPTS:
+                    logger.warning(
+                        "Postgres not reachable (attempt %d/%d): %s; retrying in %.1fs",
+                        attempt, CONNECT_ATTEMPTS, type(exc).__name__, delay,
+                    )  # fmt: skip
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        raise CheckpointerError(
+            f"cannot connect to Postgres after {CONNECT_ATTEMPTS} attempts "
+            f"({type(last).__name__}: {last}). Check DATABASE_URL and that the server is up."
+        ) from None
+
+    async def _migrate(self, pool: asyncpg.Pool) -> None:
+        steps = migrations(self.s)
+        lock_id = zlib.crc32(f"agentflow-migrate:{self.schema}".encode())
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.s}")
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.s}.schema_version ("
+                "version integer PRIMARY KEY, applied_at double precision NOT NULL)"
+            )
+            current = await conn.fetchval(
+                f"SELECT coalesce(max(version), 0) FROM {self.s}.schema_version"
+            )
+            if current > len(steps):
+                raise CheckpointerError(
+                    f"schema {self.schema!r} is at version {current}, newer than this agentflow "
+                    f"knows ({len(steps)}); upgrade agentflow"
+                )
+            for version in range(current + 1, len(steps) + 1):
+                await conn.execute(steps[version - 1])
+                await conn.execute(
+                    f"INSERT INTO {self.s}.schema_version (version, applied_at) VALUES ($1, $2)",
+                    version,
+                    time.time(),
+                )
+                logger.info("migrated schema %s to version %d", self.schema, version)
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
+        if self._pool is None:
+            await self.setup()
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except (CheckpointerError, ConflictError):
+            raise
+        except (*TRANSIENT, asyncpg.PostgresError) as exc:
+            raise CheckpointerError(
+                f"Postgres is unavailable ({type(exc).__name__}); retry shortly"
+            ) from exc
+
+    async def ping(self) -> None:
+        await self._run(lambda conn: conn.fetchval("SELECT 1"))
+
+    # -- threads -------------------------------------------------------------------------
+
+    async def create_thread(
+        self,
+        thread_id: str,
+        user_id: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        title: str | None = None,
+    ) -> ThreadInfo:
+        meta = dumps(metadata or {}, what="thread metadata")
+
+        async def run(conn: asyncpg.Connection) -> ThreadInfo:
+            now = time.time()
+            await conn.execute(
+                f"INSERT INTO {self.s}.threads (thread_id, user_id, title, metadata, "
+                "created_at, updated_at) VALUES ($1, $2, $3, $4::jsonb, $5, $5) "
+                "ON CONFLICT (thread_id) DO NOTHING",
+                thread_id, user_id, title, meta, now,
+            )  # fmt: skip
+            info = await self._read_thread(conn, thread_id)
+            assert info is not None
+            return info
+
+        return await self._run(run)
+
+    async def get_thread(self, thread_id: str) -> ThreadInfo | None:
+        return await self._run(lambda conn: self._read_thread(conn, thread_id))
+
+    async def _read_thread(self, conn: asyncpg.Connection, thread_id: str) -> ThreadInfo | None:
+        row = await conn.fetchrow(
+            f"SELECT {_THREAD_COLUMNS} FROM {self.s}.threads WHERE thread_id = $1", thread_id
+        )
+        return _thread_from_row(row) if row else None
+
+    async def list_threads(
+        self, user_id: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[ThreadInfo]:
+        check_limit(limit)
+        after = decode_cursor(cursor) if cursor else None
+
+        async def run(conn: asyncpg.Connection) -> Page[ThreadInfo]:
+            if after is None:
+                rows = await conn.fetch(
+                    f"SELECT {_THREAD_COLUMNS} FROM {self.s}.threads WHERE user_id = $1 "
+                    "ORDER BY updated_at DESC, thread_id DESC LIMIT $2",
+                    user_id, limit + 1,
+                )  # fmt: skip
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_THREAD_COLUMNS} FROM {self.s}.threads WHERE user_id = $1 "
+                    "AND (updated_at, thread_id) < ($2, $3) "
+                    "ORDER BY updated_at DESC, thread_id DESC LIMIT $4",
+                    user_id, after[0], after[1], limit + 1,
+                )  # fmt: skip
+            infos = [_thread_from_row(r) for r in rows]
+            more = len(infos) > limit
+            infos = infos[:limit]
+            last = infos[-1] if more else None
+            return Page(infos, encode_cursor(last.updated_at, last.thread_id) if last else None)
+
+        return await self._run(run)
+
+    async def delete_thread(self, thread_id: str) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            async with conn.transaction():
+                status = await conn.execute(
+                    f"DELETE FROM {self.s}.threads WHERE thread_id = $1", thread_id
+                )
+                await conn.execute(f"DELETE FROM {self.s}.messages WHERE thread_id = $1", thread_id)
+                await conn.execute(
+                    f"DELETE FROM {self.s}.checkpoints WHERE thread_id = $1", thread_id
+                )
+            return bool(status != "DELETE 0")
+
+        return await self._run(run)
+
+    # -- checkpoints and messages -----------------------------------------------------------
+
+    async def put(
+        self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
+    ) -> None:
+        encoded = dumps(checkpoint.to_dict(), what="the state")
+        rows = [dumps(m.to_dict(), what="a message") for m in messages]
+        title = title_from(messages)
+        thread_id = checkpoint.thread_id
+
+        async def run(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                now = time.time()
+                await conn.execute(
+                    f"INSERT INTO {self.s}.threads (thread_id, user_id, created_at, updated_at) "
+                    "VALUES ($1, $2, $3, $3) ON CONFLICT (thread_id) DO NOTHING",
+                    thread_id, user_id, now,
+                )  # fmt: skip
+                stored = await conn.fetchval(
+                    f"SELECT message_count FROM {self.s}.threads WHERE thread_id = $1 FOR UPDATE",
+                    thread_id,
+                )
+                if checkpoint.message_count != stored + len(rows):
+                    raise ConflictError(
+                        f"thread {thread_id!r} has {stored} messages, expected "
+                        f"{checkpoint.message_count - len(rows)}: it was changed by another run"
+                    )
+                if rows:
+                    await conn.execute(
+                        f"INSERT INTO {self.s}.messages (thread_id, seq, data) "
+                        "SELECT $1, $2 + s.i - 1, s.d::jsonb "
+                        "FROM unnest($3::text[]) WITH ORDINALITY AS s(d, i)",
+                        thread_id, stored, rows,
+                    )  # fmt: skip
+                await conn.execute(
+                    f"INSERT INTO {self.s}.checkpoints (thread_id, checkpoint_id, data) "
+                    "VALUES ($1, $2, $3::jsonb)",
+                    thread_id, checkpoint.checkpoint_id, encoded,
+                )  # fmt: skip
+                await conn.execute(
+                    f"UPDATE {self.s}.threads SET status = $2, message_count = $3, "
+                    "title = coalesce(title, $4), updated_at = greatest(updated_at, $5) "
+                    "WHERE thread_id = $1",
+                    thread_id, checkpoint.status, checkpoint.message_count, title, now,
+                )  # fmt: skip
+
+        await self._run(run)
+
+    async def get_checkpoint(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> Checkpoint | None:
+        return await self._run(lambda conn: self._read_checkpoint(conn, thread_id, checkpoint_id))
+
+    async def _read_checkpoint(
+        self, conn: asyncpg.Connection, thread_id: str, checkpoint_id: str | None
+    ) -> Checkpoint | None:
+        if checkpoint_id is None:
+            data = await conn.fetchval(
+                f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 "
+                "ORDER BY id DESC LIMIT 1",
+                thread_id,
+            )
+        else:
+            data = await conn.fetchval(
+                f"SELECT data FROM {self.s}.checkpoints "
+                "WHERE thread_id = $1 AND checkpoint_id = $2",
+                thread_id, checkpoint_id,
+            )  # fmt: skip
+        return Checkpoint.from_dict(data) if data is not None else None
+
+    async def get_snapshot(
+        self, thread_id: str, checkpoint_id: str | None = None
+    ) -> ThreadSnapshot | None:
+        async def run(conn: asyncpg.Connection) -> ThreadSnapshot | None:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                checkpoint = await self._read_checkpoint(conn, thread_id, checkpoint_id)
+                if checkpoint is None:
+                    return None
+                messages = await self._read_messages(conn, thread_id, 0, checkpoint.message_count)
+            return ThreadSnapshot(checkpoint, messages)
+
+        return await self._run(run)
+
+    async def get_messages(
+        self, thread_id: str, *, offset: int = 0, limit: int | None = None
+    ) -> list[Message]:
+        return await self._run(lambda conn: self._read_messages(conn, thread_id, offset, limit))
+
+    async def _read_messages(
+        self, conn: asyncpg.Connection, thread_id: str, offset: int, limit: int | None
+    ) -> list[Message]:
+        rows = await conn.fetch(
+            f"SELECT data FROM {self.s}.messages WHERE thread_id = $1 AND seq >= $2 "
+            "ORDER BY seq LIMIT $3",
+            thread_id, offset, limit,
+        )  # fmt: skip
+        return [Message.from_dict(r["data"]) for r in rows]
+
+    async def list_history(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[Checkpoint]:
+        check_limit(limit)
+
+        async def run(conn: asyncpg.Connection) -> list[Checkpoint]:
+            if before is None:
+                rows = await conn.fetch(
+                    f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 "
+                    "ORDER BY id DESC LIMIT $2",
+                    thread_id, limit,
+                )  # fmt: skip
+            else:
+                rows = await conn.fetch(
+                    f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 AND id < "
+                    f"(SELECT id FROM {self.s}.checkpoints WHERE thread_id = $1 "
+                    "AND checkpoint_id = $2) ORDER BY id DESC LIMIT $3",
+                    thread_id, before, limit,
+                )  # fmt: skip
+            return [Checkpoint.from_dict(r["data"]) for r in rows]
+
+        return await self._run(run)
+
+    # -- idempotency ---------------------------------------------------------------------
+
+    async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        async def run(conn: asyncpg.Connection) -> IdempotencyRecord | None:
+            data = await conn.fetchval(
+                f"SELECT data FROM {self.s}.idempotency "
+                "WHERE user_id = $1 AND key = $2 AND expires_at > $3",
+                user_id, key, time.time(),
+            )  # fmt: skip
+            return IdempotencyRecord.from_dict(data) if data is not None else None
+
+        return await self._run(run)
+
+    async def put_idempotent(self, record: IdempotencyRecord) -> None:
+        data = dumps(record.to_dict(), what="an idempotent response")
+
+        async def run(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                f"DELETE FROM {self.s}.idempotency WHERE ctid IN (SELECT ctid FROM "
+                f"{self.s}.idempotency WHERE expires_at <= $1 LIMIT 100)",
+                time.time(),
+            )
+            await conn.execute(
+                f"INSERT INTO {self.s}.idempotency (user_id, key, data, expires_at) "
+                "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (user_id, key) "
+                "DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
+                record.user_id, record.key, data, record.expires_at,
+            )  # fmt: skip
+
+        await self._run(run)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+
+
+_THREAD_COLUMNS = (
+    "thread_id, user_id, title, metadata, status, message_count, created_at, updated_at"
+)
+
+
+def _thread_from_row(row: Any) -> ThreadInfo:
+    return ThreadInfo(
+        thread_id=row["thread_id"],
+        user_id=row["user_id"],
+        title=row["title"],
+        metadata=row["metadata"],
+        status=row["status"],
+        message_count=row["message_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
