@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +31,18 @@ def pg_spec(tmp: Path) -> str:
     return f"{PG_DSN}?agentflow_schema={schema}"
 
 
+REDIS_URL = os.environ.get("AGENTFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def pg_redis_spec(tmp: Path) -> str:
+    return f"{pg_spec(tmp)}&agentflow_redis={REDIS_URL}"
+
+
 BACKENDS = [
     Backend("memory", lambda tmp: "memory", durable=False),
     Backend("sqlite", lambda tmp: f"sqlite:{tmp / 'state.db'}", durable=True),
     Backend("postgres", pg_spec, durable=True),
+    Backend("postgres+redis", pg_redis_spec, durable=True),
 ]
 
 
@@ -45,10 +54,10 @@ def backend(request: pytest.FixtureRequest) -> Backend:
 @pytest.fixture(params=[b for b in BACKENDS if b.durable], ids=lambda b: b.name)
 def durable_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     backend: Backend = request.param
-    if backend.name == "postgres":
+    if backend.name.startswith("postgres"):
         require_postgres()
     yield backend
-    if backend.name == "postgres":
+    if backend.name.startswith("postgres"):
         asyncio.run(drop_schema(backend.spec(tmp_path)))
 
 
@@ -60,8 +69,9 @@ def require_postgres() -> None:
         conn = await asyncpg.connect(PG_DSN, timeout=3)
         await conn.close()
 
-    try:
-        asyncio.run(probe())
+    try:  # in a thread of its own: callers may be inside a running event loop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
     except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Postgres at {PG_DSN} is unreachable under CI: {exc}")
@@ -71,7 +81,7 @@ def require_postgres() -> None:
 async def drop_schema(spec: str) -> None:
     import asyncpg
 
-    schema = spec.rsplit("agentflow_schema=", 1)[1]
+    schema = spec.split("agentflow_schema=", 1)[1].split("&")[0]
     conn = await asyncpg.connect(PG_DSN)
     try:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
@@ -82,10 +92,10 @@ async def drop_schema(spec: str) -> None:
 @pytest.fixture
 def spec(backend: Backend, tmp_path: Path) -> Iterator[str]:
     value = backend.spec(tmp_path)
-    if backend.name == "postgres":
+    if backend.name.startswith("postgres"):
         require_postgres()
     yield value
-    if backend.name == "postgres":
+    if backend.name.startswith("postgres"):
         asyncio.run(drop_schema(value))
 
 

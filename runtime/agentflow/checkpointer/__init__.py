@@ -39,7 +39,8 @@ __all__ = [
 def open_checkpointer(spec: str) -> Checkpointer:
     """Build a checkpointer from a short spec: ``memory``, ``sqlite`` (the default file
     `.agentflow/state.db`), ``sqlite:PATH`` / ``sqlite:///ABSOLUTE/PATH``, or a Postgres URL
-    ``postgresql://user:pass@host/db`` (``?agentflow_schema=NAME`` picks the schema)."""
+    ``postgresql://user:pass@host/db`` (``?agentflow_schema=NAME`` picks the schema and
+    ``&agentflow_redis=redis://...`` adds the Redis cache)."""
     kind, _, rest = spec.partition(":")
     if kind in ("postgres", "postgresql") and rest.startswith("//"):
         from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -47,8 +48,9 @@ def open_checkpointer(spec: str) -> Checkpointer:
         parts = urlsplit(spec)
         query = dict(parse_qsl(parts.query))
         schema = query.pop("agentflow_schema", "agentflow")
+        redis_url = query.pop("agentflow_redis", None)
         dsn = urlunsplit(parts._replace(query=urlencode(query)))
-        return PgCheckpointer(dsn, schema=schema)
+        return PgCheckpointer(dsn, schema=schema, redis_url=redis_url)
     if kind == "memory" and not rest:
         return InMemoryCheckpointer()
     if kind == "sqlite":

@@ -33,6 +33,7 @@ from agentflow.checkpointer.base import (
     encode_cursor,
     title_from,
 )
+from agentflow.checkpointer.redis import RedisLink, SnapshotCache
 from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.messages import Message
 
@@ -114,8 +115,13 @@ class PgCheckpointer(Checkpointer):
         command_timeout: float = 30.0,
         connect_timeout: float = 5.0,
         max_inactive_lifetime: float = 300.0,
+        redis_url: str | None = None,
     ) -> None:
         self.dsn = dsn
+        self.redis: RedisLink | None = (
+            RedisLink(redis_url, prefix=f"agentflow:{schema}") if redis_url else None
+        )
+        self._cache = SnapshotCache(self.redis) if self.redis else None
         self.schema = schema
         self.s = '"' + schema.replace('"', '""') + '"'
         self.min_size = min_size
@@ -143,6 +149,8 @@ class PgCheckpointer(Checkpointer):
                 await pool.close()
                 raise
             self._pool = pool
+            if self.redis is not None:
+                await self.redis.connect()
 
     async def _connect(self) -> asyncpg.Pool:
         """Create the pool, retrying a few times with backoff; a clear error at the end."""
@@ -213,6 +221,8 @@ class PgCheckpointer(Checkpointer):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        if self.redis is not None:
+            await self.redis.close()
 
     async def _run(self, fn: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
         if self._pool is None:
@@ -306,7 +316,10 @@ class PgCheckpointer(Checkpointer):
                 )
             return bool(status != "DELETE 0")
 
-        return await self._run(run)
+        deleted = await self._run(run)
+        if self._cache is not None:
+            await self._cache.forget(thread_id)
+        return deleted
 
     # -- checkpoints and messages -----------------------------------------------------------
 
@@ -355,6 +368,8 @@ class PgCheckpointer(Checkpointer):
                 )  # fmt: skip
 
         await self._run(run)
+        if self._cache is not None:
+            await self._cache.written(thread_id, checkpoint.step)
 
     async def get_checkpoint(
         self, thread_id: str, checkpoint_id: str | None = None
@@ -381,6 +396,13 @@ class PgCheckpointer(Checkpointer):
     async def get_snapshot(
         self, thread_id: str, checkpoint_id: str | None = None
     ) -> ThreadSnapshot | None:
+        use_cache = self._cache is not None and checkpoint_id is None
+        if use_cache:
+            assert self._cache is not None
+            cached = await self._cache.get(thread_id)
+            if cached is not None:
+                return cached
+
         async def run(conn: asyncpg.Connection) -> ThreadSnapshot | None:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 checkpoint = await self._read_checkpoint(conn, thread_id, checkpoint_id)
@@ -389,7 +411,11 @@ class PgCheckpointer(Checkpointer):
                 messages = await self._read_messages(conn, thread_id, 0, checkpoint.message_count)
             return ThreadSnapshot(checkpoint, messages)
 
-        return await self._run(run)
+        snapshot = await self._run(run)
+        if use_cache and snapshot is not None:
+            assert self._cache is not None
+            await self._cache.store(snapshot)
+        return snapshot
 
     async def get_messages(
         self, thread_id: str, *, offset: int = 0, limit: int | None = None
@@ -459,6 +485,55 @@ class PgCheckpointer(Checkpointer):
             )  # fmt: skip
 
         await self._run(run)
+
+    # -- run leases: the cross-worker "one run per thread" lock of last resort ------------
+
+    async def acquire_lease(self, thread_id: str, run_id: str, owner: str, ttl: float) -> bool:
+        """Take the thread's lease unless a live one exists (expired leases are taken over)."""
+
+        async def run(conn: asyncpg.Connection) -> bool:
+            now = time.time()
+            row = await conn.fetchrow(
+                f"INSERT INTO {self.s}.run_leases (thread_id, run_id, owner, expires_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT (thread_id) DO UPDATE SET "
+                "run_id = excluded.run_id, owner = excluded.owner, "
+                "expires_at = excluded.expires_at, stop_requested = false "
+                f"WHERE {self.s}.run_leases.expires_at < $5 RETURNING run_id",
+                thread_id, run_id, owner, now + ttl, now,
+            )  # fmt: skip
+            return row is not None
+
+        return await self._run(run)
+
+    async def renew_lease(self, thread_id: str, run_id: str, ttl: float) -> bool | None:
+        """Extend the lease; returns whether a stop was requested, None if it was lost."""
+
+        async def run(conn: asyncpg.Connection) -> bool | None:
+            stop = await conn.fetchval(
+                f"UPDATE {self.s}.run_leases SET expires_at = $3 "
+                "WHERE thread_id = $1 AND run_id = $2 RETURNING stop_requested",
+                thread_id, run_id, time.time() + ttl,
+            )  # fmt: skip
+            return None if stop is None else bool(stop)
+
+        return await self._run(run)
+
+    async def release_lease(self, thread_id: str, run_id: str) -> None:
+        sql = f"DELETE FROM {self.s}.run_leases WHERE thread_id = $1 AND run_id = $2"
+        await self._run(lambda conn: conn.execute(sql, thread_id, run_id))
+
+    async def request_stop(self, thread_id: str) -> bool:
+        """Flag the live lease of the thread for stopping; False if no run holds it."""
+
+        async def run(conn: asyncpg.Connection) -> bool:
+            found = await conn.fetchval(
+                f"UPDATE {self.s}.run_leases SET stop_requested = true "
+                "WHERE thread_id = $1 AND expires_at >= $2 RETURNING true",
+                thread_id, time.time(),
+            )  # fmt: skip
+            return bool(found)
+
+        return await self._run(run)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

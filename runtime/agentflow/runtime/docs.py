@@ -55,7 +55,8 @@ align-items:center}
 .op>summary::after{content:"\\25B8";margin-left:auto;color:var(--mu)}
 .op[open]>summary::after{content:"\\25BE"}
 .op[open]>summary,.op>h3{border-bottom:1px solid var(--ln)}
-.path{font-weight:600;overflow-wrap:anywhere}.sum{color:var(--mu)}
+.path{font-weight:600;overflow-wrap:anywhere}.sum{color:var(--mu);font-weight:400}
+ul.schema summary{cursor:pointer;width:max-content}
 .lock{font-size:12px;color:var(--mu);border:1px solid var(--ln);border-radius:4px;
 padding:0 .35em}
 .body{padding:.4rem .9rem .9rem}
@@ -187,7 +188,10 @@ function node(label, meta, raw, req, depth, seen) {
   if (isObj(s.additionalProperties)) {
     kids.push(node("other fields", true, s.additionalProperties, false, depth + 1, seen2));
   }
-  if (kids.length) li.append(h("ul", {}, kids));
+  if (!kids.length) return li;
+  // a component's fields fold away: error responses all share one, for instance
+  if (ref) li.append(h("details", {}, h("summary", {class: "meta"}, "fields"), h("ul", {}, kids)));
+  else li.append(h("ul", {}, kids));
   return li;
 }
 const tree = (schema) => h("ul", {class: "schema"}, node(null, false, schema, false, 0, []));
@@ -668,7 +672,14 @@ def _schema_item(
                 _schema_item(document, name, kw, sub, req, depth + 1, inner)
                 for name, kw, sub, req in _schema_children(schema)
             ]
-            if children:
+            if children and ref is not None:
+                # a component's fields fold away; the Schemas section shows them too
+                out.append(
+                    '<details><summary class="meta">fields</summary><ul>'
+                    + "".join(children)
+                    + "</ul></details>"
+                )
+            elif children:
                 out.append("<ul>" + "".join(children) + "</ul>")
     out.append("</li>")
     return "".join(out)
@@ -734,11 +745,11 @@ def _operation(
         f'<h3><span class="badge">{_e(method.upper())}</span>',
         f'<code class="path">{_e(path)}</code>',
     ]
+    if op.get("summary"):
+        out.append(f'<span class="sum">{_e(_text(op["summary"]))}</span>')
     if _needs_auth(document, op):
         out.append('<span class="lock" title="requires a bearer token">auth</span>')
     out.append('</h3><div class="body">')
-    if op.get("summary"):
-        out.append(f"<p><strong>{_e(_text(op['summary']))}</strong></p>")
     if op.get("description"):
         out.append(f'<p class="desc">{_e(_text(op["description"]))}</p>')
     if op.get("operationId"):
@@ -803,7 +814,8 @@ def reference_page(document: Mapping[str, Any]) -> str:
             anchor = _anchor("op-", _text(op.get("operationId") or f"{method}-{path}"), used)
             toc.append(
                 f'<li class="m-{_e(method)}"><a href="#{_e(anchor)}">'
-                f'<span class="badge">{_e(method.upper())}</span> <code>{_e(path)}</code></a></li>'
+                f'<span class="badge">{_e(method.upper())}</span> <code>{_e(path)}</code> '
+                f'<span class="sum">{_e(_text(op.get("summary", "")))}</span></a></li>'
             )
             sections.append(_operation(document, anchor, method, path, item, op))
         toc.append("</ul></li>")

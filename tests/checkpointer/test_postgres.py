@@ -1,0 +1,111 @@
+"""Postgres specifics: concurrent migrations, PgBouncer mode, the Redis cache across
+workers, Redis outages, and run leases. Real Postgres and Redis on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from agentflow.checkpointer import Checkpoint, PgCheckpointer
+from agentflow.graph import Message
+
+from .conftest import PG_DSN, REDIS_URL, drop_schema, pg_spec, require_postgres
+
+
+@pytest.fixture
+async def schema(tmp_path: Path) -> AsyncIterator[str]:
+    require_postgres()
+    spec = pg_spec(tmp_path)
+    yield spec.split("agentflow_schema=", 1)[1]
+    await drop_schema(spec)
+
+
+async def turn(cp: PgCheckpointer, thread_id: str, step: int, text: str) -> None:
+    await cp.put(
+        Checkpoint(thread_id=thread_id, run_id="r", step=step, message_count=step),
+        [Message.user(text)],
+        user_id="alice",
+    )
+
+
+async def test_workers_starting_together_migrate_exactly_once(schema: str) -> None:
+    workers = [PgCheckpointer(PG_DSN, schema=schema, min_size=1, max_size=2) for _ in range(8)]
+    await asyncio.gather(*(w.setup() for w in workers))
+    try:
+        conn = await asyncpg.connect(PG_DSN)
+        rows = await conn.fetch(f'SELECT version FROM "{schema}".schema_version')
+        await conn.close()
+        assert [r["version"] for r in rows] == [1]
+    finally:
+        await asyncio.gather(*(w.close() for w in workers))
+
+
+async def test_pgbouncer_mode_uses_no_prepared_statement_cache(schema: str) -> None:
+    async with PgCheckpointer(PG_DSN, schema=schema, pgbouncer=True) as cp:
+        assert isinstance(cp, PgCheckpointer)
+        await turn(cp, "t1", 1, "hello")
+        snapshot = await cp.get_snapshot("t1")
+        assert snapshot is not None and [m.text for m in snapshot.messages] == ["hello"]
+
+
+async def test_cache_never_serves_stale_state_across_workers(schema: str) -> None:
+    a = PgCheckpointer(PG_DSN, schema=schema, redis_url=REDIS_URL)
+    b = PgCheckpointer(PG_DSN, schema=schema, redis_url=REDIS_URL)
+    await a.setup()
+    await b.setup()
+    try:
+        assert a.redis is not None and a.redis.healthy
+        await turn(a, "t1", 1, "one")
+        first = await a.get_snapshot("t1")  # fills the cache
+        cached = await a.get_snapshot("t1")  # served from Redis
+        assert first is not None and cached is not None
+        assert cached.checkpoint.checkpoint_id == first.checkpoint.checkpoint_id
+        await turn(b, "t1", 2, "two")  # another worker writes
+        seen = await a.get_snapshot("t1")
+        assert seen is not None and [m.text for m in seen.messages] == ["one", "two"]
+        await b.delete_thread("t1")
+        assert await a.get_snapshot("t1") is None
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_unreachable_redis_falls_back_to_postgres(schema: str) -> None:
+    cp = PgCheckpointer(PG_DSN, schema=schema, redis_url="redis://127.0.0.1:1/0")
+    await cp.setup()
+    try:
+        assert cp.redis is not None and not cp.redis.healthy
+        await turn(cp, "t1", 1, "still works")
+        snapshot = await cp.get_snapshot("t1")
+        assert snapshot is not None and snapshot.messages[0].text == "still works"
+        assert cp.redis.dirty  # a write Redis did not see: the cache is invalidated on return
+    finally:
+        await cp.close()
+
+
+async def test_unreachable_postgres_is_a_clear_error() -> None:
+    from agentflow.checkpointer import CheckpointerError
+
+    cp = PgCheckpointer("postgresql://postgres@127.0.0.1:1/test", connect_timeout=0.5)
+    with pytest.raises(CheckpointerError, match="cannot connect to Postgres after 5 attempts"):
+        await cp.setup()
+
+
+async def test_run_leases(schema: str) -> None:
+    async with PgCheckpointer(PG_DSN, schema=schema) as cp:
+        assert isinstance(cp, PgCheckpointer)
+        assert await cp.acquire_lease("t1", "run-a", "worker-a", ttl=5)
+        assert not await cp.acquire_lease("t1", "run-b", "worker-b", ttl=5)
+        assert await cp.renew_lease("t1", "run-a", ttl=5) is False
+        assert await cp.request_stop("t1")
+        assert await cp.renew_lease("t1", "run-a", ttl=5) is True
+        assert await cp.renew_lease("t1", "run-b", ttl=5) is None
+        await cp.release_lease("t1", "run-a")
+        assert not await cp.request_stop("t1")
+        assert await cp.acquire_lease("t1", "run-b", "worker-b", ttl=0.05)
+        await asyncio.sleep(0.1)  # an expired lease (a crashed worker) is taken over
+        assert await cp.acquire_lease("t1", "run-c", "worker-c", ttl=5)
