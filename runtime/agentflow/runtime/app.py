@@ -15,10 +15,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer, SqliteCheckpointer
+from agentflow.checkpointer import (
+    Checkpointer,
+    CheckpointerError,
+    InMemoryCheckpointer,
+    PgCheckpointer,
+    SqliteCheckpointer,
+)
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime import schemas
 from agentflow.runtime.auth import build_authenticator
+from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator, SharedCoordinator
 from agentflow.runtime.errors import ApiError, error_body, error_response
 from agentflow.runtime.loader import load_graph
 from agentflow.runtime.metrics import Metrics
@@ -27,7 +34,7 @@ from agentflow.runtime.openapi import Endpoint, build_document
 from agentflow.runtime.routes import graph as graph_routes
 from agentflow.runtime.routes import system, threads
 from agentflow.runtime.runs import RunService
-from agentflow.runtime.settings import CheckpointerSettings, ConfigError, Settings, export_dotenv
+from agentflow.runtime.settings import CheckpointerSettings, Settings, export_dotenv
 from agentflow.runtime.state import AppRuntime, request_id
 from agentflow.utils import configure_logging
 
@@ -82,11 +89,21 @@ def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
         return InMemoryCheckpointer()
     if settings.kind == "sqlite":
         return SqliteCheckpointer(settings.path)
-    raise ConfigError(
-        "the postgres checkpointer is not available in this version",
-        where="agentflow.json: checkpointer",
-        fix='use "sqlite" (one worker) until PgCheckpointer lands',
+    assert settings.dsn is not None
+    return PgCheckpointer(
+        settings.dsn.get(),
+        schema=settings.schema,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        pgbouncer=settings.pgbouncer,
+        redis_url=settings.redis_url.get() if settings.redis_url else None,
     )
+
+
+def open_coordinator(checkpointer: Checkpointer) -> RunCoordinator:
+    if isinstance(checkpointer, PgCheckpointer):
+        return SharedCoordinator(checkpointer)
+    return LocalCoordinator()
 
 
 def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Starlette:
@@ -137,7 +154,9 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
         checkpointer = open_checkpointer(settings.checkpointer)
         await checkpointer.setup()
         bound = loaded.with_checkpointer(checkpointer)
-        runs = RunService(bound, checkpointer, settings, metrics)
+        coordinator = open_coordinator(checkpointer)
+        runs = RunService(bound, checkpointer, settings, metrics, coordinator)
+        await coordinator.start(runs.stop_local)
         app.state.runtime = AppRuntime(
             settings=settings,
             graph=bound,
@@ -154,6 +173,7 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
             yield
         finally:
             await runs.drain(settings.shutdown_grace)
+            await coordinator.close()
             await checkpointer.close()
             from agentflow.models import aclose_shared_clients
 
@@ -162,6 +182,13 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return error_response(exc, request_id(request))
+
+    async def storage_error(request: Request, exc: Exception) -> Response:
+        logger.error("state store error: %s", exc, extra={"error_class": type(exc).__name__})
+        error = ApiError(
+            503, "storage_unavailable", "the state store is unavailable; retry shortly"
+        )
+        return error_response(error, request_id(request))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -203,5 +230,9 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error, HTTPException: http_error},
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            CheckpointerError: storage_error,
+        },
     )

@@ -23,6 +23,7 @@ from agentflow.graph.errors import (
     NodeError,
 )
 from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.schemas import RunRequest
@@ -67,11 +68,13 @@ class RunService:
         checkpointer: Checkpointer,
         settings: Settings,
         metrics: Metrics,
+        coordinator: RunCoordinator | None = None,
     ) -> None:
         self.graph = graph
         self.checkpointer = checkpointer
         self.settings = settings
         self.metrics = metrics
+        self.coordinator: RunCoordinator = coordinator or LocalCoordinator()
         self.active: dict[str, ActiveRun] = {}
         self.accepting = True
 
@@ -156,6 +159,7 @@ class RunService:
             self.metrics.runs.labels(run.outcome).inc()
             if self.active.get(run.thread_id) is run:
                 del self.active[run.thread_id]
+            await asyncio.shield(self.coordinator.release(run.thread_id, run.run_id))
 
     def _observe(self, run: ActiveRun, chunk: StreamChunk) -> None:
         if chunk.event == StreamEvent.NODE_END:
@@ -190,10 +194,16 @@ class RunService:
             **extra,
         }
 
-    def request_stop(self, thread_id: str, user_id: str) -> bool:
-        """Cancel the thread's run in this worker; its completed steps stay checkpointed."""
+    async def request_stop(self, thread_id: str) -> bool:
+        """Cancel the thread's run, here or on whichever worker runs it; its completed
+        steps stay checkpointed. False when no run is in progress."""
+        if self.stop_local(thread_id):
+            return True
+        return await self.coordinator.request_stop(thread_id)
+
+    def stop_local(self, thread_id: str) -> bool:
         run = self.active.get(thread_id)
-        if run is None or run.user_id != user_id or run.task is None:
+        if run is None or run.task is None or run.task.done():
             return False
         run.stop_requested = True
         run.task.cancel()

@@ -180,5 +180,5 @@ async def stop(request: Request) -> JSONResponse:
     owner = info.user_id if info is not None else running.user_id if running else None
     if owner != user_id:
         raise ApiError(404, "thread_not_found", "thread not found")
-    stopped = rt.runs.request_stop(thread_id, user_id)
+    stopped = await rt.runs.request_stop(thread_id)
     return JSONResponse({"thread_id": thread_id, "stopped": stopped})

@@ -31,12 +31,14 @@ async def health(request: Request) -> JSONResponse:
         if not rt.settings.production:
             check["error"] = mask_secrets(f"{type(exc).__name__}: {exc}")
         checks["checkpointer"] = check
-    checks["redis"] = {"status": "not_configured"}
-    healthy = all(c["status"] in ("ok", "not_configured") for c in checks.values())
+    checks["redis"] = rt.runs.coordinator.health()
+    healthy = all(c["status"] in ("ok", "not_configured", "degraded") for c in checks.values())
     if not rt.runs.accepting:
         healthy = False
         checks["server"] = {"status": "draining"}
-    body = {"status": "ok" if healthy else "unavailable", "checks": checks}
+    degraded = any(c["status"] == "degraded" for c in checks.values())
+    status = "unavailable" if not healthy else "degraded" if degraded else "ok"
+    body = {"status": status, "checks": checks}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 

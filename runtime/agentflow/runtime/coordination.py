@@ -1,0 +1,168 @@
+"""One run per thread across workers, and stop signals that reach the worker running it.
+
+`LocalCoordinator` is for single-process checkpointers (memory, SQLite). `SharedCoordinator`
+backs Postgres deployments: a Redis lock (fast, when Redis is up) plus a Postgres lease that
+is always taken, so correctness never depends on Redis. Stops travel by Redis pub/sub
+(instant) and by a flag on the lease that the running worker polls (works without Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from agentflow.checkpointer.postgres import PgCheckpointer
+from agentflow.checkpointer.redis import RedisLink
+
+logger = logging.getLogger("agentflow.runtime.coordination")
+LEASE_TTL = 10.0
+RENEW_EVERY = 2.0
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+StopHandler = Callable[[str], object]
+
+
+class RunCoordinator(Protocol):
+    async def start(self, on_stop: StopHandler) -> None: ...
+    async def close(self) -> None: ...
+    async def acquire(self, thread_id: str, run_id: str) -> bool: ...
+    async def release(self, thread_id: str, run_id: str) -> None: ...
+    async def request_stop(self, thread_id: str) -> bool: ...
+    def health(self) -> dict[str, str]: ...
+
+
+class LocalCoordinator:
+    """Everything happens in this process: the RunService's own table is the lock."""
+
+    async def start(self, on_stop: StopHandler) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def acquire(self, thread_id: str, run_id: str) -> bool:
+        return True
+
+    async def release(self, thread_id: str, run_id: str) -> None:
+        return None
+
+    async def request_stop(self, thread_id: str) -> bool:
+        return False
+
+    def health(self) -> dict[str, str]:
+        return {"status": "not_configured"}
+
+
+class SharedCoordinator:
+    def __init__(self, store: PgCheckpointer) -> None:
+        self.store = store
+        self.redis: RedisLink | None = store.redis
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.channel = f"agentflow:{store.schema}:stop"
+        self._renewals: dict[str, asyncio.Task[None]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._on_stop: StopHandler = lambda thread_id: None
+
+    async def start(self, on_stop: StopHandler) -> None:
+        self._on_stop = on_stop
+        if self.redis is not None:
+            self._listener = asyncio.create_task(self._listen(), name="stop-listener")
+
+    async def close(self) -> None:
+        tasks = [*self._renewals.values(), *([self._listener] if self._listener else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _lock_key(self, thread_id: str) -> str:
+        assert self.redis is not None
+        return self.redis.key("lock", thread_id)
+
+    async def acquire(self, thread_id: str, run_id: str) -> bool:
+        if self.redis is not None:
+            key = self._lock_key(thread_id)
+            got = await self.redis.call(
+                lambda r: r.set(key, run_id, nx=True, px=int(LEASE_TTL * 1000))
+            )
+            if got is not None and not got:
+                return False  # Redis is up and another run holds the thread
+        if not await self.store.acquire_lease(thread_id, run_id, self.owner, LEASE_TTL):
+            await self._release_redis(thread_id, run_id)
+            return False
+        self._renewals[thread_id] = asyncio.create_task(
+            self._renew(thread_id, run_id), name=f"lease-{thread_id}"
+        )
+        return True
+
+    async def release(self, thread_id: str, run_id: str) -> None:
+        task = self._renewals.pop(thread_id, None)
+        if task is not None:
+            task.cancel()
+        await self._release_redis(thread_id, run_id)
+        with contextlib.suppress(Exception):  # an unreleased lease expires by itself
+            await self.store.release_lease(thread_id, run_id)
+
+    async def _release_redis(self, thread_id: str, run_id: str) -> None:
+        if self.redis is not None:
+            key = self._lock_key(thread_id)
+            await self.redis.call(lambda r: r.eval(_RELEASE, 1, key, run_id))
+
+    async def _renew(self, thread_id: str, run_id: str) -> None:
+        """Keep the lease (and Redis lock) alive; a stop flag on the lease cancels the run."""
+        key = self._lock_key(thread_id) if self.redis is not None else ""
+        ttl_ms = int(LEASE_TTL * 1000)
+        while True:
+            await asyncio.sleep(RENEW_EVERY)
+            if self.redis is not None:
+                await self.redis.call(lambda r: r.pexpire(key, ttl_ms))
+            try:
+                stop = await self.store.renew_lease(thread_id, run_id, LEASE_TTL)
+            except Exception as exc:
+                logger.warning("could not renew the lease of thread %s: %s", thread_id, exc)
+                continue
+            if stop is None:
+                logger.warning("lost the lease of thread %s", thread_id)
+            elif stop:
+                self._on_stop(thread_id)
+
+    async def request_stop(self, thread_id: str) -> bool:
+        found = await self.store.request_stop(thread_id)
+        if self.redis is not None:
+            channel = self.channel
+            await self.redis.call(lambda r: r.publish(channel, thread_id))
+        return found
+
+    async def _listen(self) -> None:
+        """Subscribe to stop signals; resubscribe after Redis outages."""
+        assert self.redis is not None
+        while True:
+            try:
+                pubsub = self.redis.client.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(self.channel)
+                try:
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._on_stop(message["data"].decode())
+                finally:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(1.0)
+
+    def health(self) -> dict[str, str]:
+        if self.redis is None:
+            return {"status": "not_configured"}
+        return {"status": "ok" if self.redis.healthy else "degraded"}
