@@ -100,9 +100,9 @@ def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
     )
 
 
-def open_coordinator(checkpointer: Checkpointer) -> RunCoordinator:
+def open_coordinator(checkpointer: Checkpointer, settings: Settings) -> RunCoordinator:
     if isinstance(checkpointer, PgCheckpointer):
-        return SharedCoordinator(checkpointer)
+        return SharedCoordinator(checkpointer, lease_ttl=settings.run_lease_ttl)
     return LocalCoordinator()
 
 
@@ -154,7 +154,7 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
         checkpointer = open_checkpointer(settings.checkpointer)
         await checkpointer.setup()
         bound = loaded.with_checkpointer(checkpointer)
-        coordinator = open_coordinator(checkpointer)
+        coordinator = open_coordinator(checkpointer, settings)
         runs = RunService(bound, checkpointer, settings, metrics, coordinator)
         await coordinator.start(runs.stop_local)
         app.state.runtime = AppRuntime(

@@ -93,10 +93,12 @@ class JwtAuthenticator:
             raise unauthorized("invalid_token", "the token is for another audience") from None
         except jwt.InvalidIssuerError:
             raise unauthorized("invalid_token", "the token is from another issuer") from None
-        except jwt.PyJWKClientError:
+        except jwt.PyJWKClientConnectionError:
             raise ApiError(
                 503, "auth_unavailable", "the signing keys could not be fetched; try again"
             ) from None
+        except jwt.PyJWKClientError:  # no key matches the token's kid: a forged token
+            raise unauthorized("invalid_token", "the token is invalid") from None
         except jwt.PyJWTError:
             raise unauthorized("invalid_token", "the token is invalid") from None
         subject = claims.get("sub")

@@ -21,8 +21,6 @@ from agentflow.checkpointer.postgres import PgCheckpointer
 from agentflow.checkpointer.redis import RedisLink
 
 logger = logging.getLogger("agentflow.runtime.coordination")
-LEASE_TTL = 10.0
-RENEW_EVERY = 2.0
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -63,8 +61,10 @@ class LocalCoordinator:
 
 
 class SharedCoordinator:
-    def __init__(self, store: PgCheckpointer) -> None:
+    def __init__(self, store: PgCheckpointer, *, lease_ttl: float = 10.0) -> None:
         self.store = store
+        self.lease_ttl = lease_ttl
+        self.renew_every = lease_ttl / 5
         self.redis: RedisLink | None = store.redis
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.channel = f"agentflow:{store.schema}:stop"
@@ -93,11 +93,11 @@ class SharedCoordinator:
         if self.redis is not None:
             key = self._lock_key(thread_id)
             got = await self.redis.call(
-                lambda r: r.set(key, run_id, nx=True, px=int(LEASE_TTL * 1000))
+                lambda r: r.set(key, run_id, nx=True, px=int(self.lease_ttl * 1000))
             )
             if got is not None and not got:
                 return False  # Redis is up and another run holds the thread
-        if not await self.store.acquire_lease(thread_id, run_id, self.owner, LEASE_TTL):
+        if not await self.store.acquire_lease(thread_id, run_id, self.owner, self.lease_ttl):
             await self._release_redis(thread_id, run_id)
             return False
         self._renewals[thread_id] = asyncio.create_task(
@@ -121,13 +121,13 @@ class SharedCoordinator:
     async def _renew(self, thread_id: str, run_id: str) -> None:
         """Keep the lease (and Redis lock) alive; a stop flag on the lease cancels the run."""
         key = self._lock_key(thread_id) if self.redis is not None else ""
-        ttl_ms = int(LEASE_TTL * 1000)
+        ttl_ms = int(self.lease_ttl * 1000)
         while True:
-            await asyncio.sleep(RENEW_EVERY)
+            await asyncio.sleep(self.renew_every)
             if self.redis is not None:
                 await self.redis.call(lambda r: r.pexpire(key, ttl_ms))
             try:
-                stop = await self.store.renew_lease(thread_id, run_id, LEASE_TTL)
+                stop = await self.store.renew_lease(thread_id, run_id, self.lease_ttl)
             except Exception as exc:
                 logger.warning("could not renew the lease of thread %s: %s", thread_id, exc)
                 continue

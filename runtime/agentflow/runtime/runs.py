@@ -91,7 +91,10 @@ class RunService:
         if not self.accepting:
             raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly")
         thread_id = request.thread_id or uuid.uuid4().hex
-        if thread_id in self.active:
+        running = self.active.get(thread_id)
+        if running is not None:  # never tell another user that the thread exists
+            if running.user_id != user_id:
+                raise ApiError(404, "thread_not_found", "thread not found")
             raise thread_busy(thread_id)
         run = ActiveRun(thread_id, uuid.uuid4().hex, user_id, request_id)
         self.active[thread_id] = run  # claimed before any await: no race within a worker

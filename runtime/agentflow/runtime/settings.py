@@ -122,6 +122,7 @@ class Settings:
     heartbeat_interval: float = 15.0
     shutdown_grace: float = 30.0
     idempotency_ttl: float = 24 * 3600.0
+    run_lease_ttl: float = 10.0
     required_env: tuple[str, ...] = ()
     playground: bool = False
     warnings: tuple[str, ...] = ()
@@ -310,6 +311,7 @@ def load_settings(
         heartbeat_interval=envr.number(env.HEARTBEAT_INTERVAL, 15.0, minimum=0.01),
         shutdown_grace=envr.number(env.SHUTDOWN_GRACE, 30.0, minimum=0),
         idempotency_ttl=envr.number(env.IDEMPOTENCY_TTL, 24 * 3600.0, minimum=1),
+        run_lease_ttl=envr.number(env.RUN_LEASE_TTL, 10.0, minimum=0.5),
         required_env=required_env,
         playground=bool(overrides.get("playground", False)),
         warnings=tuple(warnings),

@@ -1,0 +1,252 @@
+"""MODE=production over real HTTP: hidden docs, security headers, generic error bodies,
+JSON logs without secrets, and the warnings a risky production config produces."""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from httpx_sse import connect_sse
+
+from agentflow.runtime import load_settings
+from tests.runtime.conftest import ServerFactory, user_message, write_project
+
+SECRET = secrets.token_hex(32)
+PRODUCTION = {"MODE": "production"}
+LEAKS = ("hunter2", "u:p@h", "postgres://u:p")
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"]
+    assert error["request_id"] == response.headers["x-request-id"]
+    return error
+
+
+def token(sub: str) -> dict[str, str]:
+    claims = {"sub": sub, "exp": int(time.time()) + 300}
+    return {"Authorization": f"Bearer {jwt.encode(claims, SECRET, algorithm='HS256')}"}
+
+
+def assert_security_headers(response: httpx.Response) -> None:
+    headers = response.headers
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"]
+    assert "strict-transport-security" in headers
+
+
+# --- docs -------------------------------------------------------------------------------
+
+
+def test_docs_are_hidden_in_production(make_server: ServerFactory) -> None:
+    url = make_server(env=PRODUCTION)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert_error(http.get(path), 404, "not_found")
+
+
+def test_docs_served_only_at_the_configured_paths(make_server: ServerFactory) -> None:
+    env = {**PRODUCTION, "DOCS_PATH": "/internal/docs", "REDOCS_PATH": "/internal/redoc"}
+    url = make_server(env=env)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for path in ("/internal/docs", "/internal/redoc"):
+            page = http.get(path)
+            assert page.status_code == 200, path
+            assert page.headers["content-type"].startswith("text/html")
+            assert_security_headers(page)
+            # the pages run inline script/style: the strict API CSP would break them
+            assert "'unsafe-inline'" in page.headers["content-security-policy"]
+        document = http.get("/openapi.json")
+        assert document.status_code == 200
+        assert "/v1/graph/invoke" in document.json()["paths"]
+        assert_error(http.get("/docs"), 404, "not_found")
+        assert_error(http.get("/redoc"), 404, "not_found")
+
+
+def test_docs_are_served_in_development(make_server: ServerFactory) -> None:
+    url = make_server()
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert http.get(path).status_code == 200, path
+
+
+# --- headers and error shapes -----------------------------------------------------------
+
+
+def test_security_headers_on_api_responses(make_server: ServerFactory) -> None:
+    url = make_server(env=PRODUCTION)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        responses = [
+            http.get("/ping"),
+            http.get("/v1/threads"),
+            http.post("/v1/graph/invoke", json=user_message("hi")),
+            http.get("/v1/threads/missing"),
+            http.post(
+                "/v1/graph/invoke", content=b"{", headers={"content-type": "application/json"}
+            ),
+            http.get("/no/such/route"),
+        ]
+        for response in responses:
+            assert_security_headers(response)
+            csp = response.headers["content-security-policy"]
+            assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+        assert [r.status_code for r in responses] == [200, 200, 200, 404, 400, 404]
+
+
+def test_unknown_route_and_method_keep_the_error_shape(make_server: ServerFactory) -> None:
+    url = make_server(env=PRODUCTION)
+    with httpx.Client(base_url=url, timeout=30) as http:
+        assert_error(http.get("/v2/nothing"), 404, "not_found")
+        assert_error(http.get("/v1/graph/invoke"), 405, "method_not_allowed")
+
+
+# --- errors and logs --------------------------------------------------------------------
+
+
+def capture_stderr(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
+    """The app's lifespan calls configure_logging, which binds its handler to whatever
+    sys.stderr is at that moment: point it at a buffer before the server starts. (Done in
+    the test body: pytest's own capture re-installs sys.stderr between setup and call.)"""
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buffer)
+    return buffer
+
+
+def json_lines(buffer: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+
+def wait_for_line(
+    buffer: io.StringIO, match: Callable[[dict[str, Any]], bool], timeout: float = 5
+) -> dict[str, Any]:
+    """The summary line is written after the response has been sent: poll for it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [line for line in json_lines(buffer) if match(line)]
+        if found:
+            return found[-1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no matching log line in:\n{buffer.getvalue()}")
+        time.sleep(0.02)
+
+
+def test_failed_run_is_generic_to_clients_and_detailed_but_masked_in_logs(
+    monkeypatch: pytest.MonkeyPatch, make_server: ServerFactory
+) -> None:
+    captured_logs = capture_stderr(monkeypatch)
+    env = {**PRODUCTION, "JWT_SECRET_KEY": SECRET}
+    url = make_server(config={"auth": "jwt"}, env=env)
+    with httpx.Client(base_url=url, timeout=30, headers=token("prod-user")) as http:
+        response = http.post("/v1/graph/invoke", json=user_message("fail", thread_id="boom-1"))
+        error = assert_error(response, 500, "run_failed")
+        for leak in (*LEAKS, "RuntimeError", "Traceback"):
+            assert leak not in response.text, leak
+        assert "password" not in str(error["message"])
+
+        with connect_sse(
+            http, "POST", "/v1/graph/stream", json=user_message("fail", thread_id="boom-2")
+        ) as source:
+            events = list(source.iter_sse())
+        assert [e.event for e in events][-2:] == ["error", "end"]
+        assert events[-2].json()["code"] == "run_failed"
+        for event in events:
+            for leak in (*LEAKS, "RuntimeError", "Traceback"):
+                assert leak not in event.data, (event.event, leak)
+
+        ok = http.post("/v1/graph/invoke", json=user_message("fine", thread_id="ok-1"))
+        assert ok.status_code == 200
+        request_id = error["request_id"]
+
+    summary = wait_for_line(
+        captured_logs,
+        lambda line: line.get("path") == "/v1/graph/invoke" and line.get("status") == 500,
+    )
+    assert summary["level"] == "INFO" and summary["logger"] == "agentflow.runtime.access"
+    assert summary["request_id"] == request_id
+    assert summary["method"] == "POST"
+    assert summary["thread_id"] == "boom-1"
+    assert summary["run_id"]
+    assert summary["user_id"] == "prod-user"
+    assert summary["outcome"] == "error"
+    assert summary["error_class"] == "RuntimeError"
+    assert summary["duration_ms"] >= 0
+
+    stream_summary = wait_for_line(
+        captured_logs, lambda line: line.get("path") == "/v1/graph/stream"
+    )
+    assert stream_summary["thread_id"] == "boom-2"
+    assert stream_summary["outcome"] == "error"
+    assert stream_summary["user_id"] == "prod-user"
+
+    node = wait_for_line(
+        captured_logs,
+        lambda line: line.get("node") == "respond" and line.get("thread_id") == "ok-1",
+    )
+    assert node["duration_ms"] >= 0
+    assert node["run_id"] and node["user_id"] == "prod-user"
+
+    failed_nodes = [
+        line
+        for line in json_lines(captured_logs)
+        if line.get("node") == "respond" and line.get("thread_id") == "boom-1"
+    ]
+    assert failed_nodes and failed_nodes[0]["level"] in ("WARNING", "ERROR")
+
+    text = captured_logs.getvalue()
+    for leak in (*LEAKS, SECRET):
+        assert leak not in text, leak
+
+
+def test_custom_auth_failure_is_logged_without_its_text(
+    monkeypatch: pytest.MonkeyPatch, make_server: ServerFactory
+) -> None:
+    captured_logs = capture_stderr(monkeypatch)
+    url = make_server(config={"auth": "tests.runtime.auth_fixtures:verify"}, env=PRODUCTION)
+    response = httpx.get(f"{url}/v1/threads", headers={"X-User": "boom"})
+    assert_error(response, 401, "invalid_credentials")
+    line = wait_for_line(captured_logs, lambda line: line.get("status") == 401)
+    assert line["path"] == "/v1/threads"
+    assert "ldap-bind-secret-xyz" not in captured_logs.getvalue()
+
+
+# --- warnings ---------------------------------------------------------------------------
+
+
+def test_production_wildcard_origins_warns(tmp_path: Path) -> None:
+    path = write_project(tmp_path, {"checkpointer": "sqlite"})
+    settings = load_settings(path, environ={"MODE": "production", "ORIGINS": "*"})
+    assert any("ORIGINS" in warning for warning in settings.warnings), settings.warnings
+    quiet = load_settings(path, environ={"MODE": "production", "ORIGINS": "https://a.example"})
+    assert quiet.warnings == ()
+    development = load_settings(path, environ={"ORIGINS": "*"})
+    assert development.warnings == ()
+
+
+def test_production_in_memory_checkpointer_warns(tmp_path: Path) -> None:
+    path = write_project(tmp_path, {"checkpointer": "memory"})
+    settings = load_settings(path, environ={"MODE": "production"})
+    assert any("in-memory" in warning for warning in settings.warnings), settings.warnings
+    assert load_settings(path, environ={}).warnings == ()
+
+
+def test_warnings_are_logged_at_startup(
+    monkeypatch: pytest.MonkeyPatch, make_server: ServerFactory
+) -> None:
+    captured_logs = capture_stderr(monkeypatch)
+    make_server(env={"MODE": "production", "ORIGINS": "*"})
+    lines = json_lines(captured_logs)
+    warnings = [line["message"] for line in lines if line["level"] == "WARNING"]
+    assert any("ORIGINS" in message for message in warnings), lines
+    assert any("in-memory" in message for message in warnings), lines
