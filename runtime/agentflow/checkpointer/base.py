@@ -63,6 +63,14 @@ class Checkpoint:
             "created_at": self.created_at,
         }
 
+    def to_record(self) -> dict[str, Any]:
+        """The compact stored form: fields at their defaults are left out."""
+        full = self.to_dict()
+        defaults: dict[str, Any] = {
+            "values": {}, "next": [], "interrupt": None, "node": None, "metadata": {},
+        }  # fmt: skip
+        return {k: v for k, v in full.items() if k not in defaults or v != defaults[k]}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Checkpoint:
         interrupt = data.get("interrupt")

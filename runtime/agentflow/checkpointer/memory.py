@@ -63,7 +63,7 @@ class InMemoryCheckpointer(Checkpointer):
         self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
     ) -> None:
         encoded_messages = [dumps(m.to_dict(), what="a message") for m in messages]
-        encoded = dumps(checkpoint.to_dict(), what="the state")
+        encoded = dumps(checkpoint.to_record(), what="the state")
         thread = self._threads.get(checkpoint.thread_id)
         stored = len(thread.messages) if thread else 0
         if checkpoint.message_count != stored + len(messages):

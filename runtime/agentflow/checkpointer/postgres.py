@@ -74,12 +74,16 @@ def migrations(s: str) -> list[str]:
             PRIMARY KEY (thread_id, seq)
         );
         CREATE TABLE IF NOT EXISTS {s}.checkpoints (
-            id            bigserial PRIMARY KEY,
             thread_id     text NOT NULL,
-            checkpoint_id text NOT NULL UNIQUE,
-            data          jsonb NOT NULL
+            step          integer NOT NULL,
+            checkpoint_id text NOT NULL,
+            data          jsonb NOT NULL,
+            PRIMARY KEY (thread_id, step)
         );
-        CREATE INDEX IF NOT EXISTS checkpoints_by_thread ON {s}.checkpoints (thread_id, id DESC);
+        -- Compress rows from 128 bytes on (the default waits for 2 KB): message text and
+        -- checkpoints shrink on disk while staying jsonb.
+        ALTER TABLE {s}.messages SET (toast_tuple_target = 128);
+        ALTER TABLE {s}.checkpoints SET (toast_tuple_target = 128);
         CREATE TABLE IF NOT EXISTS {s}.idempotency (
             user_id    text NOT NULL,
             key        text NOT NULL,
@@ -88,6 +92,12 @@ def migrations(s: str) -> list[str]:
             PRIMARY KEY (user_id, key)
         );
         CREATE INDEX IF NOT EXISTS idempotency_expiry ON {s}.idempotency (expires_at);
+        CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+        -- A new id whenever the schema is (re)created: Redis keys include it, so a cache
+        -- can never outlive the database it mirrors.
+        INSERT INTO {s}.meta (key, value)
+            VALUES ('epoch', md5(random()::text || clock_timestamp()::text))
+            ON CONFLICT (key) DO NOTHING;
         CREATE TABLE IF NOT EXISTS {s}.run_leases (
             thread_id      text PRIMARY KEY,
             run_id         text NOT NULL,
@@ -150,6 +160,8 @@ class PgCheckpointer(Checkpointer):
                 raise
             self._pool = pool
             if self.redis is not None:
+                epoch = await pool.fetchval(f"SELECT value FROM {self.s}.meta WHERE key = 'epoch'")
+                self.redis.prefix = f"agentflow:{self.schema}:{epoch[:12]}"
                 await self.redis.connect()
 
     async def _connect(self) -> asyncpg.Pool:
@@ -326,7 +338,7 @@ class PgCheckpointer(Checkpointer):
     async def put(
         self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
     ) -> None:
-        encoded = dumps(checkpoint.to_dict(), what="the state")
+        encoded = dumps(checkpoint.to_record(), what="the state")
         rows = [dumps(m.to_dict(), what="a message") for m in messages]
         title = title_from(messages)
         thread_id = checkpoint.thread_id
@@ -355,11 +367,17 @@ class PgCheckpointer(Checkpointer):
                         "FROM unnest($3::text[]) WITH ORDINALITY AS s(d, i)",
                         thread_id, stored, rows,
                     )  # fmt: skip
-                await conn.execute(
-                    f"INSERT INTO {self.s}.checkpoints (thread_id, checkpoint_id, data) "
-                    "VALUES ($1, $2, $3::jsonb)",
-                    thread_id, checkpoint.checkpoint_id, encoded,
-                )  # fmt: skip
+                try:
+                    await conn.execute(
+                        f"INSERT INTO {self.s}.checkpoints (thread_id, step, checkpoint_id, data)"
+                        " VALUES ($1, $2, $3, $4::jsonb)",
+                        thread_id, checkpoint.step, checkpoint.checkpoint_id, encoded,
+                    )  # fmt: skip
+                except asyncpg.UniqueViolationError:
+                    raise ConflictError(
+                        f"thread {thread_id!r} already has step {checkpoint.step}: it was "
+                        "changed by another run"
+                    ) from None
                 await conn.execute(
                     f"UPDATE {self.s}.threads SET status = $2, message_count = $3, "
                     "title = coalesce(title, $4), updated_at = greatest(updated_at, $5) "
@@ -382,7 +400,7 @@ class PgCheckpointer(Checkpointer):
         if checkpoint_id is None:
             data = await conn.fetchval(
                 f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 "
-                "ORDER BY id DESC LIMIT 1",
+                "ORDER BY step DESC LIMIT 1",
                 thread_id,
             )
         else:
@@ -441,14 +459,14 @@ class PgCheckpointer(Checkpointer):
             if before is None:
                 rows = await conn.fetch(
                     f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 "
-                    "ORDER BY id DESC LIMIT $2",
+                    "ORDER BY step DESC LIMIT $2",
                     thread_id, limit,
                 )  # fmt: skip
             else:
                 rows = await conn.fetch(
-                    f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 AND id < "
-                    f"(SELECT id FROM {self.s}.checkpoints WHERE thread_id = $1 "
-                    "AND checkpoint_id = $2) ORDER BY id DESC LIMIT $3",
+                    f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 AND step < "
+                    f"(SELECT step FROM {self.s}.checkpoints WHERE thread_id = $1 "
+                    "AND checkpoint_id = $2) ORDER BY step DESC LIMIT $3",
                     thread_id, before, limit,
                 )  # fmt: skip
             return [Checkpoint.from_dict(r["data"]) for r in rows]

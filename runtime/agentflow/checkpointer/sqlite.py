@@ -177,7 +177,7 @@ class SqliteCheckpointer(Checkpointer):
     async def put(
         self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
     ) -> None:
-        encoded = dumps(checkpoint.to_dict(), what="the state")
+        encoded = dumps(checkpoint.to_record(), what="the state")
         rows = [dumps(m.to_dict(), what="a message") for m in messages]
         title = title_from(messages)
         thread_id = checkpoint.thread_id
