@@ -67,23 +67,20 @@ def migrations(s: str) -> list[str]:
         );
         CREATE INDEX IF NOT EXISTS threads_by_user
             ON {s}.threads (user_id, updated_at DESC, thread_id DESC);
+        -- data: JSON, zlib-compressed when that makes it smaller (see pack/unpack).
         CREATE TABLE IF NOT EXISTS {s}.messages (
             thread_id text NOT NULL,
             seq       integer NOT NULL,
-            data      jsonb NOT NULL,
+            data      bytea NOT NULL,
             PRIMARY KEY (thread_id, seq)
         );
         CREATE TABLE IF NOT EXISTS {s}.checkpoints (
             thread_id     text NOT NULL,
             step          integer NOT NULL,
             checkpoint_id text NOT NULL,
-            data          jsonb NOT NULL,
+            data          bytea NOT NULL,
             PRIMARY KEY (thread_id, step)
         );
-        -- Compress rows from 128 bytes on (the default waits for 2 KB): message text and
-        -- checkpoints shrink on disk while staying jsonb.
-        ALTER TABLE {s}.messages SET (toast_tuple_target = 128);
-        ALTER TABLE {s}.checkpoints SET (toast_tuple_target = 128);
         CREATE TABLE IF NOT EXISTS {s}.idempotency (
             user_id    text NOT NULL,
             key        text NOT NULL,
@@ -338,8 +335,10 @@ class PgCheckpointer(Checkpointer):
     async def put(
         self, checkpoint: Checkpoint, messages: Sequence[Message] = (), *, user_id: str
     ) -> None:
-        encoded = dumps(checkpoint.to_record(), what="the state")
-        rows = [dumps(m.to_dict(), what="a message") for m in messages]
+        record = checkpoint.to_record()
+        del record["thread_id"], record["checkpoint_id"]  # columns of their own
+        encoded = pack(dumps(record, what="the state"))
+        rows = [pack(dumps(m.to_dict(), what="a message")) for m in messages]
         title = title_from(messages)
         thread_id = checkpoint.thread_id
 
@@ -363,14 +362,14 @@ class PgCheckpointer(Checkpointer):
                 if rows:
                     await conn.execute(
                         f"INSERT INTO {self.s}.messages (thread_id, seq, data) "
-                        "SELECT $1, $2 + s.i - 1, s.d::jsonb "
-                        "FROM unnest($3::text[]) WITH ORDINALITY AS s(d, i)",
+                        "SELECT $1, $2 + s.i - 1, s.d "
+                        "FROM unnest($3::bytea[]) WITH ORDINALITY AS s(d, i)",
                         thread_id, stored, rows,
                     )  # fmt: skip
                 try:
                     await conn.execute(
                         f"INSERT INTO {self.s}.checkpoints (thread_id, step, checkpoint_id, data)"
-                        " VALUES ($1, $2, $3, $4::jsonb)",
+                        " VALUES ($1, $2, $3, $4)",
                         thread_id, checkpoint.step, checkpoint.checkpoint_id, encoded,
                     )  # fmt: skip
                 except asyncpg.UniqueViolationError:
@@ -398,18 +397,18 @@ class PgCheckpointer(Checkpointer):
         self, conn: asyncpg.Connection, thread_id: str, checkpoint_id: str | None
     ) -> Checkpoint | None:
         if checkpoint_id is None:
-            data = await conn.fetchval(
-                f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 "
+            row = await conn.fetchrow(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM {self.s}.checkpoints WHERE thread_id = $1 "
                 "ORDER BY step DESC LIMIT 1",
                 thread_id,
             )
         else:
-            data = await conn.fetchval(
-                f"SELECT data FROM {self.s}.checkpoints "
+            row = await conn.fetchrow(
+                f"SELECT {_CHECKPOINT_COLUMNS} FROM {self.s}.checkpoints "
                 "WHERE thread_id = $1 AND checkpoint_id = $2",
                 thread_id, checkpoint_id,
             )  # fmt: skip
-        return Checkpoint.from_dict(data) if data is not None else None
+        return _checkpoint_from_row(row) if row is not None else None
 
     async def get_snapshot(
         self, thread_id: str, checkpoint_id: str | None = None
@@ -448,7 +447,7 @@ class PgCheckpointer(Checkpointer):
             "ORDER BY seq LIMIT $3",
             thread_id, offset, limit,
         )  # fmt: skip
-        return [Message.from_dict(r["data"]) for r in rows]
+        return [Message.from_dict(unpack(r["data"])) for r in rows]
 
     async def list_history(
         self, thread_id: str, *, limit: int = 20, before: str | None = None
@@ -458,18 +457,19 @@ class PgCheckpointer(Checkpointer):
         async def run(conn: asyncpg.Connection) -> list[Checkpoint]:
             if before is None:
                 rows = await conn.fetch(
-                    f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 "
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM {self.s}.checkpoints WHERE thread_id = $1 "
                     "ORDER BY step DESC LIMIT $2",
                     thread_id, limit,
                 )  # fmt: skip
             else:
                 rows = await conn.fetch(
-                    f"SELECT data FROM {self.s}.checkpoints WHERE thread_id = $1 AND step < "
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM {self.s}.checkpoints "
+                    "WHERE thread_id = $1 AND step < "
                     f"(SELECT step FROM {self.s}.checkpoints WHERE thread_id = $1 "
                     "AND checkpoint_id = $2) ORDER BY step DESC LIMIT $3",
                     thread_id, before, limit,
                 )  # fmt: skip
-            return [Checkpoint.from_dict(r["data"]) for r in rows]
+            return [_checkpoint_from_row(r) for r in rows]
 
         return await self._run(run)
 
@@ -556,6 +556,37 @@ class PgCheckpointer(Checkpointer):
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+
+
+ZLIB = b"z"
+PLAIN = b"j"
+COMPRESS_FROM = 96
+
+
+def pack(text: str) -> bytes:
+    """JSON text as stored: zlib-compressed (tag b"z") when that saves space, else as is
+    (tag b"j"). Conversation text roughly halves; per-row overhead stays small."""
+    raw = text.encode()
+    if len(raw) >= COMPRESS_FROM:
+        packed = zlib.compress(raw, 6)
+        if len(packed) < len(raw):
+            return ZLIB + packed
+    return PLAIN + raw
+
+
+def unpack(data: bytes) -> Any:
+    tag, body = data[:1], data[1:]
+    return json.loads(zlib.decompress(body) if tag == ZLIB else body)
+
+
+_CHECKPOINT_COLUMNS = "thread_id, checkpoint_id, data"
+
+
+def _checkpoint_from_row(row: Any) -> Checkpoint:
+    data = unpack(row["data"])
+    data["thread_id"] = row["thread_id"]
+    data["checkpoint_id"] = row["checkpoint_id"]
+    return Checkpoint.from_dict(data)
 
 
 _THREAD_COLUMNS = (
