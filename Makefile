@@ -34,8 +34,10 @@ pytest: $(STAMP) services browser
 
 test: lint typecheck pytest
 
-bench: $(STAMP)
+bench: $(STAMP) services
 	$(BIN)/python bench/graph_overhead.py
+	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/pg_storage.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
