@@ -563,29 +563,21 @@ class _EnvReader:
         return value if value is None else value.strip()
 
     def integer(self, name: str, default: int, *, minimum: int) -> int:
-        raw = self.get(name)
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigError(
-                f"{name} must be an integer, got {raw!r}", where="environment"
-            ) from None
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {value}", where="environment")
-        return value
+        return int(self._number(name, default, minimum, int, "an integer"))
 
     def number(self, name: str, default: float, *, minimum: float) -> float:
+        return self._number(name, default, minimum, float, "a number")
+
+    def _number(
+        self, name: str, default: float, minimum: float, cast: type[float], kind: str
+    ) -> float:
         raw = self.get(name)
         if not raw:
             return default
         try:
-            value = float(raw)
+            value = cast(raw)
         except ValueError:
-            raise ConfigError(
-                f"{name} must be a number, got {raw!r}", where="environment"
-            ) from None
+            raise ConfigError(f"{name} must be {kind}, got {raw!r}", where="environment") from None
         if value < minimum:
             raise ConfigError(f"{name} must be >= {minimum}, got {value}", where="environment")
         return value
