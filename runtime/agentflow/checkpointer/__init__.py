@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from agentflow.checkpointer.base import (
     Checkpoint,
@@ -15,9 +16,11 @@ from agentflow.checkpointer.base import (
     ThreadSnapshot,
 )
 from agentflow.checkpointer.memory import InMemoryCheckpointer
-from agentflow.checkpointer.postgres import PgCheckpointer
 from agentflow.checkpointer.sqlite import DEFAULT_PATH, SqliteCheckpointer
 from agentflow.graph.errors import CheckpointerError
+
+if TYPE_CHECKING:
+    from agentflow.checkpointer.postgres import PgCheckpointer
 
 __all__ = [
     "Checkpoint",
@@ -36,6 +39,15 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    # The Postgres backend (asyncpg, redis) loads only when it is used.
+    if name == "PgCheckpointer":
+        from agentflow.checkpointer.postgres import PgCheckpointer
+
+        return PgCheckpointer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def open_checkpointer(spec: str) -> Checkpointer:
     """Build a checkpointer from a short spec: ``memory``, ``sqlite`` (the default file
     `.agentflow/state.db`), ``sqlite:PATH`` / ``sqlite:///ABSOLUTE/PATH``, or a Postgres URL
@@ -44,6 +56,8 @@ def open_checkpointer(spec: str) -> Checkpointer:
     kind, _, rest = spec.partition(":")
     if kind in ("postgres", "postgresql") and rest.startswith("//"):
         from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+        from agentflow.checkpointer.postgres import PgCheckpointer
 
         parts = urlsplit(spec)
         query = dict(parse_qsl(parts.query))

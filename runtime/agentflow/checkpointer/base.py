@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -22,7 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from agentflow.graph.command import Interrupt
 from agentflow.graph.errors import CheckpointerError
-from agentflow.graph.messages import Message
+from agentflow.graph.messages import Message, new_id
 
 T = TypeVar("T")
 TITLE_LENGTH = 80
@@ -43,7 +42,7 @@ class Checkpoint:
     source: str = "input"  # input | node | interrupt | update
     node: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-    checkpoint_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    checkpoint_id: str = field(default_factory=new_id)
     created_at: float = field(default_factory=time.time)
 
     def to_dict(self) -> dict[str, Any]:

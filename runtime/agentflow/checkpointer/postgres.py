@@ -417,7 +417,15 @@ class PgCheckpointer(Checkpointer):
         if use_cache:
             assert self._cache is not None
             cached = await self._cache.get(thread_id)
-            if cached is not None:
+            # Trust a hit only if it is Postgres's latest checkpoint (one index probe): Redis
+            # may have missed writes while it was down. The win is not reloading messages.
+            if cached is not None and cached.checkpoint.checkpoint_id == await self._run(
+                lambda conn: conn.fetchval(
+                    f"SELECT checkpoint_id FROM {self.s}.checkpoints WHERE thread_id = $1 "
+                    "ORDER BY step DESC LIMIT 1",
+                    thread_id,
+                )
+            ):
                 return cached
 
         async def run(conn: asyncpg.Connection) -> ThreadSnapshot | None:

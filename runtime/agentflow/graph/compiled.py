@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import inspect
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,7 @@ from agentflow.graph.command import (
     set_resume_values,
 )
 from agentflow.graph.errors import GraphError, GraphRecursionError, InvalidInputError, NodeError
-from agentflow.graph.messages import Message, Usage, coerce_messages
+from agentflow.graph.messages import Message, Usage, coerce_messages, new_id
 from agentflow.graph.state import (
     AgentState,
     apply_update,
@@ -160,12 +159,14 @@ class CompiledGraph:
         config: Mapping[str, Any] | None = None,
         *,
         on_event: EventSink | None = None,
+        new_thread: bool = False,
     ) -> RunResult:
-        """Run to completion (or to an interrupt), passing each event to `on_event`."""
+        """Run to completion (or to an interrupt), passing each event to `on_event`.
+        `new_thread=True` promises the thread has no stored state yet (skips the read)."""
         messages, fields, resume, has_resume = _parse_input(input)
         check_input_fields(self.state_cls, fields)
         run = self._new_run(config, on_event)
-        pending = await self._load(run)
+        pending = None if new_thread else await self._load(run)
         run.chunk(StreamEvent.METADATA, data={"thread_id": run.thread_id, "run_id": run.run_id})
 
         skip_before: str | None = None
@@ -241,8 +242,8 @@ class CompiledGraph:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidInputError(f"recursion_limit must be a positive integer, got {limit!r}")
         user_id = config.get("user_id") or ANONYMOUS
-        run_id = config.get("run_id") or uuid.uuid4().hex
-        thread_id = config.get("thread_id") or uuid.uuid4().hex
+        run_id = config.get("run_id") or new_id()
+        thread_id = config.get("thread_id") or new_id()
         for key, value in (("user_id", user_id), ("run_id", run_id), ("thread_id", thread_id)):
             if not isinstance(value, str):
                 raise InvalidInputError(f"config {key!r} must be a string, got {value!r}")
@@ -313,7 +314,7 @@ class CompiledGraph:
             if pause:
                 return self._paused_result(run, Interrupt(node, when="after"), next_node)
             node = next_node
-        run.chunk(StreamEvent.STATE, state=run.state, data={"values": state_values(run.state)})
+        run.chunk(StreamEvent.STATE, state=run.state)
         result = self._result(run, "done", None, [])
         run.chunk(StreamEvent.END, data={"status": "done", "usage": result.usage.to_dict()})
         return result

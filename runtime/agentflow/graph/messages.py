@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -17,7 +17,9 @@ Content = str | list[ContentBlock]
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """128 random bits as 32 hex characters (the shape of a uuid4 hex, at a third of the
+    cost: ids are made several times per request)."""
+    return os.urandom(16).hex()
 
 
 @dataclass(slots=True)

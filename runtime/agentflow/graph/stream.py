@@ -49,6 +49,10 @@ class StreamChunk:
             out["node"] = self.node
         if self.message is not None:
             out["message"] = self.message.to_dict()
+        if self.event == StreamEvent.STATE and self.state is not None:
+            from agentflow.graph.state import state_values
+
+            out["values"] = state_values(self.state)
         if self.data:
             out["data"] = self.data
         return out

@@ -14,18 +14,18 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from agentflow.checkpointer import (
     Checkpointer,
     CheckpointerError,
     InMemoryCheckpointer,
-    PgCheckpointer,
     SqliteCheckpointer,
 )
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime import schemas
 from agentflow.runtime.auth import build_authenticator
-from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator, SharedCoordinator
+from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, error_body, error_response
 from agentflow.runtime.loader import load_graph
 from agentflow.runtime.metrics import Metrics
@@ -84,11 +84,46 @@ ENDPOINTS: list[Endpoint] = [
 ]  # fmt: skip
 
 
+class _OneLine(logging.Filter):
+    """Library records (asyncpg's pool reconnecting, redis) as one line: the exception's
+    class and message instead of a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def route_library_logs(names: tuple[str, ...] = ("asyncpg", "redis")) -> None:
+    """Send warnings of the libraries we drive through agentflow's handler (JSON in
+    production, secrets redacted) instead of Python's bare stderr fallback."""
+    handlers: list[logging.Handler] = []
+    for source in logging.getLogger("agentflow").handlers:
+        if isinstance(source, logging.StreamHandler):
+            handler = logging.StreamHandler(source.stream)
+            handler.setFormatter(source.formatter)
+            for redaction in source.filters:
+                handler.addFilter(redaction)
+            handler.addFilter(_OneLine())  # on the handler: it sees child loggers' records
+            handlers.append(handler)
+    for name in names:
+        library = logging.getLogger(name)
+        library.handlers = handlers
+        library.propagate = False
+        library.setLevel(logging.WARNING)
+
+
 def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
     if settings.kind == "memory":
         return InMemoryCheckpointer()
     if settings.kind == "sqlite":
         return SqliteCheckpointer(settings.path)
+    from agentflow.checkpointer.postgres import PgCheckpointer
+
     assert settings.dsn is not None
     return PgCheckpointer(
         settings.dsn.get(),
@@ -101,9 +136,24 @@ def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
 
 
 def open_coordinator(checkpointer: Checkpointer, settings: Settings) -> RunCoordinator:
-    if isinstance(checkpointer, PgCheckpointer):
-        return SharedCoordinator(checkpointer, lease_ttl=settings.run_lease_ttl)
-    return LocalCoordinator()
+    if settings.checkpointer.kind != "postgres":
+        return LocalCoordinator()
+    from agentflow.checkpointer.postgres import PgCheckpointer
+    from agentflow.runtime.coordination import SharedCoordinator
+
+    assert isinstance(checkpointer, PgCheckpointer)
+    return SharedCoordinator(checkpointer, lease_ttl=settings.run_lease_ttl)
+
+
+class OriginOnlyCORS(CORSMiddleware):
+    """CORS work only for requests that carry an Origin header (browsers); server-to-server
+    calls skip it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(k == b"origin" for k, _ in scope["headers"]):
+            await super().__call__(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Starlette:
@@ -147,6 +197,7 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
+        route_library_logs()
         for warning in settings.warnings:
             logger.warning(warning)
         export_dotenv(settings)
@@ -214,7 +265,7 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
     if cors_origins:
         middleware.append(
             Middleware(
-                CORSMiddleware,
+                OriginOnlyCORS,
                 allow_origins=["*"] if wildcard else cors_origins,
                 allow_credentials=not wildcard,
                 allow_methods=["GET", "POST", "DELETE", "OPTIONS"],

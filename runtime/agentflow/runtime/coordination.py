@@ -15,10 +15,11 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from agentflow.checkpointer.postgres import PgCheckpointer
-from agentflow.checkpointer.redis import RedisLink
+if TYPE_CHECKING:
+    from agentflow.checkpointer.postgres import PgCheckpointer
+    from agentflow.checkpointer.redis import RedisLink
 
 logger = logging.getLogger("agentflow.runtime.coordination")
 _RELEASE = """

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -46,6 +47,34 @@ class Metrics:
         self.tokens = Counter(
             "agentflow_tokens", "Model tokens by kind and model", ["kind", "model"], registry=r
         )
+
+        self._request_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._node_children: dict[str, Any] = {}
+        self._run_children: dict[str, Any] = {}
+
+    # Label lookups are cached: prometheus_client's labels() validates and locks each call.
+    def observe_request(self, method: str, route: str, status: str, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(method, route, status),
+                self.latency.labels(method, route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_node(self, node: str, seconds: float) -> None:
+        child = self._node_children.get(node)
+        if child is None:
+            child = self._node_children[node] = self.node_duration.labels(node)
+        child.observe(seconds)
+
+    def count_run(self, outcome: str) -> None:
+        child = self._run_children.get(outcome)
+        if child is None:
+            child = self._run_children[outcome] = self.runs.labels(outcome)
+        child.inc()
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -7,12 +7,12 @@ import json
 import logging
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentflow.graph.messages import new_id
 from agentflow.runtime.errors import error_body
 from agentflow.runtime.metrics import Metrics
 from agentflow.utils import mask_secrets
@@ -45,7 +45,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         log_fields: dict[str, Any] = {}
@@ -87,8 +87,7 @@ class RequestMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            self.metrics.observe_request(method, template, str(status), elapsed)
             if path not in QUIET_PATHS or status >= 500:
                 fields = {
                     "request_id": request_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from agentflow.graph.state import state_values
 from agentflow.graph.stream import StreamChunk, StreamEvent
 
 HEARTBEAT = b": heartbeat\n\n"
@@ -42,7 +43,7 @@ def chunk_payload(chunk: StreamChunk) -> tuple[str, dict[str, Any]]:
         data["node"] = chunk.node
         data["message"] = chunk.message.to_dict()
     elif chunk.event == StreamEvent.STATE:
-        data["values"] = chunk.data.get("values", {})
+        data["values"] = state_values(chunk.state) if chunk.state is not None else {}
     else:
         if chunk.node is not None:
             data["node"] = chunk.node

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from agentflow.graph.errors import (
     InvalidInputError,
     NodeError,
 )
+from agentflow.graph.messages import new_id
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError
@@ -48,6 +48,7 @@ class ActiveRun:
     task: asyncio.Task[RunResult] | None = None
     stop_requested: bool = False
     outcome: str = "running"
+    leased: bool = False
     error_class: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
 
@@ -90,22 +91,29 @@ class RunService:
         user's thread, 409 when the thread already has a run, 503 while shutting down."""
         if not self.accepting:
             raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly")
-        thread_id = request.thread_id or uuid.uuid4().hex
+        fresh = request.thread_id is None  # a new random id: nobody else can know it yet
+        thread_id = request.thread_id or new_id()
         running = self.active.get(thread_id)
         if running is not None:  # never tell another user that the thread exists
             if running.user_id != user_id:
                 raise ApiError(404, "thread_not_found", "thread not found")
             raise thread_busy(thread_id)
-        run = ActiveRun(thread_id, uuid.uuid4().hex, user_id, request_id)
+        run = ActiveRun(thread_id, new_id(), user_id, request_id)
         self.active[thread_id] = run  # claimed before any await: no race within a worker
         try:
-            info = await self.checkpointer.get_thread(thread_id)
+            info = None if fresh else await self.checkpointer.get_thread(thread_id)
             if info is not None and info.user_id != user_id:
                 raise ApiError(404, "thread_not_found", "thread not found")
+            if not fresh:  # claim the thread across workers (Redis lock + Postgres lease)
+                run.leased = await self.coordinator.acquire(thread_id, run.run_id)
+                if not run.leased:
+                    raise thread_busy(thread_id)
             if info is None and request.metadata:
                 await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
         except BaseException:
             self.active.pop(thread_id, None)
+            if run.leased:
+                await self.coordinator.release(thread_id, run.run_id)
             raise
         config: dict[str, Any] = {
             "thread_id": thread_id,
@@ -115,7 +123,8 @@ class RunService:
             "request_id": request_id,
         }
         run.task = asyncio.create_task(
-            self._execute(run, request.graph_input(), config, sink), name=f"run-{run.run_id}"
+            self._execute(run, request.graph_input(), config, sink, fresh),
+            name=f"run-{run.run_id}",
         )
         return run
 
@@ -125,6 +134,7 @@ class RunService:
         graph_input: dict[str, Any] | None,
         config: dict[str, Any],
         sink: EventSink | None,
+        fresh: bool,
     ) -> RunResult:
         self.metrics.active_runs.inc()
 
@@ -136,7 +146,9 @@ class RunService:
         try:
             try:
                 async with _timeout(self.settings.run_timeout):
-                    result = await self.graph.arun(graph_input, config, on_event=observe)
+                    result = await self.graph.arun(
+                        graph_input, config, on_event=observe, new_thread=fresh
+                    )
             except TimeoutError:
                 if run.stop_requested:
                     raise asyncio.CancelledError from None
@@ -159,15 +171,18 @@ class RunService:
             raise
         finally:
             self.metrics.active_runs.dec()
-            self.metrics.runs.labels(run.outcome).inc()
+            self.metrics.count_run(run.outcome)
             if self.active.get(run.thread_id) is run:
                 del self.active[run.thread_id]
-            await asyncio.shield(self.coordinator.release(run.thread_id, run.run_id))
+            if run.leased:
+                await asyncio.shield(self.coordinator.release(run.thread_id, run.run_id))
 
     def _observe(self, run: ActiveRun, chunk: StreamChunk) -> None:
         if chunk.event == StreamEvent.NODE_END:
             duration_ms = chunk.data.get("duration_ms", 0.0)
-            self.metrics.node_duration.labels(chunk.node).observe(duration_ms / 1000)
+            self.metrics.observe_node(chunk.node or "", duration_ms / 1000)
+            if not logger.isEnabledFor(logging.INFO):
+                return
             logger.info(
                 "node %s done in %.1f ms", chunk.node, duration_ms,
                 extra=self._log_fields(run, node=chunk.node, duration_ms=duration_ms,

@@ -1,0 +1,579 @@
+"""HTTP overhead: the agentflow API server next to a bare Starlette+uvicorn app, one run.
+
+    .venv/bin/python bench/http_bench.py [--duration 10] [--sse-n 300]
+                                         [--json bench/results/http_bench.json]
+
+Needs wrk (`apt-get update && apt-get install -y wrk`). Every server is a subprocess started
+here, on 127.0.0.1, one worker, with the same uvicorn options: agentflow through its real
+CLI (`agentflow api --config DIR/agentflow.json`, LOG_LEVEL=WARNING), which runs uvicorn
+with loop/http "auto" (uvloop + httptools when installed); the bare app under
+`python -m uvicorn` with the options `agentflow.runtime.server.serve` passes, and the same
+loop and HTTP parser (checked in /proc/PID/maps). All of them are killed by PID at the end.
+
+Measured, each next to the bare app:
+- POST /v1/graph/invoke on a one-node echo graph (memory and SQLite checkpointers), against
+  a bare POST route that parses the same JSON body and returns a JSON echo: wrk
+  `-t2 -c16 -d{duration}s --latency`, Requests/sec and the 50%/99% latency lines. Every
+  invoke starts a new thread, as a server does for new chats.
+- GET /ping, against a bare GET route returning {"status":"ok"}.
+- SSE time to first event: sequential streams over a raw asyncio socket client (one new TCP
+  connection per stream, connected before the clock starts): from sending POST
+  /v1/graph/stream to holding the first complete `event:` frame; the bare server streams a
+  tiny SSE StreamingResponse. Time to first byte and to the end of the stream are recorded
+  too. Each stream is read to its end before the next starts.
+- Idle RSS (VmRSS in /proc/PID/status) of each server process after startup and one /ping.
+
+wrk and the servers share the machine's cores; both sides get the same treatment. Targets
+(from the issue): invoke (memory) >= 30% of bare throughput; SSE first event p95 < 5 ms;
+idle RSS < 80 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+INVOKE_BODY = {"messages": [{"role": "user", "content": "hello"}]}
+WRK_INSTALL = "apt-get update && apt-get install -y wrk"
+# The options agentflow.runtime.server.serve passes to uvicorn, as uvicorn CLI flags.
+BARE_UVICORN_OPTIONS = [
+    *("--host", "127.0.0.1", "--workers", "1", "--lifespan", "on", "--log-level", "warning"),
+    *("--no-access-log", "--no-server-header", "--proxy-headers", "--timeout-keep-alive", "5"),
+    *("--forwarded-allow-ips", "127.0.0.1"),
+]
+
+GRAPH_MODULE = """
+from agentflow.graph import END, START, AgentState, Message, StateGraph
+
+
+async def echo(state: AgentState) -> Message:
+    return Message.assistant(state.context[-1].text)
+
+
+graph = StateGraph()
+graph.add_node("echo", echo)
+graph.add_edge(START, "echo")
+graph.add_edge("echo", END)
+app = graph.compile()
+"""
+
+BARE_MODULE = """
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+async def ping(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def invoke(request: Request) -> Response:
+    body = json.loads(await request.body())
+    text = body["messages"][-1]["content"]
+    return JSONResponse({"messages": [{"role": "assistant", "content": text}]})
+
+
+async def stream(request: Request) -> Response:
+    body = json.loads(await request.body())
+    text = body["messages"][-1]["content"]
+
+    async def events():
+        yield b'event: message\\ndata: ' + json.dumps({"content": text}).encode() + b'\\n\\n'
+        yield b'event: end\\ndata: {}\\n\\n'
+
+    return StreamingResponse(events(), media_type="text/event-stream")
+
+
+app = Starlette(routes=[
+    Route("/ping", ping, methods=["GET"]),
+    Route("/v1/graph/invoke", invoke, methods=["POST"]),
+    Route("/v1/graph/stream", stream, methods=["POST"]),
+])
+"""
+
+WRK_POST = """
+wrk.method = "POST"
+wrk.body = {body}
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def uvicorn_impl() -> tuple[str, str]:
+    """What uvicorn's "auto" picks, made explicit for the bare server."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def loaded_impl(pid: int) -> dict[str, bool]:
+    """Which native event loop / HTTP parser the server process really loaded."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return {"uvloop": "/uvloop/" in maps, "httptools": "/httptools/" in maps}
+
+
+@dataclass
+class Server:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    startup_s: float = 0.0
+    idle_rss_mb: float = 0.0
+    impl: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        out = self.log.open("wb")
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT
+        )
+        out.close()
+        deadline = time.monotonic() + 60
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}:\n{self.log.read_text()}"
+                )
+            try:
+                with urllib.request.urlopen(self.url + "/ping", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not answer /ping:\n{self.log.read_text()}")
+            time.sleep(0.02)
+        self.startup_s = time.perf_counter() - started
+        time.sleep(1.0)  # let startup garbage settle before reading RSS
+        self.idle_rss_mb = rss_mb(self.proc.pid)
+        self.impl = loaded_impl(self.proc.pid)
+
+    def stop(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def post_json(url: str, body: Any) -> Any:
+    data = json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+# --- wrk --------------------------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if rps is None:
+        raise RuntimeError(f"cannot parse wrk output:\n{output}")
+    latency = {
+        pct: float(value) * UNITS[unit]
+        for pct, value, unit in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    }
+    total = re.search(r"(\d+) requests in", output)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:(.*)", output)
+    return {
+        "requests_per_s": float(rps.group(1)),
+        "p50_ms": latency.get("50"),
+        "p99_ms": latency.get("99"),
+        "requests": int(total.group(1)) if total else None,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": socket_errors.group(1).strip() if socket_errors else None,
+    }
+
+
+def wrk(url: str, duration: int, script: Path | None) -> dict[str, Any]:
+    argv = ["wrk", "-t2", "-c16", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        argv += ["-s", str(script)]
+    done = subprocess.run([*argv, url], capture_output=True, text=True, timeout=duration + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr}{done.stdout}")
+    result = parse_wrk(done.stdout)
+    if result["non_2xx"] or result["socket_errors"]:
+        print(f"  warning: {url}: {result['non_2xx']} non-2xx, socket errors "
+              f"{result['socket_errors']}", file=sys.stderr)  # fmt: skip
+    return result
+
+
+def load(server: Server, path: str, duration: int, warmup: int, script: Path | None) -> Any:
+    url = server.url + path
+    if warmup > 0:
+        wrk(url, warmup, script)
+    assert server.proc is not None
+    cpu_before = cpu_seconds(server.proc.pid)
+    result = wrk(url, duration, script)
+    cpu = cpu_seconds(server.proc.pid) - cpu_before
+    result["server_cpu_us_per_request"] = round(cpu / max(1, result["requests"] or 0) * 1e6, 1)
+    result["server_cpu_share"] = round(cpu / duration, 2)  # 1.0 = one core busy all along
+    print(
+        f"  {server.name:<18} {path:<18} {result['requests_per_s']:>9,.0f} req/s  "
+        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  "
+        f"server CPU {result['server_cpu_us_per_request']:.0f} us/req "
+        f"({result['server_cpu_share']:.2f} cores)",
+        flush=True,
+    )
+    return result
+
+
+# --- SSE ----------------------------------------------------------------------------------
+
+
+async def one_stream(port: int, body: bytes) -> tuple[float, float, float]:
+    """(first byte, first complete event frame, end of stream) in seconds, from the send."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request = (
+        b"POST /v1/graph/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    t0 = time.perf_counter()
+    writer.write(request)
+    first_byte = first_event = None
+    raw = b""
+    try:
+        while first_byte is None:
+            data = await reader.read(65536)
+            if not data:
+                raise RuntimeError("connection closed before any response")
+            first_byte = time.perf_counter() - t0
+            raw += data
+        while b"\r\n\r\n" not in raw:
+            data = await reader.read(65536)
+            if not data:
+                raise RuntimeError("connection closed inside the headers")
+            raw += data
+        head, _, rest = raw.partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"stream answered {head.splitlines()[0]!r}")
+        chunked = b"transfer-encoding: chunked" in head.lower()
+        body_bytes = b""
+        ended = False
+        while True:
+            if chunked:  # de-chunk what has arrived
+                while True:
+                    line_end = rest.find(b"\r\n")
+                    if line_end < 0:
+                        break
+                    size = int(rest[:line_end].split(b";")[0], 16)
+                    if size == 0:
+                        ended = True
+                        break
+                    if len(rest) < line_end + 2 + size + 2:
+                        break
+                    body_bytes += rest[line_end + 2 : line_end + 2 + size]
+                    rest = rest[line_end + 2 + size + 2 :]
+            else:
+                body_bytes, rest = body_bytes + rest, b""
+            if first_event is None and _has_event(body_bytes):
+                first_event = time.perf_counter() - t0
+            if ended:
+                break
+            data = await reader.read(65536)
+            if not data:
+                break
+            rest += data
+        if first_event is None:
+            raise RuntimeError(f"no SSE event in {body_bytes[:200]!r}")
+        return first_byte, first_event, time.perf_counter() - t0
+    finally:
+        writer.close()
+        await writer.wait_closed()
+
+
+def _has_event(body: bytes) -> bool:
+    """A complete frame (ended by a blank line) with an `event:` line."""
+    for frame in body.split(b"\n\n")[:-1]:
+        if any(line.startswith(b"event:") for line in frame.split(b"\n")):
+            return True
+    return False
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+async def sse_series(port: int, n: int, warmup: int) -> dict[str, Any]:
+    body = json.dumps(INVOKE_BODY).encode()
+    for _ in range(warmup):
+        await one_stream(port, body)
+    samples = [await one_stream(port, body) for _ in range(n)]
+    result: dict[str, Any] = {"n": n}
+    for index, name in enumerate(("first_byte", "first_event", "complete")):
+        ms = [s[index] * 1000 for s in samples]
+        result[name] = {
+            "p50_ms": round(percentile(ms, 50), 3),
+            "p95_ms": round(percentile(ms, 95), 3),
+            "p99_ms": round(percentile(ms, 99), 3),
+            "mean_ms": round(statistics.fmean(ms), 3),
+        }
+    return result
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def make_servers(tmp: Path) -> dict[str, Server]:
+    loop, http = uvicorn_impl()
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTFLOW_", "UVICORN"))}
+    (tmp / "bare").mkdir()
+    (tmp / "bare" / "bare_app.py").write_text(textwrap.dedent(BARE_MODULE))
+    servers: dict[str, Server] = {}
+    port = free_port()
+    servers["bare"] = Server(
+        name="bare starlette",
+        argv=[
+            *(str(BIN / "python"), "-m", "uvicorn", "bare_app:app"),
+            *("--app-dir", str(tmp / "bare"), "--port", str(port), "--loop", loop, "--http", http),
+            *BARE_UVICORN_OPTIONS,
+        ],
+        env=base_env,
+        cwd=tmp / "bare",
+        port=port,
+        log=tmp / "bare.log",
+    )
+    for kind in ("memory", "sqlite"):
+        project = tmp / f"agentflow-{kind}"
+        project.mkdir()
+        (project / "bench_graph.py").write_text(GRAPH_MODULE.lstrip())
+        config = project / "agentflow.json"
+        config.write_text(json.dumps({"graph": "bench_graph:app", "checkpointer": kind}))
+        port = free_port()
+        servers[kind] = Server(
+            name=f"agentflow {kind}",
+            argv=[str(BIN / "agentflow"), "api", "--config", str(config), "--port", str(port)],
+            env={**base_env, "LOG_LEVEL": "WARNING"},
+            cwd=project,
+            port=port,
+            log=tmp / f"agentflow-{kind}.log",
+        )
+    return servers
+
+
+def row(metric: str, ours: float | None, bare: float | None, unit: str) -> dict[str, Any]:
+    ratio = round(ours / bare, 3) if ours is not None and bare else None
+    return {"metric": metric, "agentflow": ours, "bare": bare, "unit": unit, "ratio": ratio}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="agentflow-http-bench-") as name:
+        tmp = Path(name)
+        servers = make_servers(tmp)
+        post = tmp / "post.lua"
+        post.write_text(WRK_POST.format(body=json.dumps(json.dumps(INVOKE_BODY))))
+        try:
+            for server in servers.values():
+                server.start()
+                assert server.proc is not None
+                print(
+                    f"  {server.name:<18} pid {server.proc.pid} port {server.port}: ready in "
+                    f"{server.startup_s:.2f} s, idle RSS {server.idle_rss_mb:.1f} MB, "
+                    f"uvloop={server.impl['uvloop']} httptools={server.impl['httptools']}",
+                    flush=True,
+                )
+            impls = {s.name: s.impl for s in servers.values()}
+            if len({json.dumps(i, sort_keys=True) for i in impls.values()}) != 1:
+                raise RuntimeError(f"servers run different uvicorn implementations: {impls}")
+            for key in ("bare", "memory", "sqlite"):  # the echo works before timing it
+                reply = post_json(servers[key].url + "/v1/graph/invoke", INVOKE_BODY)
+                assert reply["messages"][-1]["content"] == "hello", reply
+
+            d, w = args.duration, args.warmup
+            invoke: dict[str, Any] = {}
+            for key in ("bare", "memory", "sqlite"):
+                invoke[key] = load(servers[key], "/v1/graph/invoke", d, w, post)
+            ping = {key: load(servers[key], "/ping", d, w, None) for key in ("bare", "memory")}
+            sse: dict[str, Any] = {}
+            for key in ("bare", "memory", "sqlite"):
+                sse[key] = asyncio.run(sse_series(servers[key].port, args.sse_n, args.sse_warmup))
+                first = sse[key]["first_event"]
+                print(
+                    f"  {servers[key].name:<18} SSE first event    p50 {first['p50_ms']:.2f} ms"
+                    f"  p95 {first['p95_ms']:.2f} ms  p99 {first['p99_ms']:.2f} ms",
+                    flush=True,
+                )
+            loaded_rss = {key: round(rss_mb(s.proc.pid), 1) for key, s in servers.items() if s.proc}
+        finally:
+            for server in servers.values():
+                server.stop()
+
+    bare, mem, sql = invoke["bare"], invoke["memory"], invoke["sqlite"]
+    rows = [
+        row("invoke memory req/s", mem["requests_per_s"], bare["requests_per_s"], "req/s"),
+        row("invoke memory p50", mem["p50_ms"], bare["p50_ms"], "ms"),
+        row("invoke memory p99", mem["p99_ms"], bare["p99_ms"], "ms"),
+        row("invoke memory CPU/req", mem["server_cpu_us_per_request"],
+            bare["server_cpu_us_per_request"], "us"),
+        row("invoke sqlite req/s", sql["requests_per_s"], bare["requests_per_s"], "req/s"),
+        row("invoke sqlite p50", sql["p50_ms"], bare["p50_ms"], "ms"),
+        row("invoke sqlite p99", sql["p99_ms"], bare["p99_ms"], "ms"),
+        row("invoke sqlite CPU/req", sql["server_cpu_us_per_request"],
+            bare["server_cpu_us_per_request"], "us"),
+        row("/ping req/s", ping["memory"]["requests_per_s"], ping["bare"]["requests_per_s"],
+            "req/s"),
+        row("/ping p50", ping["memory"]["p50_ms"], ping["bare"]["p50_ms"], "ms"),
+        row("/ping p99", ping["memory"]["p99_ms"], ping["bare"]["p99_ms"], "ms"),
+        row("/ping CPU/req", ping["memory"]["server_cpu_us_per_request"],
+            ping["bare"]["server_cpu_us_per_request"], "us"),
+    ]  # fmt: skip
+    for pct in ("p50", "p95", "p99"):
+        rows.append(
+            row(f"SSE first event {pct}", sse["memory"]["first_event"][f"{pct}_ms"],
+                sse["bare"]["first_event"][f"{pct}_ms"], "ms")
+        )  # fmt: skip
+    rows.append(
+        row("SSE first event p95 sqlite", sse["sqlite"]["first_event"]["p95_ms"],
+            sse["bare"]["first_event"]["p95_ms"], "ms")
+    )  # fmt: skip
+    rows.append(
+        row("SSE first byte p95", sse["memory"]["first_byte"]["p95_ms"],
+            sse["bare"]["first_byte"]["p95_ms"], "ms")
+    )  # fmt: skip
+    rows.append(
+        row("idle RSS (memory)", round(servers["memory"].idle_rss_mb, 1),
+            round(servers["bare"].idle_rss_mb, 1), "MB")
+    )  # fmt: skip
+    rows.append(
+        row("idle RSS (sqlite)", round(servers["sqlite"].idle_rss_mb, 1),
+            round(servers["bare"].idle_rss_mb, 1), "MB")
+    )  # fmt: skip
+    rows.append(
+        row("startup to /ping", round(servers["memory"].startup_s, 2),
+            round(servers["bare"].startup_s, 2), "s")
+    )  # fmt: skip
+    invoke_ratio = mem["requests_per_s"] / bare["requests_per_s"]
+    sse_p95 = sse["memory"]["first_event"]["p95_ms"]
+    idle = servers["memory"].idle_rss_mb
+    targets = [
+        {"target": "invoke (memory) >= 30% of bare req/s", "value": round(invoke_ratio, 3),
+         "passed": invoke_ratio >= 0.30},
+        {"target": "SSE first event p95 < 5 ms", "value": sse_p95, "passed": sse_p95 < 5.0},
+        {"target": "idle RSS < 80 MB", "value": round(idle, 1), "passed": idle < 80.0},
+    ]  # fmt: skip
+    loop, http = uvicorn_impl()
+    return {
+        "benchmark": "http_bench",
+        "python": sys.version.split()[0],
+        "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+        "loadavg_at_start": args.loadavg,
+        "uvicorn": {"loop": loop, "http": http, "workers": 1, "loaded": impls},
+        "wrk": f"-t2 -c16 -d{args.duration}s --latency (warm-up {args.warmup}s)",
+        "sse_client": "raw asyncio socket, sequential, new connection per stream",
+        "rows": rows,
+        "targets": targets,
+        "raw": {
+            "invoke": invoke,
+            "ping": ping,
+            "sse": sse,
+            "startup_s": {k: round(s.startup_s, 3) for k, s in servers.items()},
+            "idle_rss_mb": {k: round(s.idle_rss_mb, 1) for k, s in servers.items()},
+            "rss_after_load_mb": loaded_rss,
+        },
+    }
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if value >= 1000 else f"{value:,.2f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=10, help="wrk seconds per run")
+    parser.add_argument("--warmup", type=int, default=2, help="wrk warm-up seconds, 0: none")
+    parser.add_argument("--sse-n", type=int, default=300, help="sequential streams per server")
+    parser.add_argument("--sse-warmup", type=int, default=30)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench/results/http_bench.json")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit(f"wrk is not installed; install it with: {WRK_INSTALL}")
+    if not (BIN / "agentflow").exists():
+        sys.exit(f"no agentflow CLI at {BIN / 'agentflow'}; run `make` setup (pip install -e .)")
+    args.loadavg = [round(x, 2) for x in os.getloadavg()]
+    if args.loadavg[0] > 0.5 * (os.cpu_count() or 1):
+        print(f"note: load average {args.loadavg[0]} at start; other work skews req/s")
+    report = run(args)
+    print()
+    print(f"{'metric':<27} {'agentflow':>11} {'bare':>11} {'unit':>6} {'ratio':>7}")
+    for r in report["rows"]:
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}"
+        print(
+            f"{r['metric']:<27} {fmt(r['agentflow']):>11} {fmt(r['bare']):>11} "
+            f"{r['unit']:>6} {ratio:>7}"
+        )
+    print()
+    for t in report["targets"]:
+        print(f"{'PASS' if t['passed'] else 'FAIL'}  {t['target']:<40} (measured {t['value']})")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
