@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -80,12 +80,13 @@ class _Run:
     extra: dict[str, Any]
     emit: EventSink | None
     state: AgentState
+    events: frozenset[StreamEvent] | None = None
     step: int = 0
     message_count: int = 0
     new_messages: list[Message] = field(default_factory=list)
 
     def chunk(self, event: StreamEvent, **kwargs: Any) -> None:
-        if self.emit is not None:
+        if self.emit is not None and (self.events is None or event in self.events):
             self.emit(StreamChunk(event, self.thread_id, self.run_id, **kwargs))
 
 
@@ -159,13 +160,16 @@ class CompiledGraph:
         config: Mapping[str, Any] | None = None,
         *,
         on_event: EventSink | None = None,
+        events: Collection[StreamEvent] | None = None,
         new_thread: bool = False,
     ) -> RunResult:
-        """Run to completion (or to an interrupt), passing each event to `on_event`.
-        `new_thread=True` promises the thread has no stored state yet (skips the read)."""
+        """Run to completion (or to an interrupt), passing each event to `on_event` (only
+        the kinds in `events`, when given). `new_thread=True` promises the thread has no
+        stored state yet, which skips reading it."""
         messages, fields, resume, has_resume = _parse_input(input)
         check_input_fields(self.state_cls, fields)
         run = self._new_run(config, on_event)
+        run.events = frozenset(events) if events is not None else None
         pending = None if new_thread else await self._load(run)
         run.chunk(StreamEvent.METADATA, data={"thread_id": run.thread_id, "run_id": run.run_id})
 
@@ -325,7 +329,7 @@ class CompiledGraph:
         config = _node_config(run, node)
         resume_token = set_resume_values(resume_values) if resume_values else None
         listener_token = None
-        if run.emit is not None:
+        if run.emit is not None and (run.events is None or StreamEvent.DELTA in run.events):
             loop = asyncio.get_running_loop()
             listener = Listener(run.emit, loop, run.thread_id, run.run_id, node)
             listener_token = set_listener(listener)

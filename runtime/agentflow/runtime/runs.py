@@ -32,6 +32,8 @@ from agentflow.utils import mask_secrets
 
 logger = logging.getLogger("agentflow.runtime.runs")
 EventSink = Callable[[StreamChunk], None]
+# What metrics and logs need from a run nobody streams.
+OBSERVED = frozenset({StreamEvent.NODE_END, StreamEvent.ERROR, StreamEvent.MESSAGE})
 
 
 class RunTimeoutError(Exception):
@@ -147,7 +149,11 @@ class RunService:
             try:
                 async with _timeout(self.settings.run_timeout):
                     result = await self.graph.arun(
-                        graph_input, config, on_event=observe, new_thread=fresh
+                        graph_input,
+                        config,
+                        on_event=observe,
+                        events=None if sink is not None else OBSERVED,
+                        new_thread=fresh,
                     )
             except TimeoutError:
                 if run.stop_requested:
