@@ -11,7 +11,8 @@ with loop/http "auto" (uvloop + httptools when installed); the bare app under
 loop and HTTP parser (checked in /proc/PID/maps). All of them are killed by PID at the end.
 
 Measured, each next to the bare app:
-- POST /v1/graph/invoke on a one-node echo graph (memory and SQLite checkpointers), against
+- POST /v1/graph/invoke on a one-node echo graph (memory, SQLite, Postgres with and without
+  Redis checkpointers), against
   a bare POST route that parses the same JSON body and returns a JSON echo: wrk
   `-t2 -c16 -d{duration}s --latency`, Requests/sec and the 50%/99% latency lines. Every
   invoke starts a new thread, as a server does for new chats.
@@ -378,7 +379,27 @@ async def sse_series(port: int, n: int, warmup: int) -> dict[str, Any]:
 # --- the run ------------------------------------------------------------------------------
 
 
-def make_servers(tmp: Path) -> dict[str, Server]:
+PG_SCHEMA = f"bench_http_{os.getpid()}"
+CHECKPOINTERS = ("memory", "sqlite", "postgres", "postgres+redis")
+
+
+def checkpointer_config(kind: str, args: argparse.Namespace) -> Any:
+    if not kind.startswith("postgres"):
+        return kind
+    config = {"kind": "postgres", "dsn": args.pg_dsn, "schema": PG_SCHEMA}
+    if kind == "postgres+redis":
+        config["redis"] = args.redis_url
+    return config
+
+
+def drop_pg_schema(dsn: str) -> None:
+    subprocess.run(
+        ["psql", dsn, "-qc", f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'],
+        check=False, capture_output=True,
+    )  # fmt: skip
+
+
+def make_servers(tmp: Path, args: argparse.Namespace) -> dict[str, Server]:
     loop, http = uvicorn_impl()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTFLOW_", "UVICORN"))}
     (tmp / "bare").mkdir()
@@ -397,12 +418,13 @@ def make_servers(tmp: Path) -> dict[str, Server]:
         port=port,
         log=tmp / "bare.log",
     )
-    for kind in ("memory", "sqlite"):
+    for kind in CHECKPOINTERS:
         project = tmp / f"agentflow-{kind}"
         project.mkdir()
         (project / "bench_graph.py").write_text(GRAPH_MODULE.lstrip())
         config = project / "agentflow.json"
-        config.write_text(json.dumps({"graph": "bench_graph:app", "checkpointer": kind}))
+        checkpointer = checkpointer_config(kind, args)
+        config.write_text(json.dumps({"graph": "bench_graph:app", "checkpointer": checkpointer}))
         port = free_port()
         servers[kind] = Server(
             name=f"agentflow {kind}",
@@ -423,7 +445,7 @@ def row(metric: str, ours: float | None, bare: float | None, unit: str) -> dict[
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="agentflow-http-bench-") as name:
         tmp = Path(name)
-        servers = make_servers(tmp)
+        servers = make_servers(tmp, args)
         post = tmp / "post.lua"
         post.write_text(WRK_POST.format(body=json.dumps(json.dumps(INVOKE_BODY))))
         try:
@@ -439,13 +461,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             impls = {s.name: s.impl for s in servers.values()}
             if len({json.dumps(i, sort_keys=True) for i in impls.values()}) != 1:
                 raise RuntimeError(f"servers run different uvicorn implementations: {impls}")
-            for key in ("bare", "memory", "sqlite"):  # the echo works before timing it
+            for key in ("bare", *CHECKPOINTERS):  # the echo works before timing it
                 reply = post_json(servers[key].url + "/v1/graph/invoke", INVOKE_BODY)
                 assert reply["messages"][-1]["content"] == "hello", reply
 
             d, w = args.duration, args.warmup
             invoke: dict[str, Any] = {}
-            for key in ("bare", "memory", "sqlite"):
+            for key in ("bare", *CHECKPOINTERS):
                 invoke[key] = load(servers[key], "/v1/graph/invoke", d, w, post)
             ping = {key: load(servers[key], "/ping", d, w, None) for key in ("bare", "memory")}
             sse: dict[str, Any] = {}
@@ -461,6 +483,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for server in servers.values():
                 server.stop()
+            drop_pg_schema(args.pg_dsn)
 
     bare, mem, sql = invoke["bare"], invoke["memory"], invoke["sqlite"]
     rows = [
@@ -474,6 +497,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row("invoke sqlite p99", sql["p99_ms"], bare["p99_ms"], "ms"),
         row("invoke sqlite CPU/req", sql["server_cpu_us_per_request"],
             bare["server_cpu_us_per_request"], "us"),
+        *(
+            row(f"invoke {kind} {label}", invoke[kind][key], bare[key], unit)
+            for kind in ("postgres", "postgres+redis")
+            for label, key, unit in (("req/s", "requests_per_s", "req/s"),
+                                     ("p50", "p50_ms", "ms"), ("p99", "p99_ms", "ms"))
+        ),
         row("/ping req/s", ping["memory"]["requests_per_s"], ping["bare"]["requests_per_s"],
             "req/s"),
         row("/ping p50", ping["memory"]["p50_ms"], ping["bare"]["p50_ms"], "ms"),
@@ -550,6 +579,8 @@ def main() -> None:
     parser.add_argument("--sse-n", type=int, default=300, help="sequential streams per server")
     parser.add_argument("--sse-warmup", type=int, default=30)
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/http_bench.json")
+    parser.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit(f"wrk is not installed; install it with: {WRK_INSTALL}")
