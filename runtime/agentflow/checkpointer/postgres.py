@@ -81,6 +81,36 @@ def migrations(s: str) -> list[str]:
             data          bytea NOT NULL,
             PRIMARY KEY (thread_id, step)
         );
+        -- One step of a run, atomically: create the thread, check that nobody else appended
+        -- messages meanwhile (else raise 40001 and roll back everything), append the
+        -- messages, store the checkpoint, update the thread row.
+        CREATE OR REPLACE FUNCTION {s}.put_step(
+            p_thread text, p_user text, p_step integer, p_checkpoint text, p_data bytea,
+            p_messages bytea[], p_count integer, p_status text, p_title text,
+            p_now double precision
+        ) RETURNS void LANGUAGE plpgsql AS $fn$
+        DECLARE
+            stored integer;
+        BEGIN
+            INSERT INTO {s}.threads (thread_id, user_id, created_at, updated_at)
+                VALUES (p_thread, p_user, p_now, p_now) ON CONFLICT (thread_id) DO NOTHING;
+            SELECT message_count INTO stored FROM {s}.threads
+                WHERE thread_id = p_thread FOR UPDATE;
+            IF p_count <> stored + coalesce(cardinality(p_messages), 0) THEN
+                RAISE EXCEPTION 'thread % has % messages, expected %', p_thread, stored,
+                    p_count - coalesce(cardinality(p_messages), 0)
+                    USING ERRCODE = 'serialization_failure';
+            END IF;
+            INSERT INTO {s}.messages (thread_id, seq, data)
+                SELECT p_thread, stored + m.i - 1, m.d
+                FROM unnest(p_messages) WITH ORDINALITY AS m(d, i);
+            INSERT INTO {s}.checkpoints (thread_id, step, checkpoint_id, data)
+                VALUES (p_thread, p_step, p_checkpoint, p_data);
+            UPDATE {s}.threads SET status = p_status, message_count = p_count,
+                title = coalesce(title, p_title), updated_at = greatest(updated_at, p_now)
+                WHERE thread_id = p_thread;
+        END
+        $fn$;
         CREATE TABLE IF NOT EXISTS {s}.idempotency (
             user_id    text NOT NULL,
             key        text NOT NULL,
@@ -343,46 +373,20 @@ class PgCheckpointer(Checkpointer):
         thread_id = checkpoint.thread_id
 
         async def run(conn: asyncpg.Connection) -> None:
-            async with conn.transaction():
-                now = time.time()
+            # One round trip: the put_step function does the whole step atomically.
+            try:
                 await conn.execute(
-                    f"INSERT INTO {self.s}.threads (thread_id, user_id, created_at, updated_at) "
-                    "VALUES ($1, $2, $3, $3) ON CONFLICT (thread_id) DO NOTHING",
-                    thread_id, user_id, now,
+                    f"SELECT {self.s}.put_step($1, $2, $3, $4, $5, $6::bytea[], $7, $8, $9, $10)",
+                    thread_id, user_id, checkpoint.step, checkpoint.checkpoint_id, encoded, rows,
+                    checkpoint.message_count, checkpoint.status, title, time.time(),
                 )  # fmt: skip
-                stored = await conn.fetchval(
-                    f"SELECT message_count FROM {self.s}.threads WHERE thread_id = $1 FOR UPDATE",
-                    thread_id,
-                )
-                if checkpoint.message_count != stored + len(rows):
-                    raise ConflictError(
-                        f"thread {thread_id!r} has {stored} messages, expected "
-                        f"{checkpoint.message_count - len(rows)}: it was changed by another run"
-                    )
-                if rows:
-                    await conn.execute(
-                        f"INSERT INTO {self.s}.messages (thread_id, seq, data) "
-                        "SELECT $1, $2 + s.i - 1, s.d "
-                        "FROM unnest($3::bytea[]) WITH ORDINALITY AS s(d, i)",
-                        thread_id, stored, rows,
-                    )  # fmt: skip
-                try:
-                    await conn.execute(
-                        f"INSERT INTO {self.s}.checkpoints (thread_id, step, checkpoint_id, data)"
-                        " VALUES ($1, $2, $3, $4)",
-                        thread_id, checkpoint.step, checkpoint.checkpoint_id, encoded,
-                    )  # fmt: skip
-                except asyncpg.UniqueViolationError:
-                    raise ConflictError(
-                        f"thread {thread_id!r} already has step {checkpoint.step}: it was "
-                        "changed by another run"
-                    ) from None
-                await conn.execute(
-                    f"UPDATE {self.s}.threads SET status = $2, message_count = $3, "
-                    "title = coalesce(title, $4), updated_at = greatest(updated_at, $5) "
-                    "WHERE thread_id = $1",
-                    thread_id, checkpoint.status, checkpoint.message_count, title, now,
-                )  # fmt: skip
+            except asyncpg.SerializationError as exc:
+                raise ConflictError(f"{exc}: it was changed by another run") from None
+            except asyncpg.UniqueViolationError:
+                raise ConflictError(
+                    f"thread {thread_id!r} already has step {checkpoint.step}: it was "
+                    "changed by another run"
+                ) from None
 
         await self._run(run)
         if self._cache is not None:
