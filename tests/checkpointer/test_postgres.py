@@ -82,9 +82,24 @@ async def test_unreachable_redis_falls_back_to_postgres(schema: str) -> None:
         await turn(cp, "t1", 1, "still works")
         snapshot = await cp.get_snapshot("t1")
         assert snapshot is not None and snapshot.messages[0].text == "still works"
-        assert cp.redis.dirty  # a write Redis did not see: the cache is invalidated on return
     finally:
         await cp.close()
+
+
+async def test_a_write_redis_never_saw_is_not_hidden_by_the_cache(schema: str) -> None:
+    cached = PgCheckpointer(PG_DSN, schema=schema, redis_url=REDIS_URL)
+    blind = PgCheckpointer(PG_DSN, schema=schema)  # a worker whose Redis was down
+    await cached.setup()
+    await blind.setup()
+    try:
+        await turn(cached, "t1", 1, "one")
+        assert await cached.get_snapshot("t1") is not None  # now in Redis
+        await turn(blind, "t1", 2, "two")
+        seen = await cached.get_snapshot("t1")
+        assert seen is not None and [m.text for m in seen.messages] == ["one", "two"]
+    finally:
+        await cached.close()
+        await blind.close()
 
 
 async def test_unreachable_postgres_is_a_clear_error() -> None:

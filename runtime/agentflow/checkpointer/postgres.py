@@ -389,8 +389,6 @@ class PgCheckpointer(Checkpointer):
                 ) from None
 
         await self._run(run)
-        if self._cache is not None:
-            await self._cache.written(thread_id, checkpoint.step)
 
     async def get_checkpoint(
         self, thread_id: str, checkpoint_id: str | None = None
@@ -488,6 +486,13 @@ class PgCheckpointer(Checkpointer):
     # -- idempotency ---------------------------------------------------------------------
 
     async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        # Fast path: records never change before they expire, and Redis drops them then.
+        redis_key = self.redis.key("idem", user_id, key) if self.redis else ""
+        if self.redis is not None:
+            raw = await self.redis.call(lambda r: r.get(redis_key))
+            if raw is not None:
+                return IdempotencyRecord.from_dict(json.loads(raw))
+
         async def run(conn: asyncpg.Connection) -> IdempotencyRecord | None:
             data = await conn.fetchval(
                 f"SELECT data FROM {self.s}.idempotency "
@@ -496,7 +501,17 @@ class PgCheckpointer(Checkpointer):
             )  # fmt: skip
             return IdempotencyRecord.from_dict(data) if data is not None else None
 
-        return await self._run(run)
+        record = await self._run(run)
+        if record is not None:
+            await self._remember_idempotent(record)
+        return record
+
+    async def _remember_idempotent(self, record: IdempotencyRecord) -> None:
+        ttl = int(record.expires_at - time.time())
+        if self.redis is not None and ttl > 0:
+            redis_key = self.redis.key("idem", record.user_id, record.key)
+            payload = json.dumps(record.to_dict(), separators=(",", ":"))
+            await self.redis.call(lambda r: r.set(redis_key, payload, ex=ttl))
 
     async def put_idempotent(self, record: IdempotencyRecord) -> None:
         data = dumps(record.to_dict(), what="an idempotent response")
@@ -515,6 +530,7 @@ class PgCheckpointer(Checkpointer):
             )  # fmt: skip
 
         await self._run(run)
+        await self._remember_idempotent(record)
 
     # -- run leases: the cross-worker "one run per thread" lock of last resort ------------
 
