@@ -35,6 +35,7 @@ pytest: $(STAMP) services browser
 test: lint typecheck pytest
 
 bench: $(STAMP) services
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/graph_overhead.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/pg_storage.py
