@@ -1,0 +1,113 @@
+"""The Postgres schema (versioned migrations) and how payloads are stored in it."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+
+def migrations(s: str) -> list[str]:
+    """Schema versions, in order; `s` is the quoted schema name. Never edit a released one."""
+    return [
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.threads (
+            thread_id     text PRIMARY KEY,
+            user_id       text NOT NULL,
+            title         text,
+            metadata      jsonb NOT NULL DEFAULT '{{}}',
+            status        text NOT NULL DEFAULT 'idle',
+            message_count integer NOT NULL DEFAULT 0,
+            created_at    double precision NOT NULL,
+            updated_at    double precision NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS threads_by_user
+            ON {s}.threads (user_id, updated_at DESC, thread_id DESC);
+        -- data: JSON, zlib-compressed when that makes it smaller (see pack/unpack).
+        CREATE TABLE IF NOT EXISTS {s}.messages (
+            thread_id text NOT NULL,
+            seq       integer NOT NULL,
+            data      bytea NOT NULL,
+            PRIMARY KEY (thread_id, seq)
+        );
+        CREATE TABLE IF NOT EXISTS {s}.checkpoints (
+            thread_id     text NOT NULL,
+            step          integer NOT NULL,
+            checkpoint_id text NOT NULL,
+            data          bytea NOT NULL,
+            PRIMARY KEY (thread_id, step)
+        );
+        -- One step of a run, atomically: create the thread, check that nobody else appended
+        -- messages meanwhile (else raise 40001 and roll back everything), append the
+        -- messages, store the checkpoint, update the thread row.
+        CREATE OR REPLACE FUNCTION {s}.put_step(
+            p_thread text, p_user text, p_step integer, p_checkpoint text, p_data bytea,
+            p_messages bytea[], p_count integer, p_status text, p_title text,
+            p_now double precision
+        ) RETURNS void LANGUAGE plpgsql AS $fn$
+        DECLARE
+            stored integer;
+        BEGIN
+            INSERT INTO {s}.threads (thread_id, user_id, created_at, updated_at)
+                VALUES (p_thread, p_user, p_now, p_now) ON CONFLICT (thread_id) DO NOTHING;
+            SELECT message_count INTO stored FROM {s}.threads
+                WHERE thread_id = p_thread FOR UPDATE;
+            IF p_count <> stored + coalesce(cardinality(p_messages), 0) THEN
+                RAISE EXCEPTION 'thread % has % messages, expected %', p_thread, stored,
+                    p_count - coalesce(cardinality(p_messages), 0)
+                    USING ERRCODE = 'serialization_failure';
+            END IF;
+            INSERT INTO {s}.messages (thread_id, seq, data)
+                SELECT p_thread, stored + m.i - 1, m.d
+                FROM unnest(p_messages) WITH ORDINALITY AS m(d, i);
+            INSERT INTO {s}.checkpoints (thread_id, step, checkpoint_id, data)
+                VALUES (p_thread, p_step, p_checkpoint, p_data);
+            UPDATE {s}.threads SET status = p_status, message_count = p_count,
+                title = coalesce(title, p_title), updated_at = greatest(updated_at, p_now)
+                WHERE thread_id = p_thread;
+        END
+        $fn$;
+        CREATE TABLE IF NOT EXISTS {s}.idempotency (
+            user_id    text NOT NULL,
+            key        text NOT NULL,
+            data       jsonb NOT NULL,
+            expires_at double precision NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        CREATE INDEX IF NOT EXISTS idempotency_expiry ON {s}.idempotency (expires_at);
+        CREATE TABLE IF NOT EXISTS {s}.meta (key text PRIMARY KEY, value text NOT NULL);
+        -- A new id whenever the schema is (re)created: Redis keys include it, so a cache
+        -- can never outlive the database it mirrors.
+        INSERT INTO {s}.meta (key, value)
+            VALUES ('epoch', md5(random()::text || clock_timestamp()::text))
+            ON CONFLICT (key) DO NOTHING;
+        CREATE TABLE IF NOT EXISTS {s}.run_leases (
+            thread_id      text PRIMARY KEY,
+            run_id         text NOT NULL,
+            owner          text NOT NULL,
+            expires_at     double precision NOT NULL,
+            stop_requested boolean NOT NULL DEFAULT false
+        );
+        """,
+    ]
+
+
+ZLIB = b"z"
+PLAIN = b"j"
+COMPRESS_FROM = 96
+
+
+def pack(text: str) -> bytes:
+    """JSON text as stored: zlib-compressed (tag b"z") when that saves space, else as is
+    (tag b"j"). Conversation text roughly halves; per-row overhead stays small."""
+    raw = text.encode()
+    if len(raw) >= COMPRESS_FROM:
+        packed = zlib.compress(raw, 6)
+        if len(packed) < len(raw):
+            return ZLIB + packed
+    return PLAIN + raw
+
+
+def unpack(data: bytes) -> Any:
+    tag, body = data[:1], data[1:]
+    return json.loads(zlib.decompress(body) if tag == ZLIB else body)
