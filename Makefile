@@ -36,9 +36,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP) services
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	command -v hyperfine >/dev/null || (apt-get update -qq && apt-get install -y -qq hyperfine)
 	$(BIN)/python bench/graph_overhead.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/pg_storage.py
+	$(BIN)/python bench/cli_help.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,6 +1,7 @@
 """`make demo`: serve the bundled demo project (a ReAct agent on the offline demo model,
-state in SQLite) with `agentflow api`. The project is copied to `.agentflow/demo` once, so
-its threads survive restarts of the demo."""
+state in SQLite) with `agentflow api`. The project is created in `.agentflow/demo` once, as
+`agentflow init .agentflow/demo --template react --yes` would, plus its `.env`; its threads
+survive restarts of the demo."""
 
 from __future__ import annotations
 
@@ -9,14 +10,28 @@ import shutil
 import sys
 from pathlib import Path
 
-from agentflow_cli.templates import template_dir
+from agentflow_cli.init import create_project
+from agentflow_cli.output import CliError, print_error
 
 DEMO_DIR = Path(".agentflow") / "demo"
 
 
+def ensure_demo_project(directory: Path = DEMO_DIR) -> None:
+    """Create the demo project unless it exists; a half-made one is completed (its own
+    files are rewritten, nothing else is touched)."""
+    if not (directory / "agentflow.json").exists():
+        create_project(directory, template="react", name="demo", force=True)
+    env_file, example = directory / ".env", directory / ".env.example"
+    if not env_file.exists() and example.exists():  # its first next step: cp .env.example .env
+        shutil.copyfile(example, env_file)
+
+
 def main() -> None:
-    if not (DEMO_DIR / "agentflow.json").exists():
-        shutil.copytree(template_dir("project/react"), DEMO_DIR, dirs_exist_ok=True)
+    try:
+        ensure_demo_project()
+    except CliError as exc:
+        print_error(exc.message, exc.hint)
+        sys.exit(exc.code)
     port = os.environ.get("PORT", "8000")
     print(
         f"demo project in {DEMO_DIR}; try:\n"

@@ -63,20 +63,48 @@ def main(
 
 @app.command()
 @reports_errors
-def init() -> None:
+def init(
+    path: Annotated[Path, typer.Argument(help="Directory to create the project in.")] = Path("."),
+    template: Annotated[
+        str | None, typer.Option("--template", "-t", help="react (default), minimal, production.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="Project name [default: the directory's].")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Use defaults; never prompt.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Write into a non-empty directory (never deletes files).")
+    ] = False,
+) -> None:
     """Create a new agent project from a template."""
-    from agentflow_cli.not_built import not_available
+    from agentflow_cli.init import run_init
 
-    raise not_available("init")
+    run_init(path=path, template=template, name=name, yes=yes, force=force)
 
 
 @app.command()
 @reports_errors
-def doctor() -> None:
+def doctor(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+    ] = None,
+    production: Annotated[
+        bool, typer.Option("--production", help="Check as if MODE=production.")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="One JSON document.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit 1).")] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Skip checks that connect to services.")
+    ] = False,
+) -> None:
     """Check a project for what would break it in production."""
-    from agentflow_cli.not_built import not_available
+    from agentflow_cli.doctor import run_doctor
 
-    raise not_available("doctor")
+    code = run_doctor(
+        config=config, production=production, json_output=json_output, strict=strict,
+        offline=offline,
+    )  # fmt: skip
+    raise typer.Exit(code)
 
 
 @app.command()

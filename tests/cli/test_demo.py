@@ -1,4 +1,5 @@
-"""The README's main job: the bundled demo project served on SQLite with the offline model."""
+"""The README's main job: the react template, made by `agentflow init`, served on SQLite with
+the offline model."""
 
 from __future__ import annotations
 
@@ -46,5 +47,10 @@ def test_demo_serves_the_react_project_and_keeps_threads(tmp_path: Path) -> None
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
         output, _ = proc.communicate(timeout=5)
-    assert (tmp_path / ".agentflow" / "demo" / ".agentflow" / "state.db").exists()
+    demo = tmp_path / ".agentflow" / "demo"
+    assert (demo / ".agentflow" / "state.db").exists()
+    # made by `agentflow init --template react --yes`, then its first next step (.env)
+    assert (demo / "pyproject.toml").is_file() and (demo / "tests" / "test_graph.py").is_file()
+    assert (demo / ".env").read_text() == (demo / ".env.example").read_text()
+    assert "OPENAI_API_KEY is not set: using the offline demo model" in output
     assert "Traceback" not in output

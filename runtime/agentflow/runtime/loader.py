@@ -98,6 +98,8 @@ def _user_frame(exc: BaseException, project_dir: Path) -> str:
     """The innermost traceback frame inside the project, as 'file:line'."""
     location = "location unknown"
     for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith("<"):  # <frozen os>, <string>: not a file of the project
+            continue
         try:
             relative = Path(frame.filename).resolve().relative_to(project_dir)
         except ValueError:

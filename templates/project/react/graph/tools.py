@@ -1,13 +1,14 @@
-"""Tools the agent can call. Each is a typed function; the docstring is what the model sees."""
+"""Tools the agent can call: typed functions whose docstrings the model reads."""
 
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agentflow.tools import tool
 
 
-@tool
+@tool(read_only=True)
 def add(a: float, b: float) -> float:
     """Add two numbers.
 
@@ -19,6 +20,19 @@ def add(a: float, b: float) -> float:
 
 
 @tool(read_only=True)
-def utc_time() -> str:
-    """The current UTC date and time (ISO-8601): what time or clock it is now."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+def current_time(timezone: str = "UTC") -> str:
+    """The current date and time (ISO-8601) in a time zone: what time it is now.
+
+    Args:
+        timezone: an IANA time zone name such as UTC, Europe/Paris or America/New_York
+    """
+    if timezone.upper() in ("UTC", "Z"):
+        zone: dt.tzinfo = dt.timezone.utc
+    else:
+        try:
+            zone = ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {timezone!r}; use an IANA name such as Europe/Paris"
+            ) from None
+    return dt.datetime.now(zone).isoformat(timespec="seconds")

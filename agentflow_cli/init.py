@@ -1,0 +1,304 @@
+"""`agentflow init`: create a project from `templates/project/<template>/`.
+
+A template directory holds the project's files (`*.jinja` ones are rendered) and an optional
+`template.json`: `{"description": ..., "extends": "<template>", "defaults": {...}}`. `extends`
+layers the template over another one (directories starting with `_` are bases, not offered to
+users); `defaults` are extra variables for its Jinja files.
+
+Everything is rendered in memory first; the directory is only touched once nothing can fail.
+An existing directory must be empty unless `--force`, which overwrites the template's own
+files and never deletes anything.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import click
+
+from agentflow import __version__
+from agentflow_cli.output import EXIT_USAGE, CliError, console
+from agentflow_cli.render import MANIFEST, list_files, render_files
+from agentflow_cli.templates import template_dir
+
+DEFAULT_TEMPLATE = "react"
+DEFAULT_NAME = "my-agent"
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+# Entries that do not make a directory "non-empty": a fresh `git init` is a fine place.
+_IGNORED_ENTRIES = frozenset({".git", ".DS_Store"})
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    name: str
+    description: str
+    roots: tuple[Path, ...]  # base first; later roots override earlier files
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+# -- templates ---------------------------------------------------------------------------
+
+
+def _read_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CliError(
+            f"the template manifest {path} is unreadable: {exc}",
+            hint="the installed template is broken; reinstall agentflow-cli",
+        ) from None
+    if not isinstance(data, dict) or not isinstance(data.get("defaults", {}), dict):
+        raise CliError(
+            f"the template manifest {path} must be an object with an object 'defaults'",
+            hint="the installed template is broken; reinstall agentflow-cli",
+        )
+    return data
+
+
+def template_names() -> list[str]:
+    """The templates users can choose: the default first, then alphabetical."""
+    root = template_dir("project")
+    names = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    return sorted(names, key=lambda n: n != DEFAULT_TEMPLATE)
+
+
+def load_template(name: str) -> Template:
+    """The template `name` with the chain of templates it extends resolved."""
+    names = template_names()
+    if name not in names:
+        raise CliError(
+            f"unknown template {name!r}",
+            hint=f"choose one of: {', '.join(names)} (e.g. --template {DEFAULT_TEMPLATE})",
+            code=EXIT_USAGE,
+        )
+    project = template_dir("project")
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    current: str | None = name
+    while current is not None:
+        root = project / current
+        if not root.is_dir() or any(r == root for r, _ in chain):
+            raise CliError(
+                f"template {name!r} extends {current!r}, which is missing or circular",
+                hint="the installed template is broken; reinstall agentflow-cli",
+            )
+        manifest = _read_manifest(root)
+        chain.append((root, manifest))
+        parent = manifest.get("extends")
+        current = str(parent) if parent else None
+    chain.reverse()
+    defaults: dict[str, Any] = {}
+    for _, manifest in chain:
+        defaults.update(manifest.get("defaults", {}))
+    return Template(
+        name=name,
+        description=str(chain[-1][1].get("description", "")),
+        roots=tuple(root for root, _ in chain),
+        defaults=defaults,
+    )
+
+
+def agentflow_requirement(version: str = __version__) -> str:
+    """`agentflow-cli>=X.Y,<X.(Y+1)`: this minor series, whose API the templates use."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None:
+        return "agentflow-cli"
+    major, minor = int(match[1]), int(match[2])
+    return f"agentflow-cli>={major}.{minor},<{major}.{minor + 1}"
+
+
+# -- names ---------------------------------------------------------------------------------
+
+
+def check_name(name: str) -> str:
+    """The name itself when it is valid, else a usage error that says what is allowed."""
+    if not _NAME.fullmatch(name):
+        raise CliError(
+            f"invalid project name {name!r}",
+            hint="use letters, digits, '-' and '_' (at most 64), starting with a letter, "
+            f"e.g. --name {DEFAULT_NAME}",
+            code=EXIT_USAGE,
+        )
+    return name
+
+
+def default_name(path: Path) -> str:
+    """A valid name derived from the target directory's name, else `my-agent`."""
+    raw = re.sub(r"[^A-Za-z0-9_-]+", "-", path.resolve().name)
+    candidate = re.sub(r"^[^A-Za-z]+", "", raw).rstrip("-_")[:64]
+    return candidate if _NAME.fullmatch(candidate) else DEFAULT_NAME
+
+
+def package_name(name: str) -> str:
+    """A Python-safe identifier for the project name: `my-agent` -> `my_agent`."""
+    return name.lower().replace("-", "_")
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def _existing_entries(target: Path) -> list[str]:
+    if not target.exists():
+        return []
+    return sorted(p.name for p in target.iterdir() if p.name not in _IGNORED_ENTRIES)
+
+
+def _check_target(target: Path, outputs: list[PurePosixPath], force: bool) -> None:
+    shown = target.resolve()
+    if target.exists() and not target.is_dir():
+        raise CliError(
+            f"{shown} is a file, not a directory",
+            hint="pass the directory to create the project in",
+        )
+    blocked = [
+        str(p)
+        for p in outputs
+        if (target / p).is_dir() or any((target / q).is_file() for q in p.parents if str(q) != ".")
+    ]
+    if blocked:
+        raise CliError(
+            f"{shown}: these template paths are taken by something of another kind "
+            f"(a directory where a file goes, or the reverse): {', '.join(blocked)}",
+            hint="move them away, or choose another directory",
+        )
+    entries = _existing_entries(target)
+    if not entries or force:
+        return
+    conflicts = [str(p) for p in outputs if (target / p).exists() or (target / p).is_symlink()]
+    detail = (
+        f"the template would overwrite: {', '.join(conflicts)}"
+        if conflicts
+        else f"it holds {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} "
+        f"({', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''})"
+    )
+    raise CliError(
+        f"{shown} is not empty; {detail}",
+        hint="choose a new or empty directory, or pass --force to overwrite the template's "
+        "files (other files are kept, nothing is deleted)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    template: Template
+    files: list[PurePosixPath]  # relative to the project directory
+    overwritten: list[PurePosixPath]
+
+
+def create_project(target: Path, *, template: str, name: str, force: bool = False) -> Created:
+    """Render `template` into `target`; what was written and what it replaced."""
+    chosen = load_template(template)
+    check_name(name)
+    context = {
+        **chosen.defaults,
+        "name": name,
+        "package": package_name(name),
+        "template": chosen.name,
+        "description": chosen.description,
+        "agentflow_version": __version__,
+        "agentflow_requirement": agentflow_requirement(),
+    }
+    files = render_files(list_files(chosen.roots), context)
+    outputs = list(files)
+    _check_target(target, outputs, force)
+    overwritten = [p for p in outputs if (target / p).exists() or (target / p).is_symlink()]
+    for relative, content in files.items():
+        destination = target / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.is_symlink():  # never write through a link to somewhere else
+            destination.unlink()
+        destination.write_bytes(content)
+    return Created(template=chosen, files=outputs, overwritten=overwritten)
+
+
+# -- the command ---------------------------------------------------------------------------
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+def _prompt_name(default: str) -> str:
+    def validate(value: str) -> str:
+        value = value.strip()
+        try:
+            return check_name(value)
+        except CliError as exc:
+            raise click.BadParameter(f"{exc.message}; {exc.hint}") from None
+
+    result: str = click.prompt("Project name", default=default, value_proc=validate)
+    return result
+
+
+def _prompt_template(names: list[str]) -> str:
+    console.print("Templates:", soft_wrap=True)
+    for name in names:
+        description = load_template(name).description
+        console.print(f"  {name:<12} {description}", markup=False, soft_wrap=True)
+    result: str = click.prompt(
+        "Template", default=DEFAULT_TEMPLATE, type=click.Choice(names), show_choices=False
+    )
+    return result
+
+
+def run_init(path: Path, template: str | None, name: str | None, yes: bool, force: bool) -> None:
+    interactive = not yes and _stdin_is_tty()
+    if template is not None:
+        load_template(template)  # an unknown template fails before any prompt
+    if name is not None:
+        check_name(name)
+    if name is None:
+        name = _prompt_name(default_name(path)) if interactive else default_name(path)
+    if template is None:
+        template = _prompt_template(template_names()) if interactive else DEFAULT_TEMPLATE
+    created = create_project(path, template=template, name=name, force=force)
+    _report(path, name, created)
+
+
+def _display(path: Path) -> str:
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(resolved)
+
+
+def _report(path: Path, name: str, created: Created) -> None:
+    where = _display(path)
+    production = bool(created.template.defaults.get("production"))
+    console.print(
+        f"Created {name!r} from the {created.template.name} template in {where} "
+        f"({len(created.files)} files).",
+        markup=False,
+        soft_wrap=True,
+    )
+    if created.overwritten:
+        listed = ", ".join(str(p) for p in created.overwritten)
+        console.print(f"Overwrote (--force): {listed}", markup=False, soft_wrap=True)
+    env_note = (
+        "fill in the secrets, then export them: set -a; . ./.env; set +a"
+        if production
+        else "fill it in; agentflow.json reads it ('env')"
+    )
+    steps = [
+        *([] if where == "." else [(f"cd {shlex.quote(where)}", "")]),
+        ("cp .env.example .env", env_note),
+        ("python -m venv .venv && . .venv/bin/activate", ""),
+        ('pip install -e ".[test]"', "agentflow for this version range, pytest"),
+        ("agentflow doctor" + (" --production" if production else ""), "what would break"),
+        ("agentflow api", "serves http://127.0.0.1:8000 (or: agentflow play)"),
+        ("pytest", "the project's tests; offline, no API key needed"),
+    ]
+    console.print("\nNext steps:", soft_wrap=True)
+    width = max(len(command) for command, note in steps if note)
+    for command, note in steps:
+        line = f"  {command:<{width}}  # {note}" if note else f"  {command}"
+        console.print(line, markup=False, soft_wrap=True)
