@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,8 +13,9 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from agentflow.checkpointer import (
@@ -34,7 +36,7 @@ from agentflow.runtime.openapi import Endpoint, build_document
 from agentflow.runtime.routes import graph as graph_routes
 from agentflow.runtime.routes import system, threads
 from agentflow.runtime.runs import RunService
-from agentflow.runtime.settings import CheckpointerSettings, Settings, export_dotenv
+from agentflow.runtime.settings import CheckpointerSettings, ConfigError, Settings, export_dotenv
 from agentflow.runtime.state import AppRuntime, request_id
 from agentflow.utils import configure_logging
 
@@ -156,12 +158,48 @@ class OriginOnlyCORS(CORSMiddleware):
             await self.app(scope, receive, send)
 
 
+PLAYGROUND_DIR = Path(__file__).parent / "playground"
+PLAYGROUND_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; frame-ancestors 'none'"
+)
+
+
+def playground_routes() -> list[BaseRoute]:
+    """The local web playground: one page and its assets, shipped in the package."""
+
+    async def page(request: Request) -> Response:
+        return FileResponse(
+            PLAYGROUND_DIR / "index.html",
+            headers={"Content-Security-Policy": PLAYGROUND_CSP, "Cache-Control": "no-cache"},
+        )
+
+    return [
+        Route("/playground", page, methods=["GET"]),
+        Mount("/playground/assets", StaticFiles(directory=PLAYGROUND_DIR), name="playground"),
+    ]
+
+
+def unavailable_graph() -> CompiledGraph:
+    """Stands in for a graph that failed to import; routes refuse to run it (503)."""
+    from agentflow.graph import END, START, StateGraph
+
+    async def unavailable(state: Any) -> None:
+        raise RuntimeError("the graph failed to load")
+
+    builder = StateGraph()
+    builder.add_node("unavailable", unavailable)
+    builder.add_edge(START, "unavailable")
+    builder.add_edge("unavailable", END)
+    return builder.compile(name="unavailable")
+
+
 def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Starlette:
     """Build the app. The graph is imported (or the given one used) once, at startup, and
     bound to the configured checkpointer."""
     metrics = Metrics()
     document: dict[str, Any] = build_document(ENDPOINTS, settings)
-    routes = [
+    routes: list[BaseRoute] = [
         Route(e.path, e.handler, methods=[e.method], include_in_schema=False) for e in ENDPOINTS
     ]
     docs_paths: set[str] = set()
@@ -194,6 +232,9 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
 
             routes.append(Route(settings.redocs_path, redoc, methods=["GET"]))
 
+    if settings.playground:
+        routes += playground_routes()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
@@ -201,7 +242,17 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
         for warning in settings.warnings:
             logger.warning(warning)
         export_dotenv(settings)
-        loaded = graph or load_graph(settings.graph, settings.project_dir)
+        graph_error: str | None = None
+        try:
+            loaded = graph or load_graph(settings.graph, settings.project_dir)
+        except ConfigError as exc:
+            if not settings.playground:
+                raise
+            # Under `play` a broken graph keeps the server up, showing the error until the
+            # file is fixed (the reloader restarts the app then).
+            graph_error = str(exc)
+            loaded = unavailable_graph()
+            logger.error("the graph failed to load: %s", graph_error)
         checkpointer = open_checkpointer(settings.checkpointer)
         await checkpointer.setup()
         bound = loaded.with_checkpointer(checkpointer)
@@ -215,11 +266,13 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
             runs=runs,
             metrics=metrics,
             authenticate=build_authenticator(settings.auth, settings.project_dir),
+            graph_error=graph_error,
         )
-        logger.info(
-            "serving graph %s (%s checkpointer, %s mode)",
-            settings.graph, settings.checkpointer.kind, settings.mode,
-        )  # fmt: skip
+        if graph_error is None:
+            logger.info(
+                "serving graph %s (%s checkpointer, %s mode)",
+                settings.graph, settings.checkpointer.kind, settings.mode,
+            )  # fmt: skip
         try:
             yield
         finally:

@@ -25,6 +25,7 @@ RECURSION_LIMIT = "RECURSION_LIMIT"
 SHUTDOWN_GRACE = "SHUTDOWN_GRACE"
 HEARTBEAT_INTERVAL = "HEARTBEAT_INTERVAL"
 IDEMPOTENCY_TTL = "IDEMPOTENCY_TTL"
+PLAYGROUND = "PLAYGROUND"  # serve /playground under `agentflow api` too (play always does)
 RUN_LEASE_TTL = "RUN_LEASE_TTL"  # seconds a crashed worker's thread stays locked
 
 # Internal: how `agentflow api` hands its resolved options to worker processes.

@@ -97,6 +97,11 @@ def load_graph(
 def _user_frame(exc: BaseException, project_dir: Path) -> str:
     """The innermost traceback frame inside the project, as 'file:line'."""
     location = "location unknown"
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        try:
+            return f"{Path(exc.filename).resolve().relative_to(project_dir)}:{exc.lineno}"
+        except ValueError:
+            return f"{exc.filename}:{exc.lineno}"
     for frame in traceback.extract_tb(exc.__traceback__):
         if frame.filename.startswith("<"):  # <frozen os>, <string>: not a file of the project
             continue

@@ -71,6 +71,12 @@ def app_from_env() -> Starlette:
     return app
 
 
+def _hand_over(settings: Settings, overrides: dict[str, Any] | None) -> None:
+    """Pass the resolved options to the processes uvicorn starts (workers, reloads)."""
+    os.environ[env.CONFIG_PATH] = str(settings.config_path or "")
+    os.environ[env.OVERRIDES] = json.dumps(overrides or {})
+
+
 def tune_gc() -> None:
     """Move what startup allocated out of the collector's way and collect the young
     generation less often: a request allocates many short-lived objects, and the default
@@ -80,8 +86,20 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def serve(settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
-    """Run the API until SIGTERM/SIGINT; in-flight requests get SHUTDOWN_GRACE seconds."""
+# What `play` never reloads for: environments, VCS, caches, our own state and logs, and the
+# SQLite journal files that every request touches.
+RELOAD_EXCLUDES = [
+    ".venv", "venv", ".git", "__pycache__", ".agentflow", "node_modules", "*.log",
+    "*.db", "*.db-wal", "*.db-shm", "*.db-journal", "*.sqlite", "*.sqlite3", ".pytest_cache",
+]  # fmt: skip
+RELOAD_INCLUDES = ["*.py", "*.json", ".env", "*.yaml", "*.yml", "*.toml"]
+
+
+def serve(
+    settings: Settings, *, overrides: dict[str, Any] | None = None, reload: bool = False
+) -> None:
+    """Run the API until SIGTERM/SIGINT; in-flight requests get SHUTDOWN_GRACE seconds.
+    `reload=True` (agentflow play) restarts the app when a project file changes."""
     import uvicorn
 
     common: dict[str, Any] = {
@@ -98,13 +116,25 @@ def serve(settings: Settings, *, overrides: dict[str, Any] | None = None) -> Non
     }
     # uvicorn re-raises SIGTERM after its graceful shutdown; a drained stop is a clean exit.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    if reload:
+        _hand_over(settings, overrides)
+        os.chdir(settings.project_dir)  # uvicorn resolves the excluded directories from here
+        uvicorn.run(
+            "agentflow.runtime.server:app_from_env",
+            factory=True,
+            reload=True,
+            reload_dirs=[str(settings.project_dir)],
+            reload_includes=RELOAD_INCLUDES,
+            reload_excludes=RELOAD_EXCLUDES,
+            **{**common, "timeout_graceful_shutdown": min(settings.shutdown_grace, 3)},
+        )
+        return
     if settings.workers == 1:
         app = create_app(settings)
         tune_gc()
         uvicorn.run(app, **common)
         return
-    os.environ[env.CONFIG_PATH] = str(settings.config_path or "")
-    os.environ[env.OVERRIDES] = json.dumps(overrides or {})
+    _hand_over(settings, overrides)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="agentflow-prom-"))
     uvicorn.run(
         "agentflow.runtime.server:app_from_env", factory=True, workers=settings.workers, **common

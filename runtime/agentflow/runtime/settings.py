@@ -313,7 +313,8 @@ def load_settings(
         idempotency_ttl=envr.number(env.IDEMPOTENCY_TTL, 24 * 3600.0, minimum=1),
         run_lease_ttl=envr.number(env.RUN_LEASE_TTL, 10.0, minimum=0.5),
         required_env=required_env,
-        playground=bool(overrides.get("playground", False)),
+        playground=bool(overrides.get("playground"))
+        or (envr.get(env.PLAYGROUND) or "").lower() in ("1", "true", "yes", "on"),
         warnings=tuple(warnings),
     )
 

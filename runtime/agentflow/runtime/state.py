@@ -10,7 +10,7 @@ from starlette.requests import Request
 from agentflow.checkpointer.base import Checkpointer, ThreadInfo
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.auth import Authenticator
-from agentflow.runtime.errors import not_found
+from agentflow.runtime.errors import ApiError, not_found
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.runs import RunService
 from agentflow.runtime.settings import Settings
@@ -25,12 +25,19 @@ class AppRuntime:
     metrics: Metrics
     authenticate: Authenticator
     started_at: float = field(default_factory=time.time)
+    graph_error: str | None = None
     inflight_keys: set[tuple[str, str]] = field(default_factory=set)
 
 
 def runtime(request: Request) -> AppRuntime:
     rt: AppRuntime = request.app.state.runtime
     return rt
+
+
+def require_graph(rt: AppRuntime) -> None:
+    """503 while the graph cannot be imported (under `play`, until the file is fixed)."""
+    if rt.graph_error is not None:
+        raise ApiError(503, "graph_load_failed", rt.graph_error)
 
 
 def request_id(request: Request) -> str:

@@ -20,7 +20,7 @@ from agentflow.runtime.errors import ApiError
 from agentflow.runtime.publisher import HEARTBEAT, chunk_payload, sse_frame
 from agentflow.runtime.runs import ActiveRun, run_error
 from agentflow.runtime.schemas import parse_run_request, parse_stop_request, read_json
-from agentflow.runtime.state import AppRuntime, current_user, request_id
+from agentflow.runtime.state import AppRuntime, current_user, request_id, require_graph
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -28,6 +28,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 async def graph_info(request: Request) -> JSONResponse:
     rt, _ = await current_user(request)
+    require_graph(rt)
     return JSONResponse(rt.graph.get_graph())
 
 
@@ -48,6 +49,7 @@ def run_response(result: RunResult, input_count: int) -> dict[str, Any]:
 
 async def invoke(request: Request) -> Response:
     rt, user_id = await current_user(request)
+    require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
     run_request = parse_run_request(body)
     key = request.headers.get("idempotency-key")
@@ -118,6 +120,7 @@ def _log_run(request: Request, active: ActiveRun) -> None:
 
 async def stream(request: Request) -> Response:
     rt, user_id = await current_user(request)
+    require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
     run_request = parse_run_request(body)
     queue: asyncio.Queue[StreamChunk | None] = asyncio.Queue()

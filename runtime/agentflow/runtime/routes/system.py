@@ -23,6 +23,8 @@ async def ping(request: Request) -> Response:
 async def health(request: Request) -> JSONResponse:
     rt = runtime(request)
     checks: dict[str, Any] = {"graph": {"status": "ok", "name": rt.graph.name}}
+    if rt.graph_error is not None:
+        checks["graph"] = {"status": "error", "error": rt.graph_error}
     try:
         await asyncio.wait_for(rt.checkpointer.ping(), HEALTH_TIMEOUT)
         checks["checkpointer"] = {"status": "ok", "kind": rt.settings.checkpointer.kind}
