@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, err_console, print_error
+from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, config_hint, err_console, print_error
 
 if TYPE_CHECKING:
     from agentflow.runtime import Settings
@@ -40,7 +40,7 @@ def run_api(
     except AgentflowError as exc:
         raise CliError(
             f"cannot start the server: {getattr(exc, 'problem', None) or exc}",
-            hint=_hint(exc),
+            hint=config_hint(exc),
             code=EXIT_SERVER_FAILED,
         ) from exc
     serve(settings, overrides=overrides)
@@ -90,10 +90,3 @@ def refuse_blocking_problems(settings: Settings) -> None:
         hint=last.fix or "run `agentflow doctor` for a full check",
         code=EXIT_SERVER_FAILED,
     )
-
-
-def _hint(exc: Exception) -> str | None:
-    where = getattr(exc, "where", None)
-    fix = getattr(exc, "fix", None)
-    parts = [f"in {where}" if where else None, fix]
-    return "; ".join(p for p in parts if p) or "run `agentflow doctor` for a full check"

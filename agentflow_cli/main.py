@@ -109,11 +109,29 @@ def doctor(
 
 @app.command()
 @reports_errors
-def play() -> None:
+def play(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=0, max=65535)] = 8000,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open the playground in a browser.")
+    ] = False,
+    no_reload: Annotated[
+        bool, typer.Option("--no-reload", help="Do not restart when project files change.")
+    ] = False,
+    terminal: Annotated[
+        bool, typer.Option("--terminal", help="Chat in this terminal instead of a browser.")
+    ] = False,
+) -> None:
     """Run the project locally with hot reload and a web playground."""
-    from agentflow_cli.not_built import not_available
+    from agentflow_cli.play import run_play
 
-    raise not_available("play")
+    run_play(
+        config=config, host=host, port=port, no_browser=no_browser, no_reload=no_reload,
+        terminal=terminal,
+    )  # fmt: skip
 
 
 @app.command()

@@ -33,6 +33,14 @@ class CliError(Exception):
         self.code = code
 
 
+def config_hint(exc: Exception) -> str:
+    """The hint line for a configuration error: where it is and how to fix it."""
+    where = getattr(exc, "where", None)
+    fix = getattr(exc, "fix", None)
+    parts = [f"in {where}" if where else None, fix]
+    return "; ".join(p for p in parts if p) or "run `agentflow doctor` for a full check"
+
+
 def print_error(message: str, hint: str | None = None) -> None:
     err_console.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     if hint:

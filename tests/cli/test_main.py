@@ -35,7 +35,7 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["play", "build"])
+@pytest.mark.parametrize("command", ["build"])
 def test_unbuilt_commands_fail_with_one_line(command: str) -> None:
     result = agentflow(command)
     assert result.returncode == 1

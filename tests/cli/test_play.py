@@ -1,0 +1,135 @@
+"""`agentflow play`: hot reload picks up graph edits, a broken graph keeps the server up with
+a readable error, and fixing it recovers. A real server process watching a real directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.test_api import wait_for
+from tests.runtime.conftest import free_port
+
+GRAPH = """
+from agentflow.graph import END, START, Message, StateGraph
+
+
+async def reply(state):
+    return Message.assistant("{prefix}: " + state.context[-1].text)
+
+
+graph = StateGraph()
+graph.add_node("reply", reply)
+graph.add_edge(START, "reply")
+graph.add_edge("reply", END)
+app = graph.compile()
+"""
+
+
+def write_graph(project: Path, prefix: str) -> None:
+    (project / "graph" / "react.py").write_text(GRAPH.replace("{prefix}", prefix))
+
+
+def ask(base: str, text: str) -> httpx.Response:
+    body = {"messages": [{"role": "user", "content": text}]}
+    return httpx.post(base + "/v1/graph/invoke", json=body, timeout=10)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass  # the server is restarting
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "graph").mkdir()
+    (tmp_path / "graph" / "__init__.py").write_text("")
+    write_graph(tmp_path, "v1")
+    (tmp_path / "agentflow.json").write_text(
+        json.dumps({"graph": "graph.react:app", "checkpointer": "sqlite"})
+    )
+    return tmp_path
+
+
+@pytest.fixture
+def play(project: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    env = {**os.environ, "NO_COLOR": "1", "SHUTDOWN_GRACE": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentflow_cli", "play", "--config",
+         str(project / "agentflow.json"), "--port", str(port), "--no-browser"],
+        env=env, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/ping")
+        yield base, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=10)
+
+
+def test_edit_break_and_fix_the_graph(
+    project: Path, play: tuple[str, subprocess.Popen[str]]
+) -> None:
+    base, proc = play
+    assert ask(base, "hi").json()["messages"][-1]["content"] == "v1: hi"
+    assert httpx.get(base + "/playground", timeout=5).status_code == 200
+
+    write_graph(project, "v2")  # an edit: the next request runs the new code
+    eventually(lambda: ask(base, "hi").json()["messages"][-1]["content"] == "v2: hi")
+
+    react = project / "graph" / "react.py"
+    react.write_text(react.read_text() + "\ndef broken(:\n")  # a syntax error
+    eventually(lambda: httpx.get(base + "/health", timeout=5).status_code == 503)
+    assert httpx.get(base + "/ping", timeout=5).json() == {"status": "ok"}  # still up
+    health = httpx.get(base + "/health", timeout=5).json()
+    assert health["checks"]["graph"]["status"] == "error"
+    assert "SyntaxError" in health["checks"]["graph"]["error"]
+    assert "graph/react.py:" in health["checks"]["graph"]["error"]
+    failed = ask(base, "hi")
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "graph_load_failed"
+    assert httpx.get(base + "/playground", timeout=5).status_code == 200  # shows the error
+
+    write_graph(project, "v3")  # fixed: it recovers by itself
+    eventually(lambda: ask(base, "hi").status_code == 200)
+    assert ask(base, "again").json()["messages"][-1]["content"] == "v3: again"
+    assert proc.poll() is None
+
+
+def test_state_files_do_not_trigger_reloads(
+    project: Path, play: tuple[str, subprocess.Popen[str]]
+) -> None:
+    base, proc = play
+    for i in range(5):  # every invoke writes .agentflow/state.db and its WAL
+        assert ask(base, f"turn {i}").status_code == 200
+    (project / "server.log").write_text("noise\n")
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=15)
+    assert proc.returncode == 0
+    assert "Reloading" not in output
+    assert "agentflow play" in output and "/playground" in output
+    assert "Traceback" not in output
