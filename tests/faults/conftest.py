@@ -29,29 +29,13 @@ from typing import Any, NoReturn
 import httpx
 import pytest
 
+from tests.cli.test_api import GRAPH  # the same echo graph that sleeps on demand
 from tests.runtime.conftest import free_port
 
 PG_DSN = os.environ.get("AGENTFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("AGENTFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
 LEASE_TTL = 1.5  # RUN_LEASE_TTL of the servers: how long a crashed worker's thread stays locked
 HTTP_TIMEOUT = 15.0
-
-GRAPH = """
-import asyncio
-from agentflow.graph import END, START, Message, StateGraph
-
-async def respond(state):
-    text = state.context[-1].text
-    if text.startswith("sleep "):
-        await asyncio.sleep(float(text.split()[1]))
-    return Message.assistant("echo: " + text)
-
-graph = StateGraph()
-graph.add_node("respond", respond)
-graph.add_edge(START, "respond")
-graph.add_edge("respond", END)
-app = graph.compile()
-"""
 
 
 def unavailable(reason: str) -> NoReturn:

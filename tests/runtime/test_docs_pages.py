@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-import importlib.util
 import json
-import os
 import re
 import socket
 import threading
@@ -28,9 +26,9 @@ from agentflow.runtime import schemas
 from agentflow.runtime.docs import DOCS_CSP, reference_page, swagger_page
 from agentflow.runtime.openapi import Endpoint, build_document
 from agentflow.runtime.settings import AuthSettings, Settings
+from tests.runtime.browser import BROWSER_ARGS, CHROMIUM, require_browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 EVIL = "<script>alert(1)</script>"
 TIMEOUT_MS = 15_000
 
@@ -359,32 +357,18 @@ def _serve(app: Starlette) -> Iterator[str]:
         sock.close()
 
 
-def _require_browser() -> None:
-    problem = None
-    if not os.access(CHROMIUM, os.X_OK):
-        problem = f"{CHROMIUM} is missing: apt-get install -y chromium"
-    elif importlib.util.find_spec("playwright") is None:
-        problem = "the playwright package is missing: pip install -e '.[dev]'"
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run in CI: {problem}")
-    pytest.skip(problem)
-
-
 def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(globals(), "CHROMIUM", "/nonexistent/chromium")
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="cannot run in CI"):
-        _require_browser()
+        require_browser("/nonexistent/chromium")
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
-        _require_browser()
+        require_browser("/nonexistent/chromium")
 
 
 @pytest.mark.slow
 def test_docs_pages_in_headless_chromium() -> None:
-    _require_browser()
+    require_browser()
     from playwright.sync_api import ConsoleMessage, expect, sync_playwright
     from playwright.sync_api import Request as BrowserRequest
 
@@ -393,7 +377,7 @@ def test_docs_pages_in_headless_chromium() -> None:
     with _serve(_sample_app()) as base, sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=BROWSER_ARGS,
             timeout=TIMEOUT_MS,
         )
         try:

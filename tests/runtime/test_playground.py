@@ -4,7 +4,6 @@ freshly generated project served by the real `agentflow play` process."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -24,12 +23,11 @@ import pytest
 
 from agentflow.runtime import create_app, load_settings
 from agentflow.runtime.app import PLAYGROUND_CSP, PLAYGROUND_DIR
+from tests.runtime.browser import BROWSER_ARGS, CHROMIUM, require_browser
 from tests.runtime.conftest import ServerFactory, free_port, serve_app, write_project
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 TIMEOUT_MS = 15_000
 JWT_SECRET = "playground-test-secret-0123456789abcdef"
 # variables of the developer's shell that would change what the generated project does
@@ -95,19 +93,6 @@ def test_script_parses() -> None:
 
 
 # -- in a real browser ----------------------------------------------------------------------
-
-
-def _require_browser() -> None:
-    problem = None
-    if not os.access(CHROMIUM, os.X_OK):
-        problem = f"{CHROMIUM} is missing: apt-get install -y chromium"
-    elif importlib.util.find_spec("playwright") is None:
-        problem = "the playwright package is missing: pip install -e '.[dev]'"
-    if problem is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser test cannot run in CI: {problem}")
-    pytest.skip(problem)
 
 
 @contextmanager
@@ -195,7 +180,7 @@ new MutationObserver((records) => {
 
 @pytest.mark.slow
 def test_chat_in_the_playground_of_a_generated_project(tmp_path: Path) -> None:
-    _require_browser()
+    require_browser()
     from playwright.sync_api import expect
 
     from agentflow_cli.init import create_project
@@ -296,7 +281,7 @@ def _token(sub: str = "alice") -> str:
 def test_token_interrupt_errors_and_stop_in_the_browser(make_server: ServerFactory) -> None:
     """Auth on: the token field appears and is used; an interrupt is answered; a failing run
     shows its error; a slow run is stopped."""
-    _require_browser()
+    require_browser()
     from playwright.sync_api import expect
 
     env = {"PLAYGROUND": "1", "JWT_SECRET_KEY": JWT_SECRET}
@@ -357,7 +342,7 @@ def test_token_interrupt_errors_and_stop_in_the_browser(make_server: ServerFacto
 
 @pytest.mark.slow
 def test_a_broken_graph_is_shown_until_it_is_fixed(tmp_path: Path) -> None:
-    _require_browser()
+    require_browser()
     from playwright.sync_api import expect
 
     project = tmp_path / "broken"
