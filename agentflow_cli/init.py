@@ -24,7 +24,14 @@ import click
 
 from agentflow import __version__
 from agentflow_cli.output import EXIT_USAGE, CliError, console
-from agentflow_cli.render import MANIFEST, list_files, render_files
+from agentflow_cli.render import (
+    MANIFEST,
+    blocked_paths,
+    existing_paths,
+    list_files,
+    render_files,
+    write_files,
+)
 from agentflow_cli.templates import template_dir
 
 DEFAULT_TEMPLATE = "react"
@@ -158,11 +165,7 @@ def _check_target(target: Path, outputs: list[PurePosixPath], force: bool) -> No
             f"{shown} is a file, not a directory",
             hint="pass the directory to create the project in",
         )
-    blocked = [
-        str(p)
-        for p in outputs
-        if (target / p).is_dir() or any((target / q).is_file() for q in p.parents if str(q) != ".")
-    ]
+    blocked = blocked_paths(target, outputs)
     if blocked:
         raise CliError(
             f"{shown}: these template paths are taken by something of another kind "
@@ -172,7 +175,7 @@ def _check_target(target: Path, outputs: list[PurePosixPath], force: bool) -> No
     entries = _existing_entries(target)
     if not entries or force:
         return
-    conflicts = [str(p) for p in outputs if (target / p).exists() or (target / p).is_symlink()]
+    conflicts = [str(p) for p in existing_paths(target, outputs)]
     detail = (
         f"the template would overwrite: {', '.join(conflicts)}"
         if conflicts
@@ -209,13 +212,8 @@ def create_project(target: Path, *, template: str, name: str, force: bool = Fals
     files = render_files(list_files(chosen.roots), context)
     outputs = list(files)
     _check_target(target, outputs, force)
-    overwritten = [p for p in outputs if (target / p).exists() or (target / p).is_symlink()]
-    for relative, content in files.items():
-        destination = target / relative
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if destination.is_symlink():  # never write through a link to somewhere else
-            destination.unlink()
-        destination.write_bytes(content)
+    overwritten = existing_paths(target, outputs)
+    write_files(target, files)
     return Created(template=chosen, files=outputs, overwritten=overwritten)
 
 
@@ -263,7 +261,8 @@ def run_init(path: Path, template: str | None, name: str | None, yes: bool, forc
     _report(path, name, created)
 
 
-def _display(path: Path) -> str:
+def display_path(path: Path) -> str:
+    """`path` relative to the working directory when it is inside it, else absolute."""
     resolved = path.resolve()
     try:
         return str(resolved.relative_to(Path.cwd().resolve())) or "."
@@ -272,7 +271,7 @@ def _display(path: Path) -> str:
 
 
 def _report(path: Path, name: str, created: Created) -> None:
-    where = _display(path)
+    where = display_path(path)
     production = bool(created.template.defaults.get("production"))
     console.print(
         f"Created {name!r} from the {created.template.name} template in {where} "

@@ -161,11 +161,29 @@ def api(
 
 @app.command()
 @reports_errors
-def build() -> None:
+def build(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Directory [default: the project's].")
+    ] = None,
+    docker_compose: Annotated[
+        bool, typer.Option("--docker-compose", help="Also write docker-compose.yml.")
+    ] = False,
+    k8s: Annotated[bool, typer.Option("--k8s", help="Also write Kubernetes manifests.")] = False,
+    python: Annotated[
+        str | None, typer.Option("--python", help="Python X.Y of the image [default: 3.11].")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite files that exist.")] = False,
+) -> None:
     """Write deployment files: Dockerfile, compose, Kubernetes."""
-    from agentflow_cli.not_built import not_available
+    from agentflow_cli.build import run_build
 
-    raise not_available("build")
+    run_build(
+        config=config, output=output, docker_compose=docker_compose, k8s=k8s, python=python,
+        force=force,
+    )  # fmt: skip
 
 
 def run() -> None:

@@ -2,12 +2,14 @@
 Jinja environment (suffix dropped), every other file is copied byte for byte.
 
 Templates can be layered: later roots override files of earlier ones with the same output
-path. Nothing touches the disk here; `agentflow_cli.init` decides what may be written.
+path. Rendering never touches the disk; the commands (`init`, `build`) decide what may be
+written, using the conflict helpers and `write_files` at the end of this module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -93,3 +95,39 @@ def render_files(
         else:
             output[target] = item.source.read_bytes()
     return output
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _place(target: Path, relative: PurePosixPath) -> Path:
+    """`target / relative` with `..` resolved lexically: `out/../x` is `x` even before `out`
+    exists."""
+    return Path(os.path.normpath(target / relative))
+
+
+def blocked_paths(target: Path, outputs: Iterable[PurePosixPath]) -> list[str]:
+    """Outputs whose place under `target` is taken by something of another kind: a
+    directory where a file goes, or a file where one of its directories goes."""
+    return [
+        str(p)
+        for p in outputs
+        if _place(target, p).is_dir()
+        or any(_place(target, q).is_file() for q in p.parents if str(q) != ".")
+    ]
+
+
+def existing_paths(target: Path, outputs: Iterable[PurePosixPath]) -> list[PurePosixPath]:
+    """Outputs that already exist under `target` (a dangling symlink counts)."""
+    return [p for p in outputs if _place(target, p).exists() or _place(target, p).is_symlink()]
+
+
+def write_files(target: Path, files: Mapping[PurePosixPath, bytes]) -> None:
+    """Write every file under `target`, creating directories; a symlink in the way is
+    replaced, never written through to somewhere else."""
+    for relative, content in files.items():
+        destination = _place(target, relative)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.is_symlink():
+            destination.unlink()
+        destination.write_bytes(content)

@@ -3,7 +3,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
 from typer.testing import CliRunner
 
 from agentflow import __version__
@@ -35,11 +34,11 @@ def test_help_lists_every_command() -> None:
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["build"])
-def test_unbuilt_commands_fail_with_one_line(command: str) -> None:
-    result = agentflow(command)
+def test_a_user_error_is_one_line_and_a_hint() -> None:
+    result = agentflow("build", "--config", "no/such/agentflow.json")
     assert result.returncode == 1
-    assert result.stderr.startswith(f"error: `agentflow {command}` is not available yet")
+    assert result.stderr.startswith("error: cannot build: no configuration file at no/such")
+    assert "\nhint: " in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -50,6 +49,6 @@ def test_unknown_command_is_a_usage_error() -> None:
 
 
 def test_debug_shows_the_traceback() -> None:
-    result = agentflow("--debug", "build")
+    result = agentflow("--debug", "build", "--config", "no/such/agentflow.json")
     assert result.returncode == 1
     assert "Traceback" in result.stderr
