@@ -81,7 +81,10 @@ async def test_stream_state_and_end_chunks() -> None:
     assert [m.text for m in state_chunk.state.context] == ["hi", "x"]
     assert end.event is E.END
     assert end.data["status"] == "done"
-    assert end.data["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert end.data["usage"] == {
+        "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
+        "by_model": {"unknown": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}},
+    }  # fmt: skip
 
 
 async def test_node_end_reports_duration_ms() -> None:

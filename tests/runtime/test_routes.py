@@ -41,13 +41,33 @@ def test_health_reports_each_check(client: httpx.Client) -> None:
     assert body["checks"]["graph"]["status"] == "ok"
 
 
+def test_health_reports_the_model_provider_and_memory_without_values(
+    client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-abcdefghijklmnopqrstuvwx123456")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    response = client.get("/health")
+    checks = response.json()["checks"]
+    assert checks["model_provider"]["api_key_set"] is True
+    assert checks["model_provider"]["base_url_set"] is False
+    assert "sk-proj" not in response.text
+    memory = checks["memory"]
+    assert memory["status"] in ("ok", "degraded")
+    assert 1 < memory["rss_mb"] < memory["limit_mb"]
+    assert memory["limit_source"] in ("cgroup", "machine")
+    monkeypatch.delenv("OPENAI_API_KEY")
+    assert client.get("/health").json()["checks"]["model_provider"]["status"] == "not_configured"
+
+
 def test_invoke_creates_a_thread_and_continues_it(client: httpx.Client) -> None:
     first = client.post("/v1/graph/invoke", json=user_message("hello"))
     assert first.status_code == 200
     body = first.json()
     assert body["status"] == "done"
     assert [m["content"] for m in body["messages"]] == ["echo: hello"]
-    assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+    assert body["usage"] == {
+        "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "by_model": {},
+    }  # fmt: skip
     thread_id = body["thread_id"]
     second = client.post("/v1/graph/invoke", json=user_message("again", thread_id=thread_id))
     assert second.json()["thread_id"] == thread_id
@@ -291,7 +311,8 @@ def test_stream_heartbeats_while_quiet(make_server: ServerFactory) -> None:
         raw = b"".join(response.iter_raw())
     assert raw.count(b": heartbeat\n\n") >= 2
     assert raw.rstrip().endswith(
-        b'"status":"done","usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0}}'
+        b'"status":"done","usage":{"prompt_tokens":0,"completion_tokens":0,"total_tokens":0,'
+        b'"by_model":{}}}'
     )
 
 
@@ -340,3 +361,33 @@ def test_openapi_document_lists_every_route(client: httpx.Client) -> None:
     invoke = paths["/v1/graph/invoke"]["post"]
     assert invoke["requestBody"]["content"]["application/json"]["schema"]["properties"]["messages"]
     assert "422" in invoke["responses"]
+
+
+def test_token_usage_per_model_in_response_stream_and_metrics(make_server: ServerFactory) -> None:
+    from agentflow.graph import END, START, Message, StateGraph, Usage
+
+    async def two_models(state: object) -> list[Message]:
+        return [
+            Message.assistant("draft", usage=Usage(10, 5), metadata={"model": "small-1"}),
+            Message.assistant("final", usage=Usage(30, 7), metadata={"model": "large-2"}),
+        ]
+
+    graph = StateGraph()
+    graph.add_node("answer", two_models)
+    graph.add_edge(START, "answer")
+    graph.add_edge("answer", END)
+    url = make_server(graph=graph.compile())
+    with httpx.Client(base_url=url, timeout=10) as http:
+        usage = http.post("/v1/graph/invoke", json=user_message("hi")).json()["usage"]
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (40, 12)
+        assert usage["by_model"] == {
+            "small-1": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            "large-2": {"prompt_tokens": 30, "completion_tokens": 7, "total_tokens": 37},
+        }
+        with connect_sse(http, "POST", "/v1/graph/stream", json=user_message("hi")) as source:
+            events = list(source.iter_sse())
+        end = next(e for e in events if e.event == "end").json()
+        assert end["usage"]["by_model"]["large-2"]["prompt_tokens"] == 30
+        metrics = http.get("/metrics").text
+    assert 'agentflow_tokens_total{kind="prompt",model="large-2"} 60.0' in metrics
+    assert 'agentflow_tokens_total{kind="completion",model="small-1"} 10.0' in metrics

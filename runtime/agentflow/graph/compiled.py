@@ -52,6 +52,14 @@ class RunResult:
     interrupt: Interrupt | None = None
     next: list[str] = field(default_factory=list)
     steps: int = 0
+    usage_by_model: dict[str, Usage] = field(default_factory=dict)
+
+    def usage_report(self) -> dict[str, Any]:
+        """Token totals of the run, overall and per model (for responses, events, logs)."""
+        return {
+            **self.usage.to_dict(),
+            "by_model": {name: u.to_dict() for name, u in self.usage_by_model.items()},
+        }
 
 
 @dataclass(slots=True)
@@ -320,7 +328,7 @@ class CompiledGraph:
             node = next_node
         run.chunk(StreamEvent.STATE, state=run.state)
         result = self._result(run, "done", None, [])
-        run.chunk(StreamEvent.END, data={"status": "done", "usage": result.usage.to_dict()})
+        run.chunk(StreamEvent.END, data={"status": "done", "usage": result.usage_report()})
         return result
 
     async def _run_node(self, run: _Run, node: str, resume_values: list[Any]) -> tuple[Any, float]:
@@ -438,7 +446,7 @@ class CompiledGraph:
     def _paused_result(self, run: _Run, interrupt: Interrupt, next_node: str) -> RunResult:
         run.chunk(StreamEvent.INTERRUPT, node=interrupt.node, data=interrupt.to_dict())
         result = self._result(run, "interrupted", interrupt, [next_node])
-        run.chunk(StreamEvent.END, data={"status": "interrupted", "usage": result.usage.to_dict()})
+        run.chunk(StreamEvent.END, data={"status": "interrupted", "usage": result.usage_report()})
         return result
 
     async def _fail(self, run: _Run, node: str, error: Exception) -> None:
@@ -457,9 +465,12 @@ class CompiledGraph:
         self, run: _Run, status: str, interrupt: Interrupt | None, next_nodes: list[str]
     ) -> RunResult:
         usage = Usage()
+        by_model: dict[str, Usage] = {}
         for message in run.new_messages:
             if message.usage is not None:
                 usage = usage + message.usage
+                model = str(message.metadata.get("model", "unknown"))
+                by_model[model] = by_model.get(model, Usage()) + message.usage
         return RunResult(
             thread_id=run.thread_id,
             run_id=run.run_id,
@@ -470,6 +481,7 @@ class CompiledGraph:
             interrupt=interrupt,
             next=next_nodes,
             steps=run.step,
+            usage_by_model=by_model,
         )
 
 

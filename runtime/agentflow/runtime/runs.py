@@ -52,7 +52,7 @@ class ActiveRun:
     outcome: str = "running"
     leased: bool = False
     error_class: str | None = None
-    usage: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, Any] = field(default_factory=dict)
 
     def log_fields(self) -> dict[str, Any]:
         """Outcome fields for the request's summary log line."""
@@ -160,7 +160,7 @@ class RunService:
                     raise asyncio.CancelledError from None
                 raise RunTimeoutError from None
             run.outcome = result.status
-            run.usage = result.usage.to_dict()
+            run.usage = result.usage_report()
             return result
         except asyncio.CancelledError:
             run.outcome = "cancelled"

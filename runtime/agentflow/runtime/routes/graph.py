@@ -41,7 +41,7 @@ def run_response(result: RunResult, input_count: int) -> dict[str, Any]:
         "status": result.status,
         "messages": [m.to_dict() for m in result.messages[input_count:]],
         "state": state_values(result.state),
-        "usage": result.usage.to_dict(),
+        "usage": result.usage_report(),
         "interrupt": result.interrupt.to_dict() if result.interrupt else None,
         "next": result.next,
     }

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agentflow.runtime.metrics import CONTENT_TYPE
+from agentflow.runtime.resources import memory_check, model_provider_check
 from agentflow.runtime.state import runtime
 from agentflow.utils import mask_secrets
 
@@ -34,6 +35,8 @@ async def health(request: Request) -> JSONResponse:
             check["error"] = mask_secrets(f"{type(exc).__name__}: {exc}")
         checks["checkpointer"] = check
     checks["redis"] = rt.runs.coordinator.health()
+    checks["model_provider"] = model_provider_check()
+    checks["memory"] = memory_check()
     healthy = all(c["status"] in ("ok", "not_configured", "degraded") for c in checks.values())
     if not rt.runs.accepting:
         healthy = False
