@@ -285,3 +285,33 @@ async def test_idempotency_records_are_per_user_and_expire(cp: Checkpointer) -> 
 
 async def test_ping_succeeds_on_a_working_store(cp: Checkpointer) -> None:
     await cp.ping()
+
+
+async def test_tool_results_are_recorded_per_thread(cp: Checkpointer) -> None:
+    result = Message.tool("42", tool_call_id="c1", name="add", metadata={"status": "ok"})
+    await cp.put_tool_result("t1", "k1", result)
+    assert await cp.get_tool_results("t1", []) == {}
+    found = await cp.get_tool_results("t1", ["k1", "k2"])
+    assert list(found) == ["k1"]
+    assert found["k1"].to_dict() == result.to_dict()
+    assert await cp.get_tool_results("t2", ["k1"]) == {}  # per-thread
+    other = Message.tool("7", tool_call_id="c1", name="add", metadata={"status": "ok"})
+    await cp.put_tool_result("t2", "k1", other)
+    assert (await cp.get_tool_results("t1", ["k1"]))["k1"].text == "42"
+    assert (await cp.get_tool_results("t2", ["k1"]))["k1"].text == "7"
+    big = Message.tool("x" * 5000, tool_call_id="c2", name="read", metadata={"status": "ok"})
+    await cp.put_tool_result("t1", "k2", big)  # large payloads round-trip (compressed in pg)
+    both = await cp.get_tool_results("t1", ["k2", "k1", "k2"])
+    assert sorted(both) == ["k1", "k2"] and both["k2"].text == "x" * 5000
+
+
+async def test_delete_thread_removes_its_tool_results(cp: Checkpointer) -> None:
+    await write_turns(cp, "t1", 1)
+    await write_turns(cp, "t2", 1)
+    for thread_id in ("t1", "t2"):
+        await cp.put_tool_result(
+            thread_id, "k", Message.tool("done", tool_call_id="c", metadata={"status": "ok"})
+        )
+    assert await cp.delete_thread("t1") is True
+    assert await cp.get_tool_results("t1", ["k"]) == {}
+    assert list(await cp.get_tool_results("t2", ["k"])) == ["k"]

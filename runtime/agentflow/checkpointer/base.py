@@ -272,7 +272,8 @@ class Checkpointer(abc.ABC):
 
     @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:
-        """Delete the thread with its messages and checkpoints; False if it did not exist."""
+        """Delete the thread with its messages, checkpoints and recorded tool results;
+        False if it did not exist."""
 
     @abc.abstractmethod
     async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
@@ -281,6 +282,15 @@ class Checkpointer(abc.ABC):
     @abc.abstractmethod
     async def put_idempotent(self, record: IdempotencyRecord) -> None:
         """Store (or replace) a record; expired records may be purged at any time."""
+
+    @abc.abstractmethod
+    async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
+        """Record the result of a completed tool call under its idempotency key, so a
+        resumed or retried step reuses it instead of running the tool again."""
+
+    @abc.abstractmethod
+    async def get_tool_results(self, thread_id: str, keys: Sequence[str]) -> dict[str, Message]:
+        """The recorded tool results among `keys`, by key (missing keys are left out)."""
 
     async def ping(self) -> None:
         """Raise CheckpointerError when the storage is unreachable (used by /health)."""

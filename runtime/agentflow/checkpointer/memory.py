@@ -40,6 +40,7 @@ class InMemoryCheckpointer(Checkpointer):
     def __init__(self) -> None:
         self._threads: dict[str, _Thread] = {}
         self._idempotency: dict[tuple[str, str], str] = {}
+        self._tool_results: dict[str, dict[str, str]] = {}
 
     async def create_thread(
         self,
@@ -143,7 +144,16 @@ class InMemoryCheckpointer(Checkpointer):
         return Page(items, next_cursor)
 
     async def delete_thread(self, thread_id: str) -> bool:
+        self._tool_results.pop(thread_id, None)
         return self._threads.pop(thread_id, None) is not None
+
+    async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
+        encoded = dumps(message.to_dict(), what="a tool result")
+        self._tool_results.setdefault(thread_id, {})[key] = encoded
+
+    async def get_tool_results(self, thread_id: str, keys: Sequence[str]) -> dict[str, Message]:
+        stored = self._tool_results.get(thread_id, {})
+        return {k: Message.from_dict(json.loads(stored[k])) for k in keys if k in stored}
 
     async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
         raw = self._idempotency.get((user_id, key))

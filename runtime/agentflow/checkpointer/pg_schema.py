@@ -89,6 +89,15 @@ def migrations(s: str) -> list[str]:
             stop_requested boolean NOT NULL DEFAULT false
         );
         """,
+        # 2: results of completed tool calls by idempotency key (replay-safe tools).
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.tool_results (
+            thread_id text NOT NULL,
+            key       text NOT NULL,
+            data      bytea NOT NULL,
+            PRIMARY KEY (thread_id, key)
+        );
+        """,
     ]
 
 

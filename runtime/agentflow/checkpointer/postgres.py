@@ -269,6 +269,9 @@ class PgCheckpointer(Checkpointer):
                 await conn.execute(
                     f"DELETE FROM {self.s}.checkpoints WHERE thread_id = $1", thread_id
                 )
+                await conn.execute(
+                    f"DELETE FROM {self.s}.tool_results WHERE thread_id = $1", thread_id
+                )
             return bool(status != "DELETE 0")
 
         deleted = await self._run(run)
@@ -396,6 +399,35 @@ class PgCheckpointer(Checkpointer):
                     thread_id, before, limit,
                 )  # fmt: skip
             return [_checkpoint_from_row(r) for r in rows]
+
+        return await self._run(run)
+
+    # -- recorded tool results (replay-safe tool calls) ------------------------------------
+
+    async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
+        data = pack(dumps(message.to_dict(), what="a tool result"))
+
+        async def run(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                f"INSERT INTO {self.s}.tool_results (thread_id, key, data) VALUES ($1, $2, $3) "
+                "ON CONFLICT (thread_id, key) DO UPDATE SET data = excluded.data",
+                thread_id, key, data,
+            )  # fmt: skip
+
+        await self._run(run)
+
+    async def get_tool_results(self, thread_id: str, keys: Sequence[str]) -> dict[str, Message]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+
+        async def run(conn: asyncpg.Connection) -> dict[str, Message]:
+            rows = await conn.fetch(
+                f"SELECT key, data FROM {self.s}.tool_results "
+                "WHERE thread_id = $1 AND key = ANY($2::text[])",
+                thread_id, wanted,
+            )  # fmt: skip
+            return {r["key"]: Message.from_dict(unpack(r["data"])) for r in rows}
 
         return await self._run(run)
 

@@ -67,6 +67,12 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS tool_results (
+    thread_id TEXT NOT NULL,
+    key       TEXT NOT NULL,
+    data      TEXT NOT NULL,
+    PRIMARY KEY (thread_id, key)
+) WITHOUT ROWID;
 """
 
 
@@ -306,11 +312,40 @@ class SqliteCheckpointer(Checkpointer):
                 ).rowcount
                 conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
                 conn.execute("DELETE FROM checkpoints WHERE thread_id = ?", (thread_id,))
+                conn.execute("DELETE FROM tool_results WHERE thread_id = ?", (thread_id,))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
             return deleted > 0
+
+        return await self._run(run)
+
+    async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
+        data = dumps(message.to_dict(), what="a tool result")
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO tool_results (thread_id, key, data) VALUES (?, ?, ?)",
+                (thread_id, key, data),
+            )
+        )
+
+    async def get_tool_results(self, thread_id: str, keys: Sequence[str]) -> dict[str, Message]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+
+        def run(conn: sqlite3.Connection) -> dict[str, Message]:
+            out: dict[str, Message] = {}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = conn.execute(
+                    "SELECT key, data FROM tool_results WHERE thread_id = ? AND key IN "
+                    f"({', '.join('?' * len(chunk))})",
+                    (thread_id, *chunk),
+                ).fetchall()
+                out.update((r[0], Message.from_dict(json.loads(r[1]))) for r in rows)
+            return out
 
         return await self._run(run)
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agentflow import tracing
 from agentflow.graph.builder import END, GraphSpec, Router, Step
 from agentflow.graph.command import (
     Command,
@@ -92,6 +93,7 @@ class _Run:
     step: int = 0
     message_count: int = 0
     new_messages: list[Message] = field(default_factory=list)
+    checkpointer: Checkpointer | None = None  # handed to nodes (ToolNode records results)
 
     def chunk(self, event: StreamEvent, **kwargs: Any) -> None:
         if self.emit is not None and (self.events is None or event in self.events):
@@ -260,7 +262,10 @@ class CompiledGraph:
             if not isinstance(value, str):
                 raise InvalidInputError(f"config {key!r} must be a string, got {value!r}")
         extra = {k: v for k, v in config.items() if k not in RESERVED_CONFIG}
-        return _Run(thread_id, run_id, user_id, limit, extra, emit, state=self.state_cls())
+        return _Run(
+            thread_id, run_id, user_id, limit, extra, emit, state=self.state_cls(),
+            checkpointer=self.checkpointer,
+        )  # fmt: skip
 
     async def _load(self, run: _Run) -> Checkpoint | None:
         """Load the thread's state; return its checkpoint if a run is pending on it."""
@@ -343,7 +348,10 @@ class CompiledGraph:
             listener_token = set_listener(listener)
         started = time.perf_counter()
         try:
-            result = await _call(step, run.state, config)
+            if tracing.enabled():
+                result = await _traced_call(step, run.state, config)
+            else:
+                result = await _call(step, run.state, config)
         except GraphInterrupt as interrupt:
             return Interrupt(node, interrupt.value, "during", resume_values), 0.0
         except asyncio.CancelledError:
@@ -494,6 +502,7 @@ def _node_config(run: _Run, node: str) -> dict[str, Any]:
         "recursion_limit": run.recursion_limit,
         "step": run.step + 1,
         "node": node,
+        "checkpointer": run.checkpointer,
     }
 
 
@@ -506,6 +515,22 @@ async def _call(step: Step, state: AgentState, config: dict[str, Any]) -> Any:
     if inspect.isawaitable(result):
         result = await result
     return result
+
+
+async def _traced_call(step: Step, state: AgentState, config: dict[str, Any]) -> Any:
+    attributes = {
+        "agentflow.node": config["node"],
+        "agentflow.step": config["step"],
+        "agentflow.thread_id": config["thread_id"],
+        "agentflow.run_id": config["run_id"],
+    }
+    started = time.perf_counter()
+    with tracing.span("agentflow.node", attributes):
+        try:
+            return await _call(step, state, config)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            tracing.set_attributes({"agentflow.duration_ms": duration_ms})
 
 
 def _thread_id(config: Mapping[str, Any]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from agentflow import tracing
 from agentflow.graph.messages import Message, new_id
 from agentflow.graph.stream import emit_delta, streaming_requested
 from agentflow.models.errors import ModelResponseError
@@ -55,6 +56,34 @@ async def call_model(
     forwarded with ``emit_delta``; the returned message gets the id the deltas carried, so a
     consumer can match the final MESSAGE event to its deltas. Otherwise ``ainvoke`` is used.
     """
+    if not tracing.enabled():
+        return await _call_model(model, messages, tools=tools, timeout=timeout)
+    name = getattr(model, "name", None)
+    attributes = {
+        "gen_ai.request.model": name,
+        "agentflow.model.attempts": 1,
+    }
+    with tracing.span("agentflow.model", attributes):
+        message = await _call_model(model, messages, tools=tools, timeout=timeout)
+        usage = message.usage
+        tracing.set_attributes(
+            {
+                "gen_ai.response.model": message.metadata.get("model"),
+                "gen_ai.usage.input_tokens": usage.prompt_tokens if usage else None,
+                "gen_ai.usage.output_tokens": usage.completion_tokens if usage else None,
+                "agentflow.model.tool_calls": len(message.tool_calls or ()),
+            }
+        )
+        return message
+
+
+async def _call_model(
+    model: ChatModel,
+    messages: Sequence[Message],
+    *,
+    tools: Sequence[ToolSchema] | None = None,
+    timeout: float | None = None,
+) -> Message:
     if not streaming_requested():
         message = await model.ainvoke(messages, tools=tools, timeout=timeout)
     else:

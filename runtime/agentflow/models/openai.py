@@ -12,6 +12,10 @@ Configuration, highest precedence first:
   that keeps flowing is not cut off. Connecting alone is capped at 10s.
 * retries: ``retry=`` / ``max_retries=`` > ``AGENTFLOW_MODEL_MAX_RETRIES`` > ``RetryPolicy()``
   (see ``agentflow.models.retry``).
+* outbound limits: ``max_concurrency=`` > ``AGENTFLOW_MODEL_MAX_CONCURRENCY`` and
+  ``requests_per_minute=`` > ``AGENTFLOW_MODEL_RPM`` (default: none), shared per (base URL,
+  model) in the process; each attempt waits for a slot up to its timeout, then fails with
+  ``ModelLimitError`` (see ``agentflow.models.limits``).
 
 All instances share one pooled ``httpx.AsyncClient`` per event loop unless given ``client=``;
 ``aclose_shared_clients()`` closes the current loop's one (the server calls it on shutdown).
@@ -20,6 +24,7 @@ All instances share one pooled ``httpx.AsyncClient`` per event loop unless given
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import threading
@@ -40,6 +45,12 @@ from agentflow.models.errors import (
     ModelResponseError,
     ModelTimeoutError,
     scrub,
+)
+from agentflow.models.limits import (
+    MAX_CONCURRENCY_ENV,
+    RPM_ENV,
+    limit_option,
+    shared_limiter,
 )
 from agentflow.models.retry import (
     RetryLoop,
@@ -286,6 +297,8 @@ class OpenAIChat:
         headers: dict[str, str] | None = None,
         client: httpx.AsyncClient | None = None,
         retry: RetryPolicy | None = None,
+        max_concurrency: int | None = None,
+        requests_per_minute: int | None = None,
     ) -> None:
         self.model = validate_model_name(model)
         self.name = self.model
@@ -320,6 +333,8 @@ class OpenAIChat:
         self.extra_body = dict(extra_body or {})
         self._extra_headers = dict(headers or {})
         self._client = client
+        self.max_concurrency = limit_option(max_concurrency, MAX_CONCURRENCY_ENV, "max_concurrency")
+        self.requests_per_minute = limit_option(requests_per_minute, RPM_ENV, "requests_per_minute")
 
     def __repr__(self) -> str:
         return f"OpenAIChat(model={self.model!r}, base_url={_display_url(self.base_url)!r})"
@@ -359,6 +374,13 @@ class OpenAIChat:
 
     def _client_for_call(self) -> httpx.AsyncClient:
         return self._client if self._client is not None else shared_client()
+
+    def _slot(self, seconds: float) -> contextlib.AbstractAsyncContextManager[None]:
+        """A request slot under the model's outbound limits (waits up to `seconds`)."""
+        limiter = shared_limiter(
+            self.base_url, self.model, self.max_concurrency, self.requests_per_minute
+        )
+        return limiter.slot(seconds, self.name) if limiter else contextlib.nullcontext()
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -459,18 +481,19 @@ class OpenAIChat:
 
     async def _invoke_once(self, body: bytes, seconds: float) -> Message:
         client = self._client_for_call()
-        try:
-            response = await asyncio.wait_for(
-                client.post(
-                    self.url,
-                    content=body,
-                    headers=self._headers(stream=False),
-                    timeout=self._httpx_timeout(seconds),
-                ),
-                seconds,
-            )
-        except (asyncio.TimeoutError, httpx.TransportError) as exc:
-            raise self._transport_error(exc, seconds) from None
+        async with self._slot(seconds):
+            try:
+                response = await asyncio.wait_for(
+                    client.post(
+                        self.url,
+                        content=body,
+                        headers=self._headers(stream=False),
+                        timeout=self._httpx_timeout(seconds),
+                    ),
+                    seconds,
+                )
+            except (asyncio.TimeoutError, httpx.TransportError) as exc:
+                raise self._transport_error(exc, seconds) from None
         if response.status_code >= 400:
             raise self._http_error(response.status_code, response.headers, response.content)
         return self._parse_completion(response.content)
@@ -505,6 +528,17 @@ class OpenAIChat:
 
     async def _stream_once(self, body: bytes, seconds: float) -> AsyncIterator[str | Message]:
         client = self._client_for_call()
+        async with self._slot(seconds):  # held until the stream is read or closed
+            inner = self._stream_request(client, body, seconds)
+            try:
+                async for item in inner:
+                    yield item
+            finally:
+                await aclose_iterator(inner)
+
+    async def _stream_request(
+        self, client: httpx.AsyncClient, body: bytes, seconds: float
+    ) -> AsyncIterator[str | Message]:
         try:
             async with client.stream(
                 "POST",

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import NoReturn, TypeVar
 
+from agentflow import tracing
 from agentflow.models.errors import (
     ModelConfigError,
     ModelError,
@@ -235,9 +236,11 @@ class RetryLoop:
             },
         )
         self.attempt += 1
+        tracing.set_attributes({"agentflow.model.attempts": self.attempt})
         return delay
 
     def _give_up(self, why: str) -> NoReturn:
+        tracing.set_attributes({"agentflow.model.attempts": self.attempt})
         last = self.errors[-1]
         cls = type(last) if isinstance(last, ModelUnavailableError) else ModelUnavailableError
         raise cls(

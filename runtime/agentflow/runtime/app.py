@@ -33,6 +33,7 @@ from agentflow.runtime.loader import load_graph
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
 from agentflow.runtime.openapi import Endpoint, build_document
+from agentflow.runtime.ratelimit import build_limiter
 from agentflow.runtime.routes import graph as graph_routes
 from agentflow.runtime.routes import system, threads
 from agentflow.runtime.runs import RunService
@@ -267,6 +268,7 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
             metrics=metrics,
             authenticate=build_authenticator(settings.auth, settings.project_dir),
             graph_error=graph_error,
+            limiter=build_limiter(settings, checkpointer),
         )
         if graph_error is None:
             logger.info(
@@ -326,7 +328,8 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
                     "Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID",
                     "Last-Event-ID",
                 ],
-                expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+                expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After",
+                                "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
                 max_age=600,
             )
         )  # fmt: skip

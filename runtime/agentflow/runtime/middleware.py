@@ -1,5 +1,6 @@
 """Pure-ASGI middleware: request ids, security headers, metrics, one summary log line per
-request, and a last-resort 500 in the one error shape (never a traceback)."""
+request, a tracing span per request (continuing the caller's ``traceparent``) and a
+last-resort 500 in the one error shape (never a traceback)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from agentflow import tracing
 from agentflow.graph.messages import new_id
 from agentflow.runtime.errors import error_body
 from agentflow.runtime.metrics import Metrics
@@ -39,11 +41,27 @@ class RequestMiddleware:
         self.metrics = metrics
         self.production = production
         self.docs_paths = docs_paths
+        self.tracing = tracing.enabled()  # decided once, at startup
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if not self.tracing or scope["path"] in QUIET_PATHS:
+            await self._handle(scope, receive, send)
+            return
+        method = scope["method"]
+        attributes = {
+            "http.request.method": method,
+            "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+            "user_agent.original": _header(scope, b"user-agent"),
+        }
+        with tracing.span(f"{method} {scope['path']}", attributes, server=True,
+                          headers=scope["headers"]):  # fmt: skip
+            await self._handle(scope, receive, send)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and REQUEST_ID.match(incoming) else new_id()
         state = scope.setdefault("state", {})
@@ -62,6 +80,8 @@ class RequestMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
+                for name, value in state.get("response_headers", {}).items():
+                    headers.setdefault(name, value)  # e.g. RateLimit-* (ratelimit.py)
                 if self.production:
                     for name, value in SECURITY_HEADERS.items():
                         headers.setdefault(name, value)
@@ -88,6 +108,15 @@ class RequestMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             self.metrics.observe_request(method, template, str(status), elapsed)
+            if self.tracing:
+                tracing.set_attributes(
+                    {"agentflow.request_id": request_id, "http.response.status_code": status}
+                )
+                if route is not None:
+                    tracing.set_attributes({"http.route": template})
+                    tracing.update_name(f"{method} {template}")
+                if status >= 500:
+                    tracing.mark_error(error_class or str(status))
             if path not in QUIET_PATHS or status >= 500:
                 fields = {
                     "request_id": request_id,

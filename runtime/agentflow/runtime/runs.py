@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentflow import tracing
 from agentflow.checkpointer.base import Checkpointer, ConflictError
 from agentflow.graph.compiled import CompiledGraph, RunResult
 from agentflow.graph.errors import (
@@ -131,6 +132,37 @@ class RunService:
         return run
 
     async def _execute(
+        self,
+        run: ActiveRun,
+        graph_input: dict[str, Any] | None,
+        config: dict[str, Any],
+        sink: EventSink | None,
+        fresh: bool,
+    ) -> RunResult:
+        if not tracing.enabled():
+            return await self._execute_run(run, graph_input, config, sink, fresh)
+        # The task was created in the request handler: its context holds the request span.
+        attributes = {
+            "agentflow.thread_id": run.thread_id,
+            "agentflow.run_id": run.run_id,
+            "agentflow.user_id": run.user_id,
+            "agentflow.request_id": run.request_id,
+        }
+        with tracing.span("agentflow.run", attributes):
+            try:
+                return await self._execute_run(run, graph_input, config, sink, fresh)
+            finally:
+                usage = {
+                    f"agentflow.usage.{k}": v
+                    for k, v in run.usage.items()
+                    if isinstance(v, int | float)
+                }
+                tracing.set_attributes(
+                    {"agentflow.outcome": run.outcome, "agentflow.error_class": run.error_class}
+                    | usage
+                )
+
+    async def _execute_run(
         self,
         run: ActiveRun,
         graph_input: dict[str, Any] | None,

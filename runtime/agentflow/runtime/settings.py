@@ -26,7 +26,7 @@ JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256",
 MIN_JWT_SECRET_BYTES = 32
 KNOWN_KEYS = frozenset(
     {"graph", "env", "checkpointer", "auth", "required_env", "origins", "limits", "name",
-     "description", "$schema"}
+     "description", "$schema", "rate_limits"}
 )  # fmt: skip
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -99,6 +99,38 @@ class AuthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    """At most `limit` requests per `window` seconds; `text` is how it was written."""
+
+    limit: int
+    window: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    per_user: Rate | None = None
+    global_: Rate | None = None
+
+
+RATE_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$", re.IGNORECASE)
+
+
+def parse_rate(value: Any, where: str) -> Rate:
+    """'N/second|minute|hour' -> Rate; a ConfigError naming `where` otherwise."""
+    match = _RATE.match(value) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) < 1:
+        raise ConfigError(
+            f"must look like 'N/second', 'N/minute' or 'N/hour' with N >= 1, got {value!r}",
+            where=where,
+            fix='e.g. "60/minute"',
+        )
+    unit = match.group(2).lower()
+    return Rate(int(match.group(1)), RATE_UNITS[unit], f"{int(match.group(1))}/{unit}")
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     project_dir: Path
     config_path: Path | None
@@ -125,6 +157,7 @@ class Settings:
     run_lease_ttl: float = 10.0
     required_env: tuple[str, ...] = ()
     playground: bool = False
+    rate_limits: RateLimitSettings | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -315,8 +348,34 @@ def load_settings(
         required_env=required_env,
         playground=bool(overrides.get("playground"))
         or (envr.get(env.PLAYGROUND) or "").lower() in ("1", "true", "yes", "on"),
+        rate_limits=_rate_limits(reader, where),
         warnings=tuple(warnings),
     )
+
+
+def _rate_limits(reader: _Reader, where: str) -> RateLimitSettings | None:
+    """The `rate_limits` key: {"per_user": "60/minute", "global": "1000/minute"}; null = off."""
+    raw = reader.value("rate_limits")
+    key = f"{where}: rate_limits"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "must be an object or null", where=key, fix='e.g. {"per_user": "60/minute"}'
+        )
+    unknown = sorted(set(raw) - {"per_user", "global"})
+    if unknown:
+        raise ConfigError(
+            f"unknown options {unknown}", where=key, fix="known options: per_user, global"
+        )
+    rates = {
+        name: parse_rate(raw[name], f"{key}.{name}")
+        for name in ("per_user", "global")
+        if raw.get(name) is not None
+    }
+    if not rates:
+        return None
+    return RateLimitSettings(per_user=rates.get("per_user"), global_=rates.get("global"))
 
 
 def _limit(limits: Mapping[str, Any], key: str, default: int, where: str) -> int:

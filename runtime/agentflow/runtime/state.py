@@ -12,6 +12,7 @@ from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.auth import Authenticator
 from agentflow.runtime.errors import ApiError, not_found
 from agentflow.runtime.metrics import Metrics
+from agentflow.runtime.ratelimit import RateLimiter
 from agentflow.runtime.runs import RunService
 from agentflow.runtime.settings import Settings
 
@@ -27,6 +28,7 @@ class AppRuntime:
     started_at: float = field(default_factory=time.time)
     graph_error: str | None = None
     inflight_keys: set[tuple[str, str]] = field(default_factory=set)
+    limiter: RateLimiter | None = None
 
 
 def runtime(request: Request) -> AppRuntime:
@@ -45,10 +47,13 @@ def request_id(request: Request) -> str:
 
 
 async def current_user(request: Request) -> tuple[AppRuntime, str]:
-    """The app runtime and the authenticated user id (401 when auth fails)."""
+    """The app runtime and the authenticated user id (401 when auth fails, 429 over a
+    rate limit)."""
     rt = runtime(request)
     user_id = await rt.authenticate(request)
     request.scope["state"]["log"]["user_id"] = user_id
+    if rt.limiter is not None:
+        await rt.limiter.check(request, user_id)  # 429 over a rate limit
     return rt, user_id
 
 

@@ -1,0 +1,271 @@
+"""Optional OpenTelemetry tracing: free when off, one import of ``opentelemetry`` when on.
+
+Tracing is on when the ``agentflow[otel]`` extra is installed and either
+``AGENTFLOW_TRACING=1`` or the standard variables ask for an exporter (``OTEL_TRACES_EXPORTER``
+other than ``none``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)
+and ``OTEL_SDK_DISABLED`` is not ``true``. ``AGENTFLOW_TRACING=0`` turns it off whatever the rest
+says. The decision is made once, on the first span (the server makes it at startup), and costs
+nothing afterwards: with tracing off :func:`span` returns one shared null context manager and
+nothing from ``opentelemetry`` is imported.
+
+When on, a process-wide ``TracerProvider`` already installed (``opentelemetry-instrument``, the
+host application) is used as is; otherwise one is built from the standard variables:
+``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (service name ``agentflow`` by default),
+``OTEL_TRACES_EXPORTER`` (``otlp`` -- HTTP/protobuf, configured by ``OTEL_EXPORTER_OTLP_*`` --,
+``console`` or ``none``, comma separated) behind a ``BatchSpanProcessor``. Incoming W3C
+``traceparent`` headers are continued through the configured propagators (``OTEL_PROPAGATORS``).
+
+Exception messages are never recorded (they can carry secrets): a failed span gets status
+ERROR and an ``error.type`` attribute with the exception class only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+logger = logging.getLogger("agentflow.tracing")
+
+Attributes = Mapping[str, Any]
+
+_NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
+_tracer: Any = None  # an opentelemetry Tracer when tracing is on
+_otel: Any = None  # opentelemetry.trace, once tracing is on
+_otel_context: Any = None  # opentelemetry.context
+_resolved = False
+# Run identity, copied onto every span opened below a span that carries it (a model call
+# does not know its thread, the node span around it does).
+INHERITED = ("agentflow.thread_id", "agentflow.run_id")
+_inherited: ContextVar[dict[str, Any]] = ContextVar("agentflow_trace_inherited", default={})  # noqa: B039
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def enabled() -> bool:
+    """Whether spans are recorded (decided once, from the environment)."""
+    if not _resolved:
+        _resolve()
+    return _tracer is not None
+
+
+def wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment asks for tracing (regardless of the extra being installed)."""
+    env = os.environ if environ is None else environ
+    switch = env.get("AGENTFLOW_TRACING", "").strip().lower()
+    if switch in _TRUE:
+        return True
+    if switch in _FALSE:
+        return False
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    exporters = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporters and exporters != "none":
+        return True
+    return bool(
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+
+def span(
+    name: str,
+    attributes: Attributes | None = None,
+    *,
+    server: bool = False,
+    headers: Iterable[tuple[bytes, bytes]] | None = None,
+) -> contextlib.AbstractContextManager[Any]:
+    """A context manager around one span, the current span inside the block.
+
+    ``server`` makes it a SERVER span; ``headers`` (raw ASGI headers) are searched for a W3C
+    ``traceparent`` to continue. ``None`` attribute values are dropped. With tracing off, or
+    below a span the sampler dropped (its children would be dropped too), this returns a
+    shared no-op context manager.
+    """
+    if _tracer is None:
+        if _resolved:
+            return _NULL
+        _resolve()
+        if _tracer is None:
+            return _NULL
+    if headers is None:
+        parent = _otel.get_current_span()
+        if not parent.is_recording() and parent.get_span_context().is_valid:
+            return _NULL
+    return _Span(name, attributes, server, headers)
+
+
+def set_attributes(attributes: Attributes) -> None:
+    """Set attributes on the current span (no-op when tracing is off or no span is current)."""
+    if _tracer is None:
+        return
+    _otel.get_current_span().set_attributes(_clean(attributes))
+
+
+def mark_error(error_type: str) -> None:
+    """Give the current span status ERROR and ``error.type`` (a class name or status code)."""
+    if _tracer is None:
+        return
+    current = _otel.get_current_span()
+    current.set_attribute("error.type", error_type)
+    current.set_status(_otel.Status(_otel.StatusCode.ERROR, error_type))
+
+
+def update_name(name: str) -> None:
+    """Rename the current span (the request span learns its route template late)."""
+    if _tracer is None:
+        return
+    _otel.get_current_span().update_name(name)
+
+
+class _Span:
+    """One span made current for a block (a class, not a generator: this is the hot path)."""
+
+    __slots__ = ("_attributes", "_context", "_inherit", "_kind", "_name", "_span", "_token")
+
+    def __init__(
+        self,
+        name: str,
+        attributes: Attributes | None,
+        server: bool,
+        headers: Iterable[tuple[bytes, bytes]] | None,
+    ) -> None:
+        self._name = name
+        self._kind = _otel.SpanKind.SERVER if server else _otel.SpanKind.INTERNAL
+        self._context = None
+        if headers is not None:
+            from opentelemetry import propagate
+
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+            self._context = propagate.extract(carrier)
+        inherited = _inherited.get()
+        merged = {**inherited, **_clean(attributes)} if attributes else inherited
+        self._attributes = merged
+        self._inherit = None
+        if merged is not inherited and any(merged.get(k) != inherited.get(k) for k in INHERITED):
+            self._inherit = {k: merged[k] for k in INHERITED if k in merged}
+
+    def __enter__(self) -> Any:
+        span = _tracer.start_span(
+            self._name,
+            context=self._context,
+            kind=self._kind,
+            attributes=self._attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        self._span = span
+        self._token = (
+            _otel_context.attach(_otel.set_span_in_context(span)),
+            None if self._inherit is None else _inherited.set(self._inherit),
+        )
+        return span
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        span = self._span
+        if isinstance(exc, Exception):
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(_otel.Status(_otel.StatusCode.ERROR, type(exc).__name__))
+        token, inherit_token = self._token
+        if inherit_token is not None:
+            _inherited.reset(inherit_token)
+        _otel_context.detach(token)
+        span.end()
+
+
+def _clean(attributes: Attributes) -> dict[str, Any]:
+    return {k: v for k, v in attributes.items() if v is not None}
+
+
+def _resolve() -> None:
+    global _resolved, _tracer
+    _resolved = True
+    if not wanted():
+        return
+    try:
+        tracer = _configure()
+        _use(tracer)
+    except ImportError as exc:
+        logger.warning(
+            "tracing requested but OpenTelemetry is not installed (%s); "
+            "install agentflow-cli[otel] -- tracing stays off",
+            exc.name,
+        )
+    except Exception as exc:
+        logger.warning("tracing stays off: could not configure OpenTelemetry: %s", exc)
+
+
+def _configure() -> Any:
+    from opentelemetry import trace
+
+    from agentflow import __version__
+
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, trace.ProxyTracerProvider):  # nobody installed one: build ours
+        provider = _build_provider()
+        trace.set_tracer_provider(provider)
+        provider = trace.get_tracer_provider()
+    return provider.get_tracer("agentflow", __version__)
+
+
+def _build_provider() -> Any:
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create()
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: "agentflow"}))
+    provider = TracerProvider(resource=resource)
+    names = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
+    for exporter_name in (n.strip() for n in names.split(",")):
+        if exporter_name == "none":
+            continue
+        exporter: Any
+        if exporter_name == "console":
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+            exporter = ConsoleSpanExporter()
+        elif exporter_name == "otlp":
+            try:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                    OTLPSpanExporter,
+                )
+            except ImportError:
+                logger.warning(
+                    "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http "
+                    "(agentflow-cli[otel]); spans are recorded but not exported"
+                )
+                continue
+            exporter = OTLPSpanExporter()
+        else:
+            logger.warning("unsupported OTEL_TRACES_EXPORTER %r ignored", exporter_name)
+            continue
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
+
+
+def _use(tracer: Any) -> None:
+    global _otel, _otel_context, _tracer
+    from opentelemetry import context, trace
+
+    _otel, _otel_context, _tracer = trace, context, tracer
+
+
+def use_tracer_provider(provider: Any | None) -> None:
+    """Test and embedding hook: trace into ``provider`` (a ``TracerProvider``), or turn
+    tracing off with ``None``. Nothing else reads the environment afterwards."""
+    global _resolved, _tracer
+    _resolved = True
+    _tracer = None
+    if provider is not None:
+        _use(provider.get_tracer("agentflow"))
+
+
+def reset() -> None:
+    """Forget the decision: the next span reads the environment again (tests)."""
+    global _resolved, _tracer
+    _resolved = False
+    _tracer = None

@@ -1,0 +1,271 @@
+"""OpenTelemetry spans: request -> run -> node -> model/tool, traceparent continued, and
+nothing at all (not even an import) when tracing is off."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from agentflow import tracing
+from agentflow.graph import CompiledGraph
+from agentflow.models import ScriptedChat
+from agentflow.tools import create_react_agent, tool
+from tests.runtime.conftest import ServerFactory, user_message
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+PARENT_ID = "b7ad6b7169203331"
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracing.use_tracer_provider(provider)
+    try:
+        yield memory
+    finally:
+        tracing.reset()
+        provider.shutdown()
+
+
+@tool
+def add(a: int, b: int) -> str:
+    """Add two numbers."""
+    return str(a + b)
+
+
+@tool
+def explode() -> str:
+    """Always fails."""
+    raise RuntimeError("boom sk-secret")
+
+
+def react_graph(tool_name: str = "add", arguments: dict[str, Any] | None = None) -> CompiledGraph:
+    model = ScriptedChat(
+        [
+            {"tool_calls": [{"name": tool_name, "arguments": arguments or {"a": 1, "b": 2}}]},
+            "the answer is 3",
+        ],
+        name="scripted-model",
+    )
+    return create_react_agent(model, [add, explode])
+
+
+def finished(exporter: InMemorySpanExporter, count: int) -> tuple[ReadableSpan, ...]:
+    """The finished spans once there are `count`: the request span ends just after the
+    response's last byte is sent, possibly after the client has read it."""
+    deadline = time.monotonic() + 5
+    while len(spans := exporter.get_finished_spans()) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(spans) == count, [s.name for s in spans]
+    return spans
+
+
+def by_name(spans: tuple[ReadableSpan, ...], name: str) -> list[ReadableSpan]:
+    return sorted((s for s in spans if s.name == name), key=lambda s: s.start_time or 0)
+
+
+def parent_of(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def span_id(span: ReadableSpan) -> int:
+    assert span.context is not None
+    return span.context.span_id
+
+
+def test_span_tree_for_a_react_run(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    url = make_server(graph=react_graph())
+    response = httpx.post(f"{url}/v1/graph/invoke", json=user_message("1+2?"), timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    ids = {"agentflow.thread_id": body["thread_id"], "agentflow.run_id": body["run_id"]}
+    spans = finished(exporter, 8)
+
+    [request] = by_name(spans, "POST /v1/graph/invoke")
+    assert request.kind == SpanKind.SERVER
+    assert request.parent is None
+    attrs = request.attributes or {}
+    assert attrs["http.request.method"] == "POST"
+    assert attrs["http.route"] == "/v1/graph/invoke"
+    assert attrs["http.response.status_code"] == 200
+    assert attrs["agentflow.request_id"] == response.headers["X-Request-ID"]
+
+    [run] = by_name(spans, "agentflow.run")
+    assert parent_of(run) == span_id(request)
+    run_attrs = run.attributes or {}
+    assert {k: run_attrs[k] for k in ids} == ids
+    assert run_attrs["agentflow.outcome"] == "done"
+    assert run_attrs["agentflow.user_id"]
+    assert run_attrs["agentflow.usage.total_tokens"] == body["usage"]["total_tokens"] > 0
+
+    nodes = by_name(spans, "agentflow.node")
+    assert [(n.attributes or {})["agentflow.node"] for n in nodes] == ["agent", "tools", "agent"]
+    steps = [(n.attributes or {})["agentflow.step"] for n in nodes]
+    assert steps == [steps[0], steps[0] + 1, steps[0] + 2]  # the input is step 1
+    for node in nodes:
+        assert parent_of(node) == span_id(run)
+        assert (node.attributes or {})["agentflow.duration_ms"] >= 0
+
+    models = by_name(spans, "agentflow.model")
+    assert [parent_of(m) for m in models] == [span_id(nodes[0]), span_id(nodes[2])]
+    for model in models:
+        model_attrs = model.attributes or {}
+        assert model_attrs["gen_ai.request.model"] == "scripted-model"
+        assert model_attrs["gen_ai.usage.input_tokens"] > 0
+        assert model_attrs["gen_ai.usage.output_tokens"] > 0
+        assert model_attrs["agentflow.model.attempts"] == 1
+    assert (models[0].attributes or {})["agentflow.model.tool_calls"] == 1
+
+    [tool_span] = by_name(spans, "agentflow.tool")
+    assert parent_of(tool_span) == span_id(nodes[1])
+    tool_attrs = tool_span.attributes or {}
+    assert tool_attrs["gen_ai.tool.name"] == "add"
+    assert tool_attrs["agentflow.outcome"] == "ok"
+    assert tool_span.status.status_code == StatusCode.UNSET
+
+    traced = [run, *nodes, *models, tool_span]
+    for span in traced:
+        assert {k: (span.attributes or {}).get(k) for k in ids} == ids, span.name
+    assert {s.context.trace_id for s in spans if s.context} == {request.context.trace_id}
+
+
+def test_traceparent_from_the_caller_is_continued(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    url = make_server(graph=react_graph())
+    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+    response = httpx.post(
+        f"{url}/v1/graph/invoke", json=user_message("1+2?"), headers=headers, timeout=10
+    )
+    assert response.status_code == 200
+    spans = finished(exporter, 8)
+    [request] = by_name(spans, "POST /v1/graph/invoke")
+    assert request.parent is not None and request.parent.is_remote
+    assert request.parent.span_id == int(PARENT_ID, 16)
+    assert {s.context.trace_id for s in spans if s.context} == {int(TRACE_ID, 16)}
+
+
+def test_failed_tool_marks_its_span_without_the_message(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    url = make_server(graph=react_graph("explode", {}))
+    response = httpx.post(f"{url}/v1/graph/invoke", json=user_message("go"), timeout=10)
+    assert response.status_code == 200
+    [tool_span] = by_name(finished(exporter, 8), "agentflow.tool")
+    attrs = tool_span.attributes or {}
+    assert attrs["agentflow.outcome"] == "error"
+    assert tool_span.status.status_code == StatusCode.ERROR
+    assert "sk-secret" not in repr(dict(attrs)) + str(tool_span.status.description)
+    assert not tool_span.events
+
+
+def test_quiet_paths_and_errors(make_server: ServerFactory, exporter: InMemorySpanExporter) -> None:
+    url = make_server(graph=react_graph())
+    assert httpx.get(f"{url}/ping", timeout=10).status_code == 200
+    assert httpx.get(f"{url}/v1/threads/nope", timeout=10).status_code == 404
+    spans = finished(exporter, 1)
+    assert [s.name for s in spans] == ["GET /v1/threads/{thread_id}"]
+    assert (spans[0].attributes or {})["http.response.status_code"] == 404
+    assert spans[0].status.status_code == StatusCode.UNSET
+
+
+def test_no_spans_when_tracing_is_off(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    url = make_server(graph=react_graph())
+    assert httpx.post(f"{url}/v1/graph/invoke", json=user_message("1"), timeout=10).is_success
+    assert len(finished(exporter, 8)) == 8  # the same harness sees spans when tracing is on
+    tracing.use_tracer_provider(None)
+    url = make_server(graph=react_graph())
+    assert httpx.post(f"{url}/v1/graph/invoke", json=user_message("2"), timeout=10).is_success
+    time.sleep(0.1)
+    assert len(exporter.get_finished_spans()) == 8
+    assert tracing.span("x") is tracing.span("y")  # one shared null context manager
+    tracing.set_attributes({"a": 1})  # no current span, no tracer: nothing happens
+
+
+def test_an_unsampled_caller_trace_records_nothing(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    url = make_server(graph=react_graph())
+    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"}  # flags 00: not sampled
+    response = httpx.post(
+        f"{url}/v1/graph/invoke", json=user_message("1+2?"), headers=headers, timeout=10
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "done"
+    time.sleep(0.1)
+    assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, False),
+        ({"AGENTFLOW_TRACING": "1"}, True),
+        ({"AGENTFLOW_TRACING": "0", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}, True),
+        ({"OTEL_TRACES_EXPORTER": "console"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, False),
+    ],
+)
+def test_wanted_reads_the_standard_variables(env: dict[str, str], expected: bool) -> None:
+    assert tracing.wanted(env) is expected
+
+
+def run_python(code: str, **env: str) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTFLOW_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, **env},
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def test_off_imports_nothing_from_opentelemetry() -> None:
+    code = """
+import sys
+import agentflow.runtime
+from agentflow import tracing
+from agentflow.runtime import create_app, load_settings
+assert not tracing.enabled()
+with tracing.span("x", {"a": 1}) as s:
+    assert s is None
+print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
+"""
+    assert run_python(code) == "[]"
+
+
+def test_on_builds_a_provider_from_the_environment() -> None:
+    code = """
+from opentelemetry import trace
+from agentflow import tracing
+assert tracing.enabled()
+with tracing.span("x") as s:
+    assert s.is_recording()
+provider = trace.get_tracer_provider()
+print(provider.resource.attributes["service.name"])
+"""
+    env = {"OTEL_TRACES_EXPORTER": "none", "AGENTFLOW_TRACING": "1"}
+    assert run_python(code, **env) == "agentflow"
+    assert run_python(code, **env, OTEL_SERVICE_NAME="billing-agent") == "billing-agent"
