@@ -80,8 +80,10 @@ class RequestMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                for name, value in state.get("response_headers", {}).items():
-                    headers.setdefault(name, value)  # e.g. RateLimit-* (ratelimit.py)
+                extra = state.get("response_headers")  # e.g. RateLimit-* (ratelimit.py)
+                if extra:
+                    for name, value in extra.items():
+                        headers.setdefault(name, value)
                 if self.production:
                     for name, value in SECURITY_HEADERS.items():
                         headers.setdefault(name, value)
