@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentflow.graph.errors import AgentflowError
 from agentflow.runtime import env
+from agentflow.runtime.config_sources import ConfigError as ConfigError  # re-exported
+from agentflow.runtime.config_sources import EnvReader, FileReader, expand_vars
 
 CONFIG_FILE = "agentflow.json"
 MODES = ("development", "production")
@@ -29,17 +30,6 @@ KNOWN_KEYS = frozenset(
      "description", "$schema", "rate_limits"}
 )  # fmt: skip
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ConfigError(AgentflowError):
-    """The configuration is wrong: what, where, and how to fix it."""
-
-    def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
-        self.where = where
-        self.fix = fix
-        self.problem = message
-        text = f"{where}: {message}" if where else message
-        super().__init__(f"{text}. Fix: {fix}" if fix else text)
 
 
 class Secret:
@@ -234,7 +224,7 @@ def load_settings(
         data = read_config_file(path)
     where = str(path) if path else "settings"
     project_dir = path.parent if path else Path.cwd().resolve()
-    reader = _Reader(data, where)
+    reader = FileReader(data, where)
     warnings = [
         f"{where}: unknown key {key!r} is ignored (known keys: {', '.join(sorted(KNOWN_KEYS))})"
         for key in data
@@ -253,7 +243,7 @@ def load_settings(
                 fix="create it (copy .env.example) or remove the 'env' key",
             )
         environ_all = {**read_dotenv(env_file), **real_env}
-    envr = _EnvReader(environ_all)
+    envr = EnvReader(environ_all)
 
     graph = overrides.get("graph") or reader.required_str(
         "graph", example="graph.react:app", fix_hint="the module:attribute of your compiled graph"
@@ -353,7 +343,7 @@ def load_settings(
     )
 
 
-def _rate_limits(reader: _Reader, where: str) -> RateLimitSettings | None:
+def _rate_limits(reader: FileReader, where: str) -> RateLimitSettings | None:
     """The `rate_limits` key: {"per_user": "60/minute", "global": "1000/minute"}; null = off."""
     raw = reader.value("rate_limits")
     key = f"{where}: rate_limits"
@@ -387,7 +377,7 @@ def _limit(limits: Mapping[str, Any], key: str, default: int, where: str) -> int
     return int(value)
 
 
-def _docs_path(envr: _EnvReader, name: str, default: str, production: bool) -> str | None:
+def _docs_path(envr: EnvReader, name: str, default: str, production: bool) -> str | None:
     value = envr.get(name)
     if value is None:
         return None if production else default
@@ -417,7 +407,7 @@ def _parse_origins(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _checkpointer(
-    reader: _Reader, envr: _EnvReader, project_dir: Path, where: str
+    reader: FileReader, envr: EnvReader, project_dir: Path, where: str
 ) -> CheckpointerSettings:
     raw = reader.value("checkpointer")
     key = f"{where}: checkpointer"
@@ -430,7 +420,7 @@ def _checkpointer(
         raise ConfigError(
             "must be a string or an object", where=key, fix='e.g. "sqlite" or "postgres"'
         )
-    options = {k: _expand(v, envr, f"{key}.{k}") for k, v in options.items()}
+    options = {k: expand_vars(v, envr, f"{key}.{k}") for k, v in options.items()}
     kind = options.pop("kind")
     if kind not in CHECKPOINTERS:
         raise ConfigError(
@@ -479,7 +469,7 @@ def _checkpointer(
     )
 
 
-def _auth(reader: _Reader, envr: _EnvReader, where: str, production: bool) -> AuthSettings | None:
+def _auth(reader: FileReader, envr: EnvReader, where: str, production: bool) -> AuthSettings | None:
     raw = reader.value("auth")
     key = f"{where}: auth"
     if raw is None or raw is False:
@@ -489,7 +479,7 @@ def _auth(reader: _Reader, envr: _EnvReader, where: str, production: bool) -> Au
             {"type": "jwt"} if raw == "jwt" else {"type": "custom", "path": raw}
         )
     elif isinstance(raw, dict):
-        options = {k: _expand(v, envr, f"{key}.{k}") for k, v in raw.items()}
+        options = {k: expand_vars(v, envr, f"{key}.{k}") for k, v in raw.items()}
     else:
         raise ConfigError(
             "must be null, \"jwt\", \"module:attr\" or an object", where=key,
@@ -550,94 +540,3 @@ def _auth(reader: _Reader, envr: _EnvReader, where: str, production: bool) -> Au
         issuer=options.get("issuer") or envr.get(env.JWT_ISSUER),
         leeway=float(leeway),
     )
-
-
-def _expand(value: Any, envr: _EnvReader, where: str) -> Any:
-    """Replace ${VAR} in strings (recursively in objects) from the environment."""
-    if isinstance(value, dict):
-        return {k: _expand(v, envr, f"{where}.{k}") for k, v in value.items()}
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        found = envr.get(name)
-        if found is None:
-            raise ConfigError(
-                f"refers to ${{{name}}}, which is not set",
-                where=where,
-                fix=f"set {name} in the environment or in the dotenv file",
-            )
-        return found
-
-    return _VAR.sub(substitute, value)
-
-
-class _Reader:
-    """Typed access to agentflow.json keys, with errors that name the key."""
-
-    def __init__(self, data: dict[str, Any], where: str) -> None:
-        self.data = data
-        self.where = where
-
-    def value(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def optional_str(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(
-                f"must be a string, got {type(value).__name__}", where=f"{self.where}: {key}"
-            )
-        return value
-
-    def required_str(self, key: str, *, example: str, fix_hint: str) -> str:
-        value = self.optional_str(key)
-        if not value:
-            raise ConfigError(
-                f"missing required key {key!r} ({fix_hint})",
-                where=self.where,
-                fix=f'add "{key}": "{example}"',
-            )
-        return value
-
-    def str_list(self, key: str) -> list[str]:
-        value = self.data.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError("must be a list of strings", where=f"{self.where}: {key}")
-        return value
-
-    def section(self, key: str) -> dict[str, Any]:
-        value = self.data.get(key) or {}
-        if not isinstance(value, dict):
-            raise ConfigError("must be an object", where=f"{self.where}: {key}")
-        return value
-
-
-class _EnvReader:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = environ
-
-    def get(self, name: str) -> str | None:
-        value = self.environ.get(name)
-        return value if value is None else value.strip()
-
-    def integer(self, name: str, default: int, *, minimum: int) -> int:
-        return int(self._number(name, default, minimum, int, "an integer"))
-
-    def number(self, name: str, default: float, *, minimum: float) -> float:
-        return self._number(name, default, minimum, float, "a number")
-
-    def _number(
-        self, name: str, default: float, minimum: float, cast: type[float], kind: str
-    ) -> float:
-        raw = self.get(name)
-        if not raw:
-            return default
-        try:
-            value = cast(raw)
-        except ValueError:
-            raise ConfigError(f"{name} must be {kind}, got {raw!r}", where="environment") from None
-        if value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {value}", where="environment")
-        return value
