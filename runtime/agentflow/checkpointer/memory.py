@@ -39,7 +39,8 @@ class InMemoryCheckpointer(Checkpointer):
 
     def __init__(self) -> None:
         self._threads: dict[str, _Thread] = {}
-        self._idempotency: dict[tuple[str, str], str] = {}
+        # (user, key) -> (expires_at, record JSON): expiry readable without decoding
+        self._idempotency: dict[tuple[str, str], tuple[float, str]] = {}
         self._tool_results: dict[str, dict[str, str]] = {}
 
     async def create_thread(
@@ -156,23 +157,22 @@ class InMemoryCheckpointer(Checkpointer):
         return {k: Message.from_dict(json.loads(stored[k])) for k in keys if k in stored}
 
     async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
-        raw = self._idempotency.get((user_id, key))
-        if raw is None:
+        stored = self._idempotency.get((user_id, key))
+        if stored is None:
             return None
-        record = IdempotencyRecord.from_dict(json.loads(raw))
-        if record.expires_at <= time.time():
+        expires_at, raw = stored
+        if expires_at <= time.time():
             self._idempotency.pop((user_id, key), None)
             return None
-        return record
+        return IdempotencyRecord.from_dict(json.loads(raw))
 
     async def put_idempotent(self, record: IdempotencyRecord) -> None:
         now = time.time()
-        expired = [k for k, v in self._idempotency.items() if json.loads(v)["expires_at"] <= now]
+        expired = [k for k, (expires_at, _) in self._idempotency.items() if expires_at <= now]
         for k in expired[:100]:
             del self._idempotency[k]
-        self._idempotency[(record.user_id, record.key)] = dumps(
-            record.to_dict(), what="an idempotent response"
-        )
+        raw = dumps(record.to_dict(), what="an idempotent response")
+        self._idempotency[(record.user_id, record.key)] = (record.expires_at, raw)
 
 
 def _copy_info(info: ThreadInfo) -> ThreadInfo:

@@ -100,7 +100,7 @@ class RunService:
         if running is not None:  # never tell another user that the thread exists
             if running.user_id != user_id:
                 raise ApiError(404, "thread_not_found", "thread not found")
-            raise thread_busy(thread_id)
+            raise thread_busy()
         run = ActiveRun(thread_id, new_id(), user_id, request_id)
         self.active[thread_id] = run  # claimed before any await: no race within a worker
         try:
@@ -110,7 +110,7 @@ class RunService:
             if not fresh:  # claim the thread across workers (Redis lock + Postgres lease)
                 run.leased = await self.coordinator.acquire(thread_id, run.run_id)
                 if not run.leased:
-                    raise thread_busy(thread_id)
+                    raise thread_busy()
             if info is None and request.metadata:
                 await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
         except BaseException:
@@ -281,7 +281,7 @@ class RunService:
             await asyncio.wait(pending, timeout=5)
 
 
-def thread_busy(thread_id: str) -> ApiError:
+def thread_busy() -> ApiError:
     return ApiError(
         409,
         "thread_busy",
@@ -307,7 +307,7 @@ def run_error(exc: BaseException, *, production: bool) -> ApiError:
     if isinstance(exc, InvalidInputError):
         return ApiError(422, "invalid_input", mask_secrets(str(exc)))
     if isinstance(exc, ConflictError):
-        return thread_busy("")
+        return thread_busy()
     if isinstance(exc, CheckpointerError):
         return ApiError(
             503,

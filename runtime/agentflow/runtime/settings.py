@@ -289,12 +289,11 @@ def load_settings(
     required_env = tuple(reader.str_list("required_env"))
     workers = overrides.get("workers") or envr.integer(env.WORKERS, 1, minimum=1)
 
-    for name, value in (("ORIGINS", origins),):
-        if production and "*" in value:
-            warnings.append(
-                f"{name}=* in production lets any website call this API from a browser; "
-                "list your frontend origins instead"
-            )
+    if production and "*" in origins:
+        warnings.append(
+            "ORIGINS=* in production lets any website call this API from a browser; "
+            "list your frontend origins instead"
+        )
     if production and checkpointer.kind == "memory":
         warnings.append(
             "the in-memory checkpointer loses every thread on restart and is not shared "

@@ -47,7 +47,7 @@ async def delete_thread(request: Request) -> JSONResponse:
     thread_id = request.path_params["thread_id"]
     await owned_thread(rt, thread_id, user_id)
     if thread_id in rt.runs.active:
-        raise thread_busy(thread_id)
+        raise thread_busy()
     await rt.checkpointer.delete_thread(thread_id)
     return JSONResponse({"thread_id": thread_id, "deleted": True})
 
