@@ -80,10 +80,9 @@ class RequestMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                extra = state.get("response_headers")  # e.g. RateLimit-* (ratelimit.py)
+                extra = state.get("response_headers")  # raw RateLimit-* (ratelimit.py)
                 if extra:
-                    for name, value in extra.items():
-                        headers.setdefault(name, value)
+                    headers.raw.extend(extra)
                 if self.production:
                     for name, value in SECURITY_HEADERS.items():
                         headers.setdefault(name, value)

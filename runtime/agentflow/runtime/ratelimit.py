@@ -1,8 +1,16 @@
 """Inbound rate limits: per user (per client IP without auth) and global, fixed windows.
 
-Counted in Redis when the Postgres checkpointer has one, so every worker shares the budget
-(INCR + PEXPIRE in one MULTI per request); in process memory otherwise, and whenever Redis is
-down (each worker then enforces the limits on its own until Redis is back).
+Counted in Redis when the Postgres checkpointer has one, so every worker shares the budget;
+in process memory otherwise, and whenever Redis is down (each worker then enforces the
+limits on its own until Redis is back).
+
+Redis is not asked once per request. A worker reserves a block of counts for a window with
+one INCRBY and hands them out locally; the block grows (doubling, at most 1% of the limit
+and at most 64) while the key is busy and shrinks again when a window ends with counts left.
+Every request still gets its own position in the shared count, so the limit is never
+exceeded across workers; the price is that counts a worker reserved and did not use are lost
+for that window (at most 1% of the limit per worker). A limit of 100 or less per window is
+counted exactly, one INCRBY per request.
 
 Over a limit: 429 `rate_limited` with `Retry-After`; every response of a limited route
 carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds).
@@ -10,9 +18,9 @@ carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds)
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,141 +29,170 @@ from starlette.requests import Request
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.settings import Rate, RateLimitSettings
 
-RESPONSE_HEADERS = "response_headers"  # scope["state"] key the middleware adds to responses
+RESPONSE_HEADERS = "response_headers"  # scope["state"] key: raw headers the middleware adds
 UNLIMITED_PATHS = frozenset({"/v1/graph"})  # /v1 routes that are not limited
+MAX_BLOCK = 64  # counts one Redis reservation may take
+PRUNE_AT = 10_000  # keys kept in memory before windows that ended are dropped
 
 
 @dataclass(frozen=True, slots=True)
-class Hit:
-    """One counter after counting this request."""
-
+class Limit:
     name: str  # "per-user" | "global"
     rate: Rate
-    count: int
-    reset: float  # seconds until the window ends
+    block: int  # the largest Redis reservation for this limit
 
-    @property
-    def remaining(self) -> int:
-        return max(0, self.rate.limit - self.count)
-
-    @property
-    def exceeded(self) -> bool:
-        return self.count > self.rate.limit
+    @classmethod
+    def of(cls, name: str, rate: Rate) -> Limit:
+        return cls(name, rate, max(1, min(MAX_BLOCK, rate.limit // 100)))
 
 
-class MemoryCounter:
-    """Fixed windows in this process. Keys name their window, so a key is only ever counted
-    within one window; {key: (window end, count)}."""
+class Lease:
+    """Counts first..last of one key's window, reserved in Redis by this worker."""
+
+    __slots__ = ("block", "last", "next", "pending", "window")
 
     def __init__(self) -> None:
-        self._counts: dict[str, tuple[float, int]] = {}
+        self.window = -1
+        self.next = 1
+        self.last = 0
+        self.block = 1
+        self.pending: asyncio.Future[None] | None = None  # a reservation in flight
 
-    def incr(self, keys: Sequence[tuple[str, Rate]], now: float) -> list[tuple[int, float]]:
-        if len(self._counts) > 10_000:
-            self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
-        out = []
-        for key, rate in keys:
-            ends = (int(now // rate.window) + 1) * rate.window
-            count = self._counts.get(key, (ends, 0))[1] + 1
-            self._counts[key] = (ends, count)
-            out.append((count, ends - now))
-        return out
+
+class Counter:
+    """Each key's position in its current window: in memory, or in Redis through leases."""
+
+    def __init__(self, redis: Any = None) -> None:
+        self.redis = redis  # agentflow.checkpointer.redis.RedisLink | None
+        self._memory: dict[str, tuple[int, int]] = {}  # key -> (window, count)
+        self._leases: dict[str, Lease] = {}
+
+    async def take(self, key: str, limit: Limit, window: int) -> int:
+        """Count one request for `key` in `window`; its 1-based position in the window."""
+        if self.redis is not None and self.redis.healthy:
+            lease = self._leases.get(key)
+            if lease is not None and lease.window == window and lease.next <= lease.last:
+                lease.next += 1
+                return lease.next - 1
+            position = await self._take_leased(key, limit, window)
+            if position is not None:
+                return position
+        return self._take_memory(key, window)
+
+    def _take_memory(self, key: str, window: int) -> int:
+        memory = self._memory
+        seen = memory.get(key)
+        count = seen[1] + 1 if seen is not None and seen[0] == window else 1
+        if count == 1 and len(memory) > PRUNE_AT:
+            self._memory = memory = {k: v for k, v in memory.items() if v[0] >= window - 1}
+        memory[key] = (window, count)
+        return count
+
+    async def _take_leased(self, key: str, limit: Limit, window: int) -> int | None:
+        leases = self._leases
+        lease = leases.get(key)
+        if lease is None:
+            if len(leases) > PRUNE_AT:
+                self._leases = leases = {k: v for k, v in leases.items() if v.window >= window - 1}
+            lease = leases[key] = Lease()
+        while lease.pending is not None:  # another request is reserving for this key: wait
+            await asyncio.shield(lease.pending)
+            if lease.window == window and lease.next <= lease.last:
+                lease.next += 1
+                return lease.next - 1
+        if lease.window == window:  # used up within its window: busy key, bigger blocks
+            lease.block = min(limit.block, lease.block * 2)
+        elif lease.next <= lease.last:  # a window ended with counts left: smaller blocks
+            lease.block = max(1, lease.block // 2)
+        block = min(lease.block, limit.block)
+        pending = lease.pending = asyncio.get_running_loop().create_future()
+        try:
+            last = await self._reserve(key, limit.rate, window, block)
+        finally:
+            lease.pending = None
+            pending.set_result(None)
+        if last is None:
+            return None
+        lease.window, lease.next, lease.last = window, last - block + 2, last
+        return last - block + 1
+
+    async def _reserve(self, key: str, rate: Rate, window: int, block: int) -> int | None:
+        name = self.redis.key("rl", key, str(int(rate.window)), str(window))
+        ttl = int(rate.window * 1000) + 1000
+
+        async def incr(client: Any) -> int:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.incrby(name, block)
+                pipe.pexpire(name, ttl)
+                result: list[Any] = await pipe.execute()
+            return int(result[0])
+
+        last: int | None = await self.redis.call(incr)
+        return last
 
 
 class RateLimiter:
     def __init__(self, settings: RateLimitSettings, *, by_ip: bool, redis: Any = None) -> None:
         self.settings = settings
         self.by_ip = by_ip  # no authentication: the client IP stands for the user
-        self.redis = redis  # agentflow.checkpointer.redis.RedisLink | None
-        self.memory = MemoryCounter()
+        self.limits = [
+            Limit.of(name, rate)
+            for name, rate in (("global", settings.global_), ("per-user", settings.per_user))
+            if rate is not None
+        ]
+        self.counter = Counter(redis)
 
     async def check(self, request: Request, user_id: str) -> None:
         """Count the request; 429 when a limit is exceeded, else note the headers."""
-        if request.scope["path"] in UNLIMITED_PATHS:  # request.url would build a URL object
+        scope = request.scope
+        if scope["path"] in UNLIMITED_PATHS:  # request.url would build a URL object
             return
         if self.by_ip:
-            client = request.client
-            who = "ip:" + (client.host if client is not None else "unknown")
+            client = scope.get("client")
+            who = "ip:" + (client[0] if client else "unknown")
         else:
             who = "user:" + user_id
-        limits: list[tuple[str, str, Rate]] = []
-        if self.settings.global_ is not None:
-            limits.append(("global", "global", self.settings.global_))
-        if self.settings.per_user is not None:
-            limits.append(("per-user", who, self.settings.per_user))
-        hits = await self._count(limits)
-        worst = hits[0] if len(hits) == 1 else min(hits, key=_tightness)
-        headers = {
-            "RateLimit-Limit": str(worst.rate.limit),
-            "RateLimit-Remaining": str(worst.remaining),
-            "RateLimit-Reset": str(max(1, math.ceil(worst.reset))),
-        }
-        exceeded = [h for h in hits if h.exceeded]
-        if exceeded:
-            hit = max(exceeded, key=lambda h: h.reset)
-            retry = max(1, math.ceil(hit.reset))
-            headers.update(
-                {
-                    "RateLimit-Limit": str(hit.rate.limit),
-                    "RateLimit-Remaining": "0",
-                    "RateLimit-Reset": str(retry),
-                    "Retry-After": str(retry),
-                }
-            )
-            whose = (
-                "the server's global"
-                if hit.name == "global"
-                else ("this client's" if self.by_ip else "this user's")
-            )
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"{whose} rate limit of {hit.rate.text} is exceeded; retry in {retry} s",
-                headers=headers,
-            )
-        request.scope["state"].setdefault(RESPONSE_HEADERS, {}).update(headers)
-
-    async def _count(self, limits: list[tuple[str, str, Rate]]) -> list[Hit]:
         now = time.time()
-        keys = [
-            (f"rl:{scope}:{int(rate.window)}:{int(now // rate.window)}", rate)
-            for _, scope, rate in limits
-        ]
-        counted: list[tuple[int, float]] | None = None
-        if self.redis is not None:
-            counted = await self._redis_incr(keys, now)
-        if counted is None:
-            counted = self.memory.incr(keys, now)
-        return [
-            Hit(name, rate, count, reset)
-            for (name, _, rate), (count, reset) in zip(limits, counted, strict=True)
-        ]
-
-    async def _redis_incr(
-        self, keys: list[tuple[str, Rate]], now: float
-    ) -> list[tuple[int, float]] | None:
-        link = self.redis
-        full = [(link.key(key), rate) for key, rate in keys]
-
-        async def incr(client: Any) -> list[Any]:
-            async with client.pipeline(transaction=True) as pipe:
-                for key, rate in full:
-                    pipe.incr(key)
-                    pipe.pexpire(key, int(rate.window * 1000) + 1000)
-                result: list[Any] = await pipe.execute()
-                return result
-
-        result = await link.call(incr)
-        if result is None:
-            return None
-        return [
-            (int(result[2 * i]), (int(now // rate.window) + 1) * rate.window - now)
-            for i, (_, rate) in enumerate(full)
+        tightest: tuple[int, float, Limit] | None = None  # (remaining, reset, limit)
+        exceeded: tuple[float, Limit] | None = None  # the limit whose window ends last
+        for limit in self.limits:
+            window = int(now // limit.rate.window)
+            key = "global" if limit.name == "global" else who
+            position = await self.counter.take(key, limit, window)
+            reset = (window + 1) * limit.rate.window - now
+            remaining = limit.rate.limit - position
+            if remaining < 0:
+                if exceeded is None or reset > exceeded[0]:
+                    exceeded = (reset, limit)
+            elif tightest is None or (remaining, -reset) < (tightest[0], -tightest[1]):
+                tightest = (remaining, reset, limit)
+        if exceeded is not None:
+            raise self._refusal(*exceeded)
+        assert tightest is not None
+        remaining, reset, limit = tightest
+        scope["state"][RESPONSE_HEADERS] = [
+            (b"ratelimit-limit", str(limit.rate.limit).encode()),
+            (b"ratelimit-remaining", str(remaining).encode()),
+            (b"ratelimit-reset", str(max(1, math.ceil(reset))).encode()),
         ]
 
-
-def _tightness(hit: Hit) -> tuple[int, float]:
-    return hit.remaining, -hit.reset
+    def _refusal(self, reset: float, limit: Limit) -> ApiError:
+        retry = max(1, math.ceil(reset))
+        if limit.name == "global":
+            whose = "the server's global"
+        else:
+            whose = "this client's" if self.by_ip else "this user's"
+        return ApiError(
+            429,
+            "rate_limited",
+            f"{whose} rate limit of {limit.rate.text} is exceeded; retry in {retry} s",
+            headers={
+                "RateLimit-Limit": str(limit.rate.limit),
+                "RateLimit-Remaining": "0",
+                "RateLimit-Reset": str(retry),
+                "Retry-After": str(retry),
+            },
+        )
 
 
 def build_limiter(settings: Any, checkpointer: Any) -> RateLimiter | None:
