@@ -49,6 +49,8 @@ import tempfile
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -276,6 +278,126 @@ def load(server: Server, path: str, duration: int, warmup: int, script: Path | N
         flush=True,
     )
     return result
+
+
+# --- paired comparisons (used by ratelimit_bench.py and tracing_bench.py) -----------------
+
+
+@contextmanager
+def running(servers: dict[str, Server]) -> Iterator[dict[str, Server]]:
+    """Start every server of a comparison group; stop all of them on the way out."""
+    try:
+        for server in servers.values():
+            server.start()
+        yield servers
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def compare(
+    servers: dict[str, Server],
+    path: str,
+    rounds: int,
+    duration: int,
+    warmup: int,
+    script: Path | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Load every (already started) server once per round, in an order rotating by round.
+
+    Round k starts with server k mod n, so no variant always runs first (or right after
+    the same neighbour). The warm-up runs only in the first round. Returns each server's
+    `load` results, one per round, in round order, each tagged with its round and its
+    position inside the round.
+    """
+    keys = list(servers)
+    results: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+    for k in range(rounds):
+        start = k % len(keys)
+        order = keys[start:] + keys[:start]
+        names = " -> ".join(servers[key].name for key in order)
+        print(f"  round {k + 1}/{rounds}: {names}", flush=True)
+        for position, key in enumerate(order):
+            result = load(servers[key], path, duration, warmup if k == 0 else 0, script)
+            result["round"] = k
+            result["position"] = position
+            results[key].append(result)
+    return results
+
+
+def paired_overhead(
+    off_rounds: list[dict[str, Any]], on_rounds: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Overhead of "on" against "off", paired round by round, summarised over the rounds.
+
+    Per round: throughput overhead 1 - on/off (req/s) and CPU overhead on/off - 1 (server
+    CPU us per request), both against the off run of the same round. Reported: the median
+    over rounds with min and max, the per-round values, and the median req/s, CPU/request
+    and p99 of each side.
+    """
+    if len(off_rounds) != len(on_rounds) or not off_rounds:
+        raise ValueError(f"need the same, non-zero number of rounds: {len(off_rounds)} off, "
+                         f"{len(on_rounds)} on")  # fmt: skip
+    pairs = list(zip(off_rounds, on_rounds, strict=True))
+    throughput = [1 - on["requests_per_s"] / off["requests_per_s"] for off, on in pairs]
+    cpu = [
+        on["server_cpu_us_per_request"] / off["server_cpu_us_per_request"] - 1 for off, on in pairs
+    ]
+
+    def median_of(rounds: list[dict[str, Any]], key: str) -> float | None:
+        values = [r[key] for r in rounds if r[key] is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    return {
+        "rounds": len(pairs),
+        "off_req_s": median_of(off_rounds, "requests_per_s"),
+        "on_req_s": median_of(on_rounds, "requests_per_s"),
+        "throughput_overhead": round(statistics.median(throughput), 3),
+        "throughput_overhead_min": round(min(throughput), 3),
+        "throughput_overhead_max": round(max(throughput), 3),
+        "throughput_overhead_per_round": [round(x, 3) for x in throughput],
+        "off_cpu_us": median_of(off_rounds, "server_cpu_us_per_request"),
+        "on_cpu_us": median_of(on_rounds, "server_cpu_us_per_request"),
+        "cpu_overhead": round(statistics.median(cpu), 3),
+        "cpu_overhead_min": round(min(cpu), 3),
+        "cpu_overhead_max": round(max(cpu), 3),
+        "cpu_overhead_per_round": [round(x, 3) for x in cpu],
+        "off_p99_ms": median_of(off_rounds, "p99_ms"),
+        "on_p99_ms": median_of(on_rounds, "p99_ms"),
+    }
+
+
+OVERHEAD_TARGET = 0.10
+
+
+def overhead_row(variant: str, off_rounds: list[Any], on_rounds: list[Any]) -> dict[str, Any]:
+    """`paired_overhead` plus the variant's name and the < 10% verdict on the median."""
+    row = {"variant": variant, **paired_overhead(off_rounds, on_rounds)}
+    row["target_met"] = row["throughput_overhead"] < OVERHEAD_TARGET
+    return row
+
+
+def print_overhead_table(rows: list[dict[str, Any]], width: int = 20) -> None:
+    """The summary of `overhead_row` rows: medians over rounds, (min..max) of the overhead."""
+    print(
+        f"{'variant':<{width}} {'off req/s':>9} {'on req/s':>9} {'overhead (min..max)':>22} "
+        f"{'off us/req':>10} {'on us/req':>9} {'CPU +':>7}  target < {OVERHEAD_TARGET:.0%}"
+    )
+    for r in rows:
+        spread = (
+            f"{r['throughput_overhead']:.1%} "
+            f"({r['throughput_overhead_min']:.1%}..{r['throughput_overhead_max']:.1%})"
+        )
+        print(
+            f"{r['variant']:<{width}} {r['off_req_s']:>9,.0f} {r['on_req_s']:>9,.0f} "
+            f"{spread:>22} {r['off_cpu_us']:>10.0f} {r['on_cpu_us']:>9.0f} "
+            f"{r['cpu_overhead']:>7.1%}  {'met' if r['target_met'] else 'not met'}"
+        )
+    rounds = rows[0]["rounds"] if rows else 0
+    print(
+        f"medians over {rounds} rounds; overhead = 1 - on/off req/s, CPU + = on/off - 1 of\n"
+        "server CPU us/request, each paired with the off run of the same round"
+    )
 
 
 # --- SSE ----------------------------------------------------------------------------------

@@ -1,14 +1,23 @@
-"""Rate-limiting overhead: POST /v1/graph/invoke with `rate_limits` off vs on, one run.
+"""Rate-limiting overhead: POST /v1/graph/invoke with `rate_limits` off vs on, paired rounds.
 
-    .venv/bin/python bench/ratelimit_bench.py [--duration 5] [--no-postgres]
+    .venv/bin/python bench/ratelimit_bench.py [--duration 5] [--warmup 1] [--rounds 5]
+                                              [--no-postgres]
                                               [--json bench/results/ratelimit_bench.json]
 
 Same method as bench/http_bench.py (whose functions it imports): each server a real
 `agentflow api` subprocess on 127.0.0.1, one worker, LOG_LEVEL=WARNING, loaded with wrk
 `-t2 -c16` on the one-node echo graph. The limits (per user and global) are far above what
-wrk reaches, so they count every request but never refuse one. Pairs: the memory
+wrk reaches, so they count every request but never refuse one. Groups: the memory
 checkpointer (in-memory limiter), and Postgres + Redis (limiter counted in Redis) unless
---no-postgres. Target (issue 9): overhead < 10% of throughput.
+--no-postgres.
+
+Both servers of a group (limits off and on) run at the same time and are loaded in
+--rounds rounds, each server once per round, one after the other, in an order that rotates
+every round (round k starts with server k mod 2), so slow drift of a shared machine hits
+both sides alike. Per round, the throughput overhead 1 - on/off req/s and the server CPU
+overhead on/off - 1 (us/request, read from /proc) are taken against the off run of the same
+round; the summary gives their medians over the rounds (min..max), and the median req/s
+and CPU/request of each side. Target (issue 9): median throughput overhead < 10%.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ def make_server(tmp: Path, name: str, checkpointer: Any, limits: Any) -> hb.Serv
 def run(args: argparse.Namespace) -> dict[str, Any]:
     kinds = ["memory"] if args.no_postgres else ["memory", "postgres+redis"]
     rows: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="agentflow-ratelimit-bench-") as name:
         tmp = Path(name)
         post = tmp / "post.lua"
@@ -57,54 +67,52 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             for kind in kinds:
                 checkpointer = hb.checkpointer_config(kind, args)
-                result = {}
-                for label, limits in (("off", None), ("on", LIMITS)):
-                    server = make_server(tmp, f"{kind}-{label}", checkpointer, limits)
-                    try:
-                        server.start()
+                servers = {
+                    label: make_server(tmp, f"{kind}-{label}", checkpointer, limits)
+                    for label, limits in (("off", None), ("on", LIMITS))
+                }
+                with hb.running(servers):
+                    for server in servers.values():
                         reply = hb.post_json(server.url + "/v1/graph/invoke", hb.INVOKE_BODY)
                         assert reply["messages"][-1]["content"] == "hello", reply
-                        result[label] = hb.load(
-                            server, "/v1/graph/invoke", args.duration, args.warmup, post
-                        )
-                    finally:
-                        server.stop()
-                off, on = result["off"]["requests_per_s"], result["on"]["requests_per_s"]
-                rows.append(
-                    {
-                        "checkpointer": kind,
-                        "off_req_s": off,
-                        "on_req_s": on,
-                        "overhead": round(1 - on / off, 3),
-                        "p50_ms": [result["off"]["p50_ms"], result["on"]["p50_ms"]],
-                        "p99_ms": [result["off"]["p99_ms"], result["on"]["p99_ms"]],
-                    }
-                )
+                    results = hb.compare(
+                        servers, "/v1/graph/invoke", args.rounds, args.duration, args.warmup, post
+                    )
+                rows.append(hb.overhead_row(kind, results["off"], results["on"]))
+                raw[kind] = results
         finally:
             if not args.no_postgres:
                 hb.drop_pg_schema(args.pg_dsn)
-    return {"duration_s": args.duration, "limits": LIMITS, "rows": rows}
+    return {
+        "benchmark": "ratelimit_bench",
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "loadavg_at_start": args.loadavg,
+        "limits": LIMITS,
+        "rows": rows,
+        "raw": raw,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=5, help="wrk seconds per run")
     parser.add_argument("--warmup", type=int, default=1, help="wrk warm-up seconds, 0: none")
+    parser.add_argument("--rounds", type=int, default=5, help="paired rounds (medians over them)")
     parser.add_argument("--no-postgres", action="store_true", help="only the memory pair")
     parser.add_argument("--json", type=Path, default=hb.ROOT / "bench/results/ratelimit_bench.json")
     parser.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if shutil.which("wrk") is None:
         sys.exit(f"wrk is not installed; install it with: {hb.WRK_INSTALL}")
+    args.loadavg = [round(x, 2) for x in os.getloadavg()]
     report = run(args)
     print()
-    print(f"{'checkpointer':<16} {'off req/s':>10} {'on req/s':>10} {'overhead':>9}")
-    for r in report["rows"]:
-        print(
-            f"{r['checkpointer']:<16} {r['off_req_s']:>10,.0f} {r['on_req_s']:>10,.0f} "
-            f"{r['overhead']:>9.1%}"
-        )
+    hb.print_overhead_table(report["rows"], width=16)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwritten to {args.json}")

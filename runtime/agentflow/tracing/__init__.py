@@ -36,11 +36,19 @@ _NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
 _tracer: Any = None  # an opentelemetry Tracer when tracing is on
 _otel: Any = None  # opentelemetry.trace, once tracing is on
 _otel_context: Any = None  # opentelemetry.context
+_light_span: Any = None  # agentflow.tracing.light.LightSpan, once tracing is on
+_propagator: Any = None  # the global TextMapPropagator
+_W3C_FIELDS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+_propagated: frozenset[bytes] | None = None  # the headers it reads; None: it may read any
 _resolved = False
 # Run identity, copied onto every span opened below a span that carries it (a model call
 # does not know its thread, the node span around it does).
 INHERITED = ("agentflow.thread_id", "agentflow.run_id")
-_inherited: ContextVar[dict[str, Any]] = ContextVar("agentflow_trace_inherited", default={})  # noqa: B039
+# The innermost span agentflow opened here (what set_attributes & co. write to; None: none)
+# and the run identity its children inherit: one variable, one set per span.
+_scope: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar(
+    "agentflow_trace_scope", default=(None, {})
+)
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -91,39 +99,50 @@ def span(
         if _tracer is None:
             return _NULL
     if headers is None:
-        parent = _otel.get_current_span()
-        if not parent.is_recording() and parent.get_span_context().is_valid:
+        parent = _scope.get()[0]
+        if parent is not None and not parent.is_recording():  # dropped by the sampler
             return _NULL
     return _Span(name, attributes, server, headers)
 
 
 def set_attributes(attributes: Attributes) -> None:
-    """Set attributes on the current span (no-op when tracing is off or no span is current)."""
+    """Set attributes on agentflow's current span (no-op when tracing is off or none is
+    open). ``None`` values are dropped."""
     if _tracer is None:
         return
-    _otel.get_current_span().set_attributes(_clean(attributes))
+    current = _scope.get()[0]
+    if current is None:
+        return
+    if type(current) is _light_span:
+        current.set_trusted(_clean(attributes))
+    else:
+        current.set_attributes(_clean(attributes))
 
 
 def mark_error(error_type: str) -> None:
-    """Give the current span status ERROR and ``error.type`` (a class name or status code)."""
-    if _tracer is None:
-        return
-    current = _otel.get_current_span()
-    current.set_attribute("error.type", error_type)
-    current.set_status(_otel.Status(_otel.StatusCode.ERROR, error_type))
+    """Give agentflow's current span status ERROR and ``error.type`` (a class name or
+    status code)."""
+    current = _scope.get()[0] if _tracer is not None else None
+    if current is not None:
+        _fail(current, error_type)
 
 
 def update_name(name: str) -> None:
-    """Rename the current span (the request span learns its route template late)."""
-    if _tracer is None:
-        return
-    _otel.get_current_span().update_name(name)
+    """Rename agentflow's current span (the request span learns its route template late)."""
+    current = _scope.get()[0] if _tracer is not None else None
+    if current is not None:
+        current.update_name(name)
+
+
+def _fail(span: Any, error_type: str) -> None:
+    span.set_attributes({"error.type": error_type})
+    span.set_status(_otel.Status(_otel.StatusCode.ERROR, error_type))
 
 
 class _Span:
     """One span made current for a block (a class, not a generator: this is the hot path)."""
 
-    __slots__ = ("_attributes", "_context", "_inherit", "_kind", "_name", "_span", "_token")
+    __slots__ = ("_attributes", "_context", "_inherit", "_kind", "_name", "_span", "_tokens")
 
     def __init__(
         self,
@@ -135,15 +154,19 @@ class _Span:
         self._name = name
         self._kind = _otel.SpanKind.SERVER if server else _otel.SpanKind.INTERNAL
         self._context = None
-        if headers is not None:
-            from opentelemetry import propagate
-
-            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
-            self._context = propagate.extract(carrier)
-        inherited = _inherited.get()
+        if headers is not None:  # only the headers the propagators read, if any came
+            wanted = _propagated
+            carrier = {
+                k.decode("latin-1"): v.decode("latin-1")
+                for k, v in headers
+                if wanted is None or k in wanted
+            }
+            if carrier:
+                self._context = _propagator.extract(carrier)
+        inherited = _scope.get()[1]
         merged = {**inherited, **_clean(attributes)} if attributes else inherited
         self._attributes = merged
-        self._inherit = None
+        self._inherit = inherited
         if merged is not inherited and any(merged.get(k) != inherited.get(k) for k in INHERITED):
             self._inherit = {k: merged[k] for k in INHERITED if k in merged}
 
@@ -157,21 +180,19 @@ class _Span:
             set_status_on_exception=False,
         )
         self._span = span
-        self._token = (
+        self._tokens = (
             _otel_context.attach(_otel.set_span_in_context(span)),
-            None if self._inherit is None else _inherited.set(self._inherit),
+            _scope.set((span, self._inherit)),
         )
         return span
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         span = self._span
         if isinstance(exc, Exception):
-            span.set_attribute("error.type", type(exc).__name__)
-            span.set_status(_otel.Status(_otel.StatusCode.ERROR, type(exc).__name__))
-        token, inherit_token = self._token
-        if inherit_token is not None:
-            _inherited.reset(inherit_token)
-        _otel_context.detach(token)
+            _fail(span, type(exc).__name__)
+        otel_token, scope_token = self._tokens
+        _scope.reset(scope_token)
+        _otel_context.detach(otel_token)
         span.end()
 
 
@@ -248,10 +269,16 @@ def _build_provider() -> Any:
 
 
 def _use(tracer: Any) -> None:
-    global _otel, _otel_context, _tracer
-    from opentelemetry import context, trace
+    global _otel, _otel_context, _tracer, _light_span, _propagator, _propagated
+    from opentelemetry import context, propagate, trace
 
-    _otel, _otel_context, _tracer = trace, context, tracer
+    from agentflow.tracing.light import LightSpan, lighten
+
+    _otel, _otel_context, _light_span = trace, context, LightSpan
+    _propagator = propagate.get_global_textmap()
+    fields = frozenset(name.lower().encode("latin-1") for name in _propagator.fields)
+    _propagated = fields if fields <= _W3C_FIELDS else None  # e.g. Jaeger reads prefixes
+    _tracer = lighten(tracer)
 
 
 def use_tracer_provider(provider: Any | None) -> None:
