@@ -41,6 +41,8 @@ bench: $(STAMP) services
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/pg_storage.py
 	$(BIN)/python bench/cli_help.py
+	$(BIN)/python bench/ratelimit_bench.py
+	$(BIN)/python bench/tracing_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
