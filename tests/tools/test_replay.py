@@ -8,16 +8,29 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentflow.checkpointer import InMemoryCheckpointer
-from agentflow.graph import AgentState, Message, ToolCall
+from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer, open_checkpointer
+from agentflow.graph import (
+    END,
+    START,
+    AgentState,
+    Command,
+    CompiledGraph,
+    Message,
+    NodeError,
+    StateGraph,
+    ToolCall,
+    interrupt,
+)
+from agentflow.models import ScriptedChat
 from agentflow.tools import ToolContext, ToolNode, tool
-from tests.checkpointer.conftest import drop_schema, pg_spec, require_postgres
+from agentflow.tools.react import tools_condition
+from tests.checkpointer.conftest import BACKENDS, Backend, drop_schema, pg_spec, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -179,3 +192,195 @@ async def test_a_graph_hands_its_checkpointer_to_the_tools_node() -> None:
     key = ToolContext("t", result.run_id, "anonymous", call.id, tool_step).idempotency_key
     assert (await cp.get_tool_results("t", [key]))[key].text == "sent to x"
     assert counts["send"] == 1
+
+
+# -- a step that fails (or is cancelled, or paused) after a tool completed, then is retried ----
+
+
+@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
+async def any_checkpointer(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Checkpointer]:
+    """Every backend of the checkpointer contract suite."""
+    backend: Backend = request.param
+    spec = backend.spec(tmp_path)
+    postgres = backend.name.startswith("postgres")
+    if postgres:
+        require_postgres()
+    checkpointer = open_checkpointer(spec)
+    await checkpointer.setup()
+    try:
+        yield checkpointer
+    finally:
+        await checkpointer.close()
+        if postgres:
+            await drop_schema(spec)
+
+
+class PaymentAgent:
+    """agent -> tools -> agent, where `tools` runs a ToolNode with a side-effecting `charge`
+    and then does more work of its own that fails (or blocks, or asks for approval) while
+    `attempts_left_to_fail` is positive: the failure comes after the charge has completed."""
+
+    def __init__(self, checkpointer: Checkpointer, *, after: str = "fail", fails: int = 1) -> None:
+        self.executions: list[tuple[int, str]] = []  # (step, idempotency key) per charge run
+        self.node_steps: list[int] = []  # config["step"] of every attempt of the tools step
+        self.attempt_keys: list[str] = []  # the charge's idempotency key in every attempt
+        self.after = after
+        self.attempts_left_to_fail = fails
+        self.blocked = asyncio.Event()
+
+        @tool
+        def charge(amount: int, ctx: ToolContext) -> str:
+            """Charge the customer (must happen once)."""
+            self.executions.append((ctx.step, ctx.idempotency_key))
+            return f"charged {amount}"
+
+        tool_node = ToolNode([charge])
+
+        async def tools(state: AgentState, config: dict[str, Any]) -> list[Message]:
+            self.node_steps.append(config["step"])
+            (call,) = state.context[-1].tool_calls
+            ctx = ToolContext(config["thread_id"], config["run_id"], "", call.id, config["step"])
+            self.attempt_keys.append(ctx.idempotency_key)
+            results = await tool_node(state, config)
+            if self.after == "interrupt":
+                interrupt("approve the receipt?")
+            elif self.after in ("fail", "block") and self.attempts_left_to_fail > 0:
+                self.attempts_left_to_fail -= 1
+                if self.after == "block":
+                    self.blocked.set()
+                    await asyncio.Event().wait()  # until the run is cancelled
+                if self.after == "fail":
+                    raise ConnectionError("the receipt service is down")
+            return results
+
+        def route(state: AgentState) -> str:
+            if self.after == "route" and self.attempts_left_to_fail > 0:
+                self.attempts_left_to_fail -= 1
+                raise ConnectionError("the router's lookup is down")
+            return "agent"
+
+        model = ScriptedChat(
+            [{"tool_calls": [{"name": "charge", "arguments": {"amount": 5}}]}, "paid"]
+        )
+
+        async def agent(state: AgentState) -> Message:
+            return await model.ainvoke(state.context, tools=tool_node.schemas)
+
+        graph = StateGraph(AgentState)
+        graph.add_node("agent", agent)
+        graph.add_node("tools", tools)
+        graph.add_edge(START, "agent")
+        graph.add_conditional_edges("agent", tools_condition, {"tools": "tools", END: END})
+        graph.add_conditional_edges("tools", route, {"agent": "agent"})
+        self.app: CompiledGraph = graph.compile(checkpointer=checkpointer)
+        self.checkpointer = checkpointer
+
+
+PAY = {"messages": [{"role": "user", "content": "pay 5"}]}
+
+
+async def assert_charged_once_and_replayed(agent: PaymentAgent, config: dict[str, Any]) -> None:
+    result = await agent.app.ainvoke(None, config)  # the retry: continue the thread
+    assert result.status == "done"
+    assert len(agent.executions) == 1  # the charge ran exactly once over all attempts
+    ((step, key),) = agent.executions
+    assert len(agent.node_steps) >= 2
+    assert set(agent.node_steps) == {step}  # every attempt ran under the same step number
+    assert set(agent.attempt_keys) == {key}  # ... and so with the same idempotency key
+    tool_messages = [m for m in result.state.context if m.role == "tool"]
+    assert len(tool_messages) == 1
+    (charged,) = tool_messages
+    assert charged.text == "charged 5" and charged.metadata["replayed"] is True
+    assert [m.text for m in result.messages] == ["charged 5", "paid"]
+    call = next(m for m in result.state.context if m.tool_calls).tool_calls[0]
+    ctx = ToolContext(config["thread_id"], "", "", call.id, step)
+    assert ctx.idempotency_key == key  # the key the tool saw is the key that was recorded
+    recorded = await agent.checkpointer.get_tool_results(config["thread_id"], [key])
+    assert recorded[key].text == "charged 5"
+
+
+async def test_a_failed_step_retried_does_not_repeat_a_completed_tool_call(
+    any_checkpointer: Checkpointer,
+) -> None:
+    agent = PaymentAgent(any_checkpointer)
+    config = {"thread_id": "pay-1", "user_id": "alice"}
+    with pytest.raises(NodeError, match="receipt service is down"):
+        await agent.app.ainvoke(PAY, config)
+    assert len(agent.executions) == 1
+
+    snapshot = await agent.app.aget_snapshot(config)  # the failure is visible as before
+    assert snapshot is not None
+    assert (snapshot.status, snapshot.next) == ("error", ["tools"])
+    assert not any(m.role == "tool" for m in snapshot.state.context)  # nothing committed
+    history = await any_checkpointer.list_history("pay-1", limit=50)
+    assert [(c.source, c.node, c.status) for c in reversed(history)] == [
+        ("input", None, "running"),
+        ("node", "agent", "running"),
+        ("error", "tools", "error"),
+    ]
+    await assert_charged_once_and_replayed(agent, config)
+
+
+async def test_a_step_failing_on_every_retry_keeps_its_step_number(
+    any_checkpointer: Checkpointer,
+) -> None:
+    agent = PaymentAgent(any_checkpointer, fails=3)
+    config = {"thread_id": "pay-2", "user_id": "alice"}
+    with pytest.raises(NodeError):
+        await agent.app.ainvoke(PAY, config)
+    for _ in range(2):
+        with pytest.raises(NodeError):
+            await agent.app.ainvoke(None, config)
+    history = await any_checkpointer.list_history("pay-2", limit=50)
+    failed = [c for c in reversed(history) if c.status == "error"]
+    assert [c.step for c in failed] == [3, 4, 5]  # each failure is its own checkpoint
+    assert [c.metadata["attempt_step"] for c in failed] == [3, 3, 3]  # of the same step
+    assert len(agent.node_steps) == 3
+    await assert_charged_once_and_replayed(agent, config)
+    assert len(agent.node_steps) == 4
+
+
+async def test_a_step_whose_router_fails_retried_does_not_repeat_a_completed_tool_call(
+    any_checkpointer: Checkpointer,
+) -> None:
+    agent = PaymentAgent(any_checkpointer, after="route")
+    config = {"thread_id": "pay-3"}
+    with pytest.raises(NodeError, match=r"'tools'.*router's lookup is down"):
+        await agent.app.ainvoke(PAY, config)
+    snapshot = await agent.app.aget_snapshot(config)
+    assert snapshot is not None and (snapshot.status, snapshot.next) == ("error", ["tools"])
+    await assert_charged_once_and_replayed(agent, config)
+
+
+async def test_a_cancelled_step_resumed_does_not_repeat_a_completed_tool_call(
+    any_checkpointer: Checkpointer,
+) -> None:
+    agent = PaymentAgent(any_checkpointer, after="block")
+    config = {"thread_id": "pay-4"}
+    task = asyncio.create_task(agent.app.ainvoke(PAY, config))
+    await asyncio.wait_for(agent.blocked.wait(), 10)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    snapshot = await agent.app.aget_snapshot(config)
+    assert snapshot is not None and (snapshot.status, snapshot.next) == ("cancelled", ["tools"])
+    await assert_charged_once_and_replayed(agent, config)
+
+
+async def test_a_step_paused_by_interrupt_resumed_does_not_repeat_a_completed_tool_call(
+    any_checkpointer: Checkpointer,
+) -> None:
+    """The node runs again from its start on resume: the charge is replayed, not repeated."""
+    agent = PaymentAgent(any_checkpointer, after="interrupt")
+    config = {"thread_id": "pay-5"}
+    paused = await agent.app.ainvoke(PAY, config)
+    assert paused.status == "interrupted"
+    result = await agent.app.ainvoke(Command(resume="yes"), config)
+    assert result.status == "done"
+    ((step, key),) = agent.executions
+    assert agent.node_steps == [step, step]
+    assert agent.attempt_keys == [key, key]
+    charged = next(m for m in result.state.context if m.role == "tool")
+    assert charged.metadata["replayed"] is True

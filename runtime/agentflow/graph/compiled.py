@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 DEFAULT_RECURSION_LIMIT = 25
 ANONYMOUS = "anonymous"
 RESERVED_CONFIG = ("thread_id", "run_id", "user_id", "recursion_limit")
+ATTEMPT_STEP = "attempt_step"  # checkpoint metadata: the step number a node attempt ran under
 EventSink = Callable[[StreamChunk], None]
 
 
@@ -94,6 +95,15 @@ class _Run:
     message_count: int = 0
     new_messages: list[Message] = field(default_factory=list)
     checkpointer: Checkpointer | None = None  # handed to nodes (ToolNode records results)
+    # The step number an unfinished attempt (failed, cancelled, interrupted during) of the
+    # next node ran under: its retry runs under the same number, so tool idempotency keys
+    # (thread, step, call id) match and recorded results are replayed, not run again.
+    attempt_step: int | None = None
+
+    @property
+    def node_step(self) -> int:
+        """The step number the next node runs under (config["step"])."""
+        return self.step + 1 if self.attempt_step is None else self.attempt_step
 
     def chunk(self, event: StreamEvent, **kwargs: Any) -> None:
         if self.emit is not None and (self.events is None or event in self.events):
@@ -196,11 +206,13 @@ class CompiledGraph:
             if pending.interrupt.when == "during":
                 resume_values = [*pending.interrupt.resume_values, resume]
             skip_before = node
+            run.attempt_step = _attempt_step(pending)
         elif not messages and not fields and pending is not None:
-            node = pending.next[0]  # continue a paused or crashed run
+            node = pending.next[0]  # continue a paused, crashed, failed or cancelled run
             skip_before = node
             if pending.interrupt is not None and pending.interrupt.when == "during":
                 resume_values = list(pending.interrupt.resume_values)
+            run.attempt_step = _attempt_step(pending)
         else:
             node = ""
 
@@ -325,6 +337,7 @@ class CompiledGraph:
                 node=node,
                 interrupt=Interrupt(node, when="after") if pause else None,
             )
+            run.attempt_step = None  # the step is committed; the next one gets a new number
             for message in messages:
                 run.chunk(StreamEvent.MESSAGE, node=node, message=message)
             run.chunk(StreamEvent.NODE_END, node=node, data={"duration_ms": duration_ms})
@@ -358,7 +371,7 @@ class CompiledGraph:
             # Stopped (by the caller, a timeout or shutdown): record it, resumable at `node`.
             if self.checkpointer is not None:
                 save = self._save(run, [], next_node=node, source="cancel", node=node,
-                                  status="cancelled")  # fmt: skip
+                                  status="cancelled", attempted=True)  # fmt: skip
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.shield(save)
             raise
@@ -417,7 +430,11 @@ class CompiledGraph:
         node: str | None = None,
         interrupt: Interrupt | None = None,
         status: str | None = None,
+        attempted: bool = False,
     ) -> None:
+        """Checkpoint the run. `attempted`: `next_node` ran under `run.node_step` but did not
+        finish; the checkpoint records that number so that a retry runs under it again."""
+        metadata = {ATTEMPT_STEP: run.node_step} if attempted else {}
         run.step += 1
         run.message_count += len(messages)
         run.new_messages.extend(messages)
@@ -437,6 +454,7 @@ class CompiledGraph:
             interrupt=interrupt,
             source=source,
             node=node,
+            metadata=metadata,
         )
         await self.checkpointer.put(checkpoint, messages, user_id=run.user_id)
 
@@ -448,6 +466,7 @@ class CompiledGraph:
             source="interrupt",
             node=interrupt.node,
             interrupt=interrupt,
+            attempted=interrupt.when == "during",
         )
         return self._paused_result(run, interrupt, next_node)
 
@@ -467,7 +486,9 @@ class CompiledGraph:
         if self.checkpointer is None:
             return
         with contextlib.suppress(Exception):
-            await self._save(run, [], next_node=node, source="error", node=node, status="error")
+            await self._save(
+                run, [], next_node=node, source="error", node=node, status="error", attempted=True
+            )
 
     def _result(
         self, run: _Run, status: str, interrupt: Interrupt | None, next_nodes: list[str]
@@ -500,7 +521,7 @@ def _node_config(run: _Run, node: str) -> dict[str, Any]:
         "run_id": run.run_id,
         "user_id": run.user_id,
         "recursion_limit": run.recursion_limit,
-        "step": run.step + 1,
+        "step": run.node_step,
         "node": node,
         "checkpointer": run.checkpointer,
     }
@@ -531,6 +552,13 @@ async def _traced_call(step: Step, state: AgentState, config: dict[str, Any]) ->
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
             tracing.set_attributes({"agentflow.duration_ms": duration_ms})
+
+
+def _attempt_step(pending: Checkpoint) -> int | None:
+    """The step number the pending node already ran under, when its attempt was recorded
+    unfinished (failed, cancelled or interrupted during the node); None otherwise."""
+    value = pending.metadata.get(ATTEMPT_STEP)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _thread_id(config: Mapping[str, Any]) -> str:
