@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from httpx_sse import connect_sse
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,8 +20,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from agentflow import tracing
 from agentflow.graph import CompiledGraph
-from agentflow.models import ScriptedChat
+from agentflow.models import OpenAIChat, ScriptedChat
 from agentflow.tools import create_react_agent, tool
+from tests.models.conftest import FAST_RETRY, FakeProvider
 from tests.runtime.conftest import ServerFactory, user_message
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -142,6 +144,41 @@ def test_span_tree_for_a_react_run(
     for span in traced:
         assert {k: (span.attributes or {}).get(k) for k in ids} == ids, span.name
     assert {s.context.trace_id for s in spans if s.context} == {request.context.trace_id}
+
+
+def test_streamed_run_records_a_retried_model_call(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    """/v1/graph/stream against a real chat-completions server that answers 503 once before
+    streaming: the model span (under the node span) counts both attempts and the tokens."""
+    provider = FakeProvider()
+    try:
+        usage = {"prompt_tokens": 17, "completion_tokens": 2}
+        provider.error(503).stream(provider.text_stream("Hel", "lo", usage=usage))
+        model = OpenAIChat("gpt-test-2024-01-01", base_url=provider.url, retry=FAST_RETRY)
+        url = make_server(graph=create_react_agent(model, []))
+        with (
+            httpx.Client(base_url=url, timeout=10) as client,
+            connect_sse(client, "POST", "/v1/graph/stream", json=user_message("hi")) as source,
+        ):
+            events = list(source.iter_sse())
+        assert [e.json()["delta"] for e in events if e.event == "delta"] == ["Hel", "lo"]
+        assert events[-1].json()["status"] == "done"
+        spans = finished(exporter, 4)
+    finally:
+        provider.close()
+    assert provider.attempts == 2
+    assert all(r.body["stream"] is True for r in provider.requests)
+    [node] = by_name(spans, "agentflow.node")
+    [model_span] = by_name(spans, "agentflow.model")
+    assert parent_of(model_span) == span_id(node)
+    attrs = model_span.attributes or {}
+    assert attrs["gen_ai.request.model"] == attrs["gen_ai.response.model"] == model.name
+    assert attrs["gen_ai.usage.input_tokens"] == 17
+    assert attrs["gen_ai.usage.output_tokens"] == 2
+    assert attrs["agentflow.model.attempts"] == 2
+    assert "agentflow.model.attempts" not in (node.attributes or {})
+    assert model_span.status.status_code == StatusCode.UNSET
 
 
 def test_traceparent_from_the_caller_is_continued(

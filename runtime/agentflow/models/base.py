@@ -9,6 +9,7 @@ from agentflow import tracing
 from agentflow.graph.messages import Message, new_id
 from agentflow.graph.stream import emit_delta, streaming_requested
 from agentflow.models.errors import ModelResponseError
+from agentflow.models.retry import AttemptCount, attempt_count
 
 ToolSchema = Mapping[str, Any]
 """A tool as a JSON-schema dict: ``{"name": ..., "description": ..., "parameters": {...}}``."""
@@ -63,18 +64,29 @@ async def call_model(
         "gen_ai.request.model": name,
         "agentflow.model.attempts": 1,
     }
-    with tracing.span("agentflow.model", attributes):
-        message = await _call_model(model, messages, tools=tools, timeout=timeout)
-        usage = message.usage
-        tracing.set_attributes(
-            {
-                "gen_ai.response.model": message.metadata.get("model"),
-                "gen_ai.usage.input_tokens": usage.prompt_tokens if usage else None,
-                "gen_ai.usage.output_tokens": usage.completion_tokens if usage else None,
-                "agentflow.model.tool_calls": len(message.tool_calls or ()),
-            }
-        )
-        return message
+    # The model's RetryLoops (one per model a FallbackChat tries) count into this; it is
+    # written here, on this span, whether the call succeeds or fails.
+    attempts = AttemptCount()
+    token = attempt_count.set(attempts)
+    try:
+        with tracing.span("agentflow.model", attributes):
+            try:
+                message = await _call_model(model, messages, tools=tools, timeout=timeout)
+            finally:
+                if attempts.value > 1:
+                    tracing.set_attributes({"agentflow.model.attempts": attempts.value})
+            usage = message.usage
+            tracing.set_attributes(
+                {
+                    "gen_ai.response.model": message.metadata.get("model"),
+                    "gen_ai.usage.input_tokens": usage.prompt_tokens if usage else None,
+                    "gen_ai.usage.output_tokens": usage.completion_tokens if usage else None,
+                    "agentflow.model.tool_calls": len(message.tool_calls or ()),
+                }
+            )
+            return message
+    finally:
+        attempt_count.reset(token)
 
 
 async def _call_model(

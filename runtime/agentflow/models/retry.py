@@ -26,10 +26,10 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import NoReturn, TypeVar
 
-from agentflow import tracing
 from agentflow.models.errors import (
     ModelConfigError,
     ModelError,
@@ -163,9 +163,27 @@ def _describe(error: BaseException) -> str:
     return type(error).__name__
 
 
+class AttemptCount:
+    """The attempts made for one traced model call: ``call_model`` sets one up around its
+    span (only while tracing is on) and writes it to the span as ``agentflow.model.attempts``
+    when the call ends. Every :class:`RetryLoop` below it adds its attempts, so the models
+    tried by a ``FallbackChat`` add up to one total."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+attempt_count: ContextVar[AttemptCount | None] = ContextVar(
+    "agentflow_model_attempts", default=None
+)
+
+
 class RetryLoop:
-    """Bookkeeping for one retried call. After each failed attempt call :meth:`next_delay`:
-    it returns how long to sleep before the next attempt, or raises when the call must stop.
+    """Bookkeeping for one retried call, created just before its first attempt. After each
+    failed attempt call :meth:`next_delay`: it returns how long to sleep before the next
+    attempt, or raises when the call must stop.
 
     ``model`` names the model in logs and errors.
     """
@@ -183,6 +201,9 @@ class RetryLoop:
         self.errors: list[ModelError] = []
         self._clock = clock
         self._start = clock()
+        self._count = attempt_count.get()  # None unless call_model traces this call
+        if self._count is not None:
+            self._count.value += 1
 
     def elapsed(self) -> float:
         return self._clock() - self._start
@@ -236,11 +257,11 @@ class RetryLoop:
             },
         )
         self.attempt += 1
-        tracing.set_attributes({"agentflow.model.attempts": self.attempt})
+        if self._count is not None:
+            self._count.value += 1
         return delay
 
     def _give_up(self, why: str) -> NoReturn:
-        tracing.set_attributes({"agentflow.model.attempts": self.attempt})
         last = self.errors[-1]
         cls = type(last) if isinstance(last, ModelUnavailableError) else ModelUnavailableError
         raise cls(
