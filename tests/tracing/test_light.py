@@ -168,9 +168,12 @@ def test_the_sampler_decides_for_light_spans() -> None:
     provider, memory = provider_with_memory(sampler=ALWAYS_OFF)
     tracing.use_tracer_provider(provider)
     try:
+        assert tracing.recording()  # nothing open yet: a root may be sampled
         with tracing.span("root") as root:
             assert isinstance(root, NonRecordingSpan)
+            assert not tracing.recording()  # callers skip building attributes
             assert tracing.span("child") is tracing.span("other")  # the shared null span
+            tracing.set_attributes({"ignored": 1})
         assert memory.get_finished_spans() == ()
     finally:
         tracing.reset()

@@ -57,7 +57,7 @@ async def call_model(
     forwarded with ``emit_delta``; the returned message gets the id the deltas carried, so a
     consumer can match the final MESSAGE event to its deltas. Otherwise ``ainvoke`` is used.
     """
-    if not tracing.enabled():
+    if not tracing.recording():
         return await _call_model(model, messages, tools=tools, timeout=timeout)
     name = getattr(model, "name", None)
     attributes = {

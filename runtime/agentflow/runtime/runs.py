@@ -139,7 +139,7 @@ class RunService:
         sink: EventSink | None,
         fresh: bool,
     ) -> RunResult:
-        if not tracing.enabled():
+        if not tracing.recording():
             return await self._execute_run(run, graph_input, config, sink, fresh)
         # The task was created in the request handler: its context holds the request span.
         attributes = {

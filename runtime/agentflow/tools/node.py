@@ -74,7 +74,7 @@ class ToolNode:
             if key is not None and key in recorded:
                 return _replayed(recorded[key])
             async with limit:
-                if tracing.enabled():
+                if tracing.recording():
                     message = await _traced_call(self, call, config)
                 else:
                     message = await self.run_call(call, config)

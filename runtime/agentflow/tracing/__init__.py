@@ -28,6 +28,20 @@ from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from typing import Any
 
+__all__ = [
+    "INHERITED",
+    "Attributes",
+    "enabled",
+    "mark_error",
+    "recording",
+    "reset",
+    "set_attributes",
+    "span",
+    "update_name",
+    "use_tracer_provider",
+    "wanted",
+]
+
 logger = logging.getLogger("agentflow.tracing")
 
 Attributes = Mapping[str, Any]
@@ -58,6 +72,15 @@ def enabled() -> bool:
     if not _resolved:
         _resolve()
     return _tracer is not None
+
+
+def recording() -> bool:
+    """Whether a span opened here would be recorded: tracing is on and agentflow's current
+    span (if any) was not dropped by the sampler. Lets callers skip building attributes."""
+    if _tracer is None:
+        return enabled()
+    current = _scope.get()[0]
+    return current is None or bool(current.is_recording())
 
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
@@ -111,7 +134,7 @@ def set_attributes(attributes: Attributes) -> None:
     if _tracer is None:
         return
     current = _scope.get()[0]
-    if current is None:
+    if current is None or not current.is_recording():
         return
     if type(current) is _light_span:
         current.set_trusted(_clean(attributes))
