@@ -49,7 +49,7 @@ import tempfile
 import textwrap
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -302,11 +302,14 @@ def compare(
     duration: int,
     warmup: int,
     script: Path | None,
+    settle: Callable[[], None] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Load every (already started) server once per round, in an order rotating by round.
 
     Round k starts with server k mod n, so no variant always runs first (or right after
-    the same neighbour). The warm-up runs only in the first round. Returns each server's
+    the same neighbour). The warm-up runs only in the first round. `settle` runs after
+    each load (e.g. until a server's background work is done, so it cannot steal CPU from
+    the next one). Returns each server's
     `load` results, one per round, in round order, each tagged with its round and its
     position inside the round.
     """
@@ -322,6 +325,8 @@ def compare(
             result["round"] = k
             result["position"] = position
             results[key].append(result)
+            if settle is not None:
+                settle()
     return results
 
 

@@ -24,9 +24,10 @@ mode alike. Per round, each "on" mode's throughput overhead 1 - on/off req/s and
 overhead on/off - 1 (us/request, read from /proc around the measured run; steadier than
 req/s on a busy box) are taken against the off server of the same round; the summary gives
 their medians over the rounds (min..max), and the median req/s and CPU/request of each
-mode. An OTLP server may still flush its last batch (BatchSpanProcessor, every 5 s) while
-the next server is loaded; that export is small next to a run. Target (issue 9): median
-throughput overhead of tracing on < 10%.
+mode. After each load the script waits until the collector has received nothing for 1 s
+(the OTLP servers run with OTEL_BSP_SCHEDULE_DELAY=500), so a server draining its span queue
+(and the collector reading it) never runs during the next server's measurement. Target
+(issue 9): median throughput overhead of tracing on < 10%.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,21 @@ app = create_react_agent(DemoChat(), [add])
 REACT_BODY = {"messages": [{"role": "user", "content": "what is 2+3"}]}
 GRAPHS = {"echo": (hb.GRAPH_MODULE, hb.INVOKE_BODY), "react": (REACT_MODULE, REACT_BODY)}
 MODES = ("off", "on, no export", "on, OTLP", "on, OTLP 10%")
+
+
+def exports_done(quiet: float = 1.0, limit: float = 8.0) -> None:
+    """Wait until no OTLP export has arrived for `quiet` seconds (at most `limit`): a
+    server's span processor drains its queue after the load stops, and that work (and the
+    collector's) must not run during the next server's measurement."""
+    deadline = time.monotonic() + limit
+    seen = NullCollector.exports
+    quiet_since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if NullCollector.exports != seen:
+            seen, quiet_since = NullCollector.exports, time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet:
+            return
 
 
 class NullCollector(BaseHTTPRequestHandler):
@@ -88,7 +105,12 @@ def tracing_env(mode: str, collector: str) -> dict[str, str]:
         return {}
     if mode == "on, no export":
         return {"AGENTFLOW_TRACING": "1", "OTEL_TRACES_EXPORTER": "none"}
-    env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": collector}
+    env = {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector,
+        # a partial batch leaves within 0.5 s (default 5 s), so exports_done() can wait for it
+        "OTEL_BSP_SCHEDULE_DELAY": "500",
+    }
     if mode == "on, OTLP 10%":
         env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
     return env
@@ -133,7 +155,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         reply = hb.post_json(server.url + "/v1/graph/invoke", body)
                         assert reply["status"] == "done", reply
                     results = hb.compare(
-                        servers, "/v1/graph/invoke", args.rounds, args.duration, args.warmup, post
+                        servers,
+                        "/v1/graph/invoke",
+                        args.rounds,
+                        args.duration,
+                        args.warmup,
+                        post,
+                        settle=exports_done,
                     )
                 for mode in MODES[1:]:
                     row = hb.overhead_row(f"{graph} {mode}", results["off"], results[mode])
