@@ -58,6 +58,13 @@ class Lease:
         self.block = 1
         self.pending: asyncio.Future[None] | None = None  # a reservation in flight
 
+    def take(self, window: int) -> int | None:
+        """The next reserved position in `window`; None when there is none left."""
+        if self.window != window or self.next > self.last:
+            return None
+        self.next += 1
+        return self.next - 1
+
 
 class Counter:
     """Each key's position in its current window: in memory, or in Redis through leases."""
@@ -71,10 +78,9 @@ class Counter:
         """Count one request for `key` in `window`; its 1-based position in the window."""
         if self.redis is not None and self.redis.healthy:
             lease = self._leases.get(key)
-            if lease is not None and lease.window == window and lease.next <= lease.last:
-                lease.next += 1
-                return lease.next - 1
-            position = await self._take_leased(key, limit, window)
+            position = lease.take(window) if lease is not None else None
+            if position is None:
+                position = await self._take_leased(key, limit, window)
             if position is not None:
                 return position
         return self._take_memory(key, window)
@@ -97,9 +103,9 @@ class Counter:
             lease = leases[key] = Lease()
         while lease.pending is not None:  # another request is reserving for this key: wait
             await asyncio.shield(lease.pending)
-            if lease.window == window and lease.next <= lease.last:
-                lease.next += 1
-                return lease.next - 1
+            position = lease.take(window)
+            if position is not None:
+                return position
         if lease.window == window:  # used up within its window: busy key, bigger blocks
             lease.block = min(limit.block, lease.block * 2)
         elif lease.next <= lease.last:  # a window ended with counts left: smaller blocks
