@@ -14,6 +14,9 @@ host application) is used as is; otherwise one is built from the standard variab
 ``OTEL_TRACES_EXPORTER`` (``otlp`` -- HTTP/protobuf, configured by ``OTEL_EXPORTER_OTLP_*`` --,
 ``console`` or ``none``, comma separated) behind a ``BatchSpanProcessor``. Incoming W3C
 ``traceparent`` headers are continued through the configured propagators (``OTEL_PROPAGATORS``).
+``OTEL_TRACES_SAMPLER`` is honoured; below a dropped span agentflow opens no span and builds no
+attributes (:func:`recording`). With the SDK's tracer, spans are recorded by
+:mod:`agentflow.tracing.light`, which hands the processors the SDK's own ``ReadableSpan``.
 
 Exception messages are never recorded (they can carry secrets): a failed span gets status
 ERROR and an ``error.type`` attribute with the exception class only.
