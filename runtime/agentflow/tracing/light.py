@@ -148,8 +148,8 @@ class LightSpan(trace_api.Span):
         self._kind = kind
         self._attributes = attributes
         self._checked: BoundedAttributes | None = None  # attributes set by other code
-        self._events: list[Event] = []
-        self._links: list[trace_api.Link] = []
+        self._events: list[Event] | None = None  # made on first use: most spans have none
+        self._links: list[trace_api.Link] | None = None
         self._status = _UNSET
         self._end: int | None = None
         self._start = time_ns()
@@ -188,10 +188,15 @@ class LightSpan(trace_api.Span):
         self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None
     ) -> None:
         if self._end is None:
-            self._events.append(Event(name, dict(attributes or {}), timestamp or time_ns()))
+            event = Event(name, dict(attributes or {}), timestamp or time_ns())
+            if self._events is None:
+                self._events = []
+            self._events.append(event)
 
     def add_link(self, context: SpanContext, attributes: Mapping[str, Any] | None = None) -> None:
         if self._end is None and context.is_valid:
+            if self._links is None:
+                self._links = []
             self._links.append(trace_api.Link(context, dict(attributes or {})))
 
     def update_name(self, name: str) -> None:
@@ -240,8 +245,8 @@ class LightSpan(trace_api.Span):
             parent=self._parent,
             resource=tracer.resource,
             attributes=attributes,
-            events=self._events,
-            links=self._links,
+            events=self._events or (),
+            links=self._links or (),
             kind=self._kind,
             instrumentation_info=tracer.info,
             status=self._status,
