@@ -8,12 +8,8 @@ attributes set by other code through the OpenTelemetry API are honoured."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -27,6 +23,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 
 from agentflow import tracing
 from agentflow.tracing.light import LightSpan, LightTracer, lighten
+from tests.tracing.conftest import Collector
 
 
 def provider_with_memory(**kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter]:
@@ -97,34 +94,6 @@ def test_light_spans_look_like_sdk_spans_to_processors() -> None:
     ]
     assert light == sdk
     assert light[1]["attributes"]["tags"] == ("a", "b")  # validated like the SDK does
-
-
-class Collector(BaseHTTPRequestHandler):
-    received: list[bytes] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        Collector.received.append(body)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def collector() -> Iterator[str]:
-    Collector.received = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def test_light_spans_through_the_otlp_exporter(collector: str) -> None:

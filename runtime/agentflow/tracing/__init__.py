@@ -277,16 +277,14 @@ def _build_provider() -> Any:
             exporter = ConsoleSpanExporter()
         elif exporter_name == "otlp":
             try:
-                from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-                    OTLPSpanExporter,
-                )
+                from agentflow.tracing.otlp import FastOTLPSpanExporter
             except ImportError:
                 logger.warning(
                     "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http "
                     "(agentflow-cli[otel]); spans are recorded but not exported"
                 )
                 continue
-            exporter = OTLPSpanExporter()
+            exporter = FastOTLPSpanExporter()
         else:
             logger.warning("unsupported OTEL_TRACES_EXPORTER %r ignored", exporter_name)
             continue
