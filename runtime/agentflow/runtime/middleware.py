@@ -111,10 +111,13 @@ class RequestMiddleware:
             self.metrics.observe_request(method, template, str(status), elapsed)
             if self.tracing:
                 tracing.set_attributes(
-                    {"agentflow.request_id": request_id, "http.response.status_code": status}
+                    {
+                        "agentflow.request_id": request_id,
+                        "http.response.status_code": status,
+                        "http.route": template if route is not None else None,
+                    }
                 )
                 if route is not None:
-                    tracing.set_attributes({"http.route": template})
                     tracing.update_name(f"{method} {template}")
                 if status >= 500:
                     tracing.mark_error(error_class or str(status))
