@@ -100,7 +100,8 @@ class LightTracer:
             and parent.trace_flags.sampled
             and not parent.is_remote
         ):
-            flags, trace_state = _SAMPLED, parent.trace_state
+            flags, trace_state = parent.trace_flags, parent.trace_state  # sampled, same id kind
+            random_id = False  # already in the parent's flags
         else:
             sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
             flags = _SAMPLED if sampled.decision.is_sampled() else _NOT_SAMPLED
