@@ -4,12 +4,10 @@ attempts, for plain and streamed calls, retries, fallbacks and calls that give u
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -36,19 +34,6 @@ if TYPE_CHECKING:
 PRIMARY = "gpt-test-2024-01-01"
 BACKUP = "gpt-backup-2024-01-01"
 USAGE = {"prompt_tokens": 21, "completion_tokens": 4}
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    memory = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.use_tracer_provider(provider)
-    try:
-        yield memory
-    finally:
-        tracing.reset()
-        provider.shutdown()
 
 
 def make_model(provider: FakeProvider, name: str, retry: RetryPolicy) -> OpenAIChat:

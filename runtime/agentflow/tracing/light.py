@@ -42,11 +42,9 @@ def lighten(tracer: Any) -> Any:
     needed = ("sampler", "span_processor", "id_generator", "resource", "_span_limits")
     if not all(hasattr(tracer, name) for name in needed):
         return tracer
-    metrics = getattr(tracer, "_tracer_metrics", None)
+    metrics = getattr(tracer, "_tracer_metrics", None)  # the SDK's span metrics (1.4x)
     if metrics is not None and type(metrics).__name__ != "NoOpTracerMetrics":
-        enabled = getattr(metrics, "_enabled", None)
-        if enabled is None or enabled:  # the SDK's own span metrics are on: keep its spans
-            return tracer
+        return tracer  # they are on: they count the SDK's own spans
     return LightTracer(tracer)
 
 
