@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -209,66 +209,57 @@ class CountingCounter(Counter):
         return await super()._reserve(key, rate, window, block)
 
 
-async def redis_link() -> RedisLink:
+@pytest.fixture
+async def link() -> AsyncIterator[RedisLink]:
+    """A link to the real Redis under a prefix of its own, emptied afterwards."""
     require_redis()
     link = RedisLink(REDIS_URL, prefix="t_rl_" + uuid.uuid4().hex[:12])
     await link.connect()
     assert link.healthy
-    return link
-
-
-async def test_leases_never_hand_out_a_position_twice_across_workers() -> None:
-    link = await redis_link()
     try:
-        limit = Limit.of("per-user", Rate(10_000, 3600.0, "10000/hour"))
-        assert limit.block == 64
-        workers = [CountingCounter(link), CountingCounter(link)]
-
-        async def burst(counter: Counter) -> list[int]:
-            return [await counter.take("user:u", limit, 7) for _ in range(600)]
-
-        results = await asyncio.gather(*(burst(c) for c in workers), burst(workers[0]))
-        positions = [p for r in results for p in r]
-        assert len(set(positions)) == len(positions) == 1800  # unique across workers
-        reserved = int(await link.client.get(link.key("rl", "user:u", "3600", "7")) or 0)
-        assert max(positions) <= reserved <= 1800 + 2 * 64  # at most a block left per worker
-        # busy keys take blocks: far fewer round trips than requests
-        assert sum(w.reservations for w in workers) < 1800 / 8
+        yield link
     finally:
         await link.client.delete(*await link.client.keys(link.key("*")))
         await link.close()
 
 
-async def test_leases_never_admit_more_than_the_limit() -> None:
-    link = await redis_link()
-    try:
-        limit = Limit.of("global", Rate(1_000, 60.0, "1000/minute"))
-        assert limit.block == 10
-        workers = [Counter(link), Counter(link), Counter(link)]
+async def test_leases_never_hand_out_a_position_twice_across_workers(link: RedisLink) -> None:
+    limit = Limit.of("per-user", Rate(10_000, 3600.0, "10000/hour"))
+    assert limit.block == 64
+    workers = [CountingCounter(link), CountingCounter(link)]
 
-        async def burst(counter: Counter) -> list[int]:
-            return [await counter.take("global", limit, 3) for _ in range(500)]
+    async def burst(counter: Counter) -> list[int]:
+        return [await counter.take("user:u", limit, 7) for _ in range(600)]
 
-        positions = [p for r in await asyncio.gather(*map(burst, workers)) for p in r]
-        admitted = [p for p in positions if p <= 1_000]
-        assert len(admitted) == len(set(admitted))
-        assert 1_000 - 3 * 10 <= len(admitted) <= 1_000
-        # a new window starts from zero
-        assert await workers[0].take("global", limit, 4) == 1
-    finally:
-        await link.client.delete(*await link.client.keys(link.key("*")))
-        await link.close()
+    results = await asyncio.gather(*(burst(c) for c in workers), burst(workers[0]))
+    positions = [p for r in results for p in r]
+    assert len(set(positions)) == len(positions) == 1800  # unique across workers
+    reserved = int(await link.client.get(link.key("rl", "user:u", "3600", "7")) or 0)
+    assert max(positions) <= reserved <= 1800 + 2 * 64  # at most a block left per worker
+    # busy keys take blocks: far fewer round trips than requests
+    assert sum(w.reservations for w in workers) < 1800 / 8
 
 
-async def test_small_limits_are_counted_exactly_in_redis() -> None:
-    link = await redis_link()
-    try:
-        limit = Limit.of("per-user", Rate(100, 60.0, "100/minute"))
-        assert limit.block == 1
-        one, two = CountingCounter(link), CountingCounter(link)
-        positions = [await c.take("ip:1", limit, 1) for c in (one, two) * 10]
-        assert positions == list(range(1, 21))
-        assert one.reservations == two.reservations == 10
-    finally:
-        await link.client.delete(*await link.client.keys(link.key("*")))
-        await link.close()
+async def test_leases_never_admit_more_than_the_limit(link: RedisLink) -> None:
+    limit = Limit.of("global", Rate(1_000, 60.0, "1000/minute"))
+    assert limit.block == 10
+    workers = [Counter(link), Counter(link), Counter(link)]
+
+    async def burst(counter: Counter) -> list[int]:
+        return [await counter.take("global", limit, 3) for _ in range(500)]
+
+    positions = [p for r in await asyncio.gather(*map(burst, workers)) for p in r]
+    admitted = [p for p in positions if p <= 1_000]
+    assert len(admitted) == len(set(admitted))
+    assert 1_000 - 3 * 10 <= len(admitted) <= 1_000
+    # a new window starts from zero
+    assert await workers[0].take("global", limit, 4) == 1
+
+
+async def test_small_limits_are_counted_exactly_in_redis(link: RedisLink) -> None:
+    limit = Limit.of("per-user", Rate(100, 60.0, "100/minute"))
+    assert limit.block == 1
+    one, two = CountingCounter(link), CountingCounter(link)
+    positions = [await c.take("ip:1", limit, 1) for c in (one, two) * 10]
+    assert positions == list(range(1, 21))
+    assert one.reservations == two.reservations == 10
