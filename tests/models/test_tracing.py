@@ -40,6 +40,10 @@ def make_model(provider: FakeProvider, name: str, retry: RetryPolicy) -> OpenAIC
     return OpenAIChat(name, base_url=provider.url, api_key="sk-test", retry=retry)
 
 
+def fallback(primary: FakeProvider, backup: FakeProvider, retry: RetryPolicy) -> FallbackChat:
+    return FallbackChat([make_model(primary, PRIMARY, retry), make_model(backup, BACKUP, retry)])
+
+
 async def call(model: Any, *, stream: bool) -> tuple[Message, list[StreamChunk]]:
     """``call_model`` inside a node whose run is streamed (``stream``) or not."""
     chunks: list[StreamChunk] = []
@@ -167,9 +171,7 @@ async def test_fallback_span_names_the_answering_model_and_counts_all_attempts(
         backup.stream(text_stream(backup, "Hi."))
     else:
         backup.json(backup.completion("Hi.", usage=USAGE))
-    chat = FallbackChat(
-        [make_model(primary, PRIMARY, fast_retry), make_model(backup, BACKUP, fast_retry)]
-    )
+    chat = fallback(primary, backup, fast_retry)
 
     reply, _ = await call(chat, stream=stream)
 
@@ -191,9 +193,7 @@ async def test_fallback_whose_backup_answers_at_once(
     primary, backup = make_provider(), make_provider()
     primary.error(503).error(503).error(503)
     backup.stream(text_stream(backup, "Hi."))
-    chat = FallbackChat(
-        [make_model(primary, PRIMARY, fast_retry), make_model(backup, BACKUP, fast_retry)]
-    )
+    chat = fallback(primary, backup, fast_retry)
 
     await call(chat, stream=True)
 
@@ -212,9 +212,7 @@ async def test_fallback_where_every_model_gives_up(
     primary, backup = make_provider(), make_provider()
     primary.error(503).error(503).error(503)
     backup.error(500).error(502).error(503)
-    chat = FallbackChat(
-        [make_model(primary, PRIMARY, fast_retry), make_model(backup, BACKUP, fast_retry)]
-    )
+    chat = fallback(primary, backup, fast_retry)
 
     with pytest.raises(ModelUnavailableError, match="all 2 models failed"):
         await call(chat, stream=stream)
