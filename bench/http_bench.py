@@ -353,23 +353,42 @@ def paired_overhead(
         values = [r[key] for r in rounds if r[key] is not None]
         return round(statistics.median(values), 3) if values else None
 
+    def spread(name: str, values: list[float]) -> dict[str, Any]:
+        return {
+            name: round(statistics.median(values), 3),
+            f"{name}_min": round(min(values), 3),
+            f"{name}_max": round(max(values), 3),
+            f"{name}_per_round": [round(x, 3) for x in values],
+        }
+
     return {
         "rounds": len(pairs),
         "off_req_s": median_of(off_rounds, "requests_per_s"),
         "on_req_s": median_of(on_rounds, "requests_per_s"),
-        "throughput_overhead": round(statistics.median(throughput), 3),
-        "throughput_overhead_min": round(min(throughput), 3),
-        "throughput_overhead_max": round(max(throughput), 3),
-        "throughput_overhead_per_round": [round(x, 3) for x in throughput],
+        **spread("throughput_overhead", throughput),
         "off_cpu_us": median_of(off_rounds, "server_cpu_us_per_request"),
         "on_cpu_us": median_of(on_rounds, "server_cpu_us_per_request"),
-        "cpu_overhead": round(statistics.median(cpu), 3),
-        "cpu_overhead_min": round(min(cpu), 3),
-        "cpu_overhead_max": round(max(cpu), 3),
-        "cpu_overhead_per_round": [round(x, 3) for x in cpu],
+        **spread("cpu_overhead", cpu),
         "off_p99_ms": median_of(off_rounds, "p99_ms"),
         "on_p99_ms": median_of(on_rounds, "p99_ms"),
     }
+
+
+def paired_args(parser: argparse.ArgumentParser, name: str) -> None:
+    """The options of a paired-rounds bench; its JSON goes to bench/results/{name}.json."""
+    parser.add_argument("--duration", type=int, default=5, help="wrk seconds per run")
+    parser.add_argument("--warmup", type=int, default=1, help="wrk warm-up seconds, 0: none")
+    parser.add_argument("--rounds", type=int, default=5, help="paired rounds (medians over them)")
+    parser.add_argument("--json", type=Path, default=ROOT / f"bench/results/{name}.json")
+
+
+def check_paired_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse what a paired-rounds bench cannot run with; note the load it starts under."""
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    if shutil.which("wrk") is None:
+        sys.exit(f"wrk is not installed; install it with: {WRK_INSTALL}")
+    args.loadavg = [round(x, 2) for x in os.getloadavg()]
 
 
 OVERHEAD_TARGET = 0.10

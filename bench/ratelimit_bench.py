@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -97,19 +96,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="wrk seconds per run")
-    parser.add_argument("--warmup", type=int, default=1, help="wrk warm-up seconds, 0: none")
-    parser.add_argument("--rounds", type=int, default=5, help="paired rounds (medians over them)")
+    hb.paired_args(parser, "ratelimit_bench")
     parser.add_argument("--no-postgres", action="store_true", help="only the memory pair")
-    parser.add_argument("--json", type=Path, default=hb.ROOT / "bench/results/ratelimit_bench.json")
     parser.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    if shutil.which("wrk") is None:
-        sys.exit(f"wrk is not installed; install it with: {hb.WRK_INSTALL}")
-    args.loadavg = [round(x, 2) for x in os.getloadavg()]
+    hb.check_paired_args(parser, args)
     report = run(args)
     print()
     hb.print_overhead_table(report["rows"], width=16)

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import tempfile
 import threading
@@ -181,21 +180,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="wrk seconds per run")
-    parser.add_argument("--warmup", type=int, default=1, help="wrk warm-up seconds, 0: none")
-    parser.add_argument("--rounds", type=int, default=5, help="paired rounds (medians over them)")
-    parser.add_argument("--json", type=Path, default=hb.ROOT / "bench/results/tracing_bench.json")
+    hb.paired_args(parser, "tracing_bench")
     args = parser.parse_args()
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
-    if shutil.which("wrk") is None:
-        sys.exit(f"wrk is not installed; install it with: {hb.WRK_INSTALL}")
+    hb.check_paired_args(parser, args)
     try:
         import opentelemetry.exporter.otlp.proto.http
         import opentelemetry.sdk  # noqa: F401
     except ImportError:
         sys.exit("the otel extra is not installed: .venv/bin/pip install -e '.[otel]'")
-    args.loadavg = [round(x, 2) for x in os.getloadavg()]
     report = run(args)
     print()
     hb.print_overhead_table(report["rows"], width=20)
