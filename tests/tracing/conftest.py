@@ -12,11 +12,12 @@ import pytest
 
 class Collector(BaseHTTPRequestHandler):
     received: list[bytes] = []
+    status = 200  # what it answers
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         Collector.received.append(body)
-        self.send_response(200)
+        self.send_response(Collector.status)
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -27,6 +28,7 @@ class Collector(BaseHTTPRequestHandler):
 @pytest.fixture
 def collector() -> Iterator[str]:
     Collector.received = []
+    Collector.status = 200
     server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

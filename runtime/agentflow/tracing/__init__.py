@@ -12,7 +12,9 @@ When on, a process-wide ``TracerProvider`` already installed (``opentelemetry-in
 host application) is used as is; otherwise one is built from the standard variables:
 ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` (service name ``agentflow`` by default),
 ``OTEL_TRACES_EXPORTER`` (``otlp`` -- HTTP/protobuf, configured by ``OTEL_EXPORTER_OTLP_*`` --,
-``console`` or ``none``, comma separated) behind a ``BatchSpanProcessor``. Incoming W3C
+``console`` or ``none``, comma separated) behind a ``BatchSpanProcessor``; the OTLP export
+runs in a helper process (:mod:`agentflow.tracing.relay`; ``AGENTFLOW_TRACING_RELAY=0`` keeps
+it in the server process). Incoming W3C
 ``traceparent`` headers are continued through the configured propagators (``OTEL_PROPAGATORS``).
 ``OTEL_TRACES_SAMPLER`` is honoured; below a dropped span agentflow opens no span and builds no
 attributes (:func:`recording`). With the SDK's tracer, spans are recorded by
@@ -52,8 +54,9 @@ Attributes = Mapping[str, Any]
 _NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
 _tracer: Any = None  # an opentelemetry Tracer when tracing is on
 _otel: Any = None  # opentelemetry.trace, once tracing is on
-_otel_context: Any = None  # opentelemetry.context
 _light_span: Any = None  # agentflow.tracing.light.LightSpan, once tracing is on
+_light: Any = None  # agentflow.tracing.light, once tracing is on
+_start: Any = None  # (name, context, kind, attributes) -> a started span
 _propagator: Any = None  # the global TextMapPropagator
 _W3C_FIELDS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _propagated: frozenset[bytes] | None = None  # the headers it reads; None: it may read any
@@ -139,10 +142,12 @@ def set_attributes(attributes: Attributes) -> None:
     current = _scope.get()[0]
     if current is None or not current.is_recording():
         return
+    if None in attributes.values():
+        attributes = _clean(attributes)
     if type(current) is _light_span:
-        current.set_trusted(_clean(attributes))
+        current.set_trusted(attributes)
     else:
-        current.set_attributes(_clean(attributes))
+        current.set_attributes(attributes)
 
 
 def mark_error(error_type: str) -> None:
@@ -190,26 +195,22 @@ class _Span:
             if carrier:
                 self._context = _propagator.extract(carrier)
         inherited = _scope.get()[1]
-        merged = {**inherited, **_clean(attributes)} if attributes else inherited
-        self._attributes = merged
         self._inherit = inherited
-        if merged is not inherited and any(merged.get(k) != inherited.get(k) for k in INHERITED):
+        if not attributes:
+            self._attributes = dict(inherited)  # the span's own: it may add to it
+            return
+        merged = {**inherited, **attributes}
+        if None in attributes.values():
+            merged = _clean(merged)
+        self._attributes = merged
+        thread, run = INHERITED
+        if merged.get(thread) != inherited.get(thread) or merged.get(run) != inherited.get(run):
             self._inherit = {k: merged[k] for k in INHERITED if k in merged}
 
     def __enter__(self) -> Any:
-        span = _tracer.start_span(
-            self._name,
-            context=self._context,
-            kind=self._kind,
-            attributes=self._attributes,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
+        span = _start(self._name, self._context, self._kind, self._attributes)
         self._span = span
-        self._tokens = (
-            _otel_context.attach(_otel.set_span_in_context(span)),
-            _scope.set((span, self._inherit)),
-        )
+        self._tokens = (_light.activate(span), _scope.set((span, self._inherit)))
         return span
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
@@ -218,7 +219,7 @@ class _Span:
             _fail(span, type(exc).__name__)
         otel_token, scope_token = self._tokens
         _scope.reset(scope_token)
-        _otel_context.detach(otel_token)
+        _light.deactivate(otel_token)
         span.end()
 
 
@@ -285,6 +286,10 @@ def _build_provider() -> Any:
                 )
                 continue
             exporter = FastOTLPSpanExporter()
+            if exporter.takes_light_spans and _relay_wanted():
+                from agentflow.tracing.relay import RelayExporter
+
+                exporter = RelayExporter(exporter)
         else:
             logger.warning("unsupported OTEL_TRACES_EXPORTER %r ignored", exporter_name)
             continue
@@ -292,17 +297,36 @@ def _build_provider() -> Any:
     return provider
 
 
+def _relay_wanted() -> bool:
+    switch = os.environ.get("AGENTFLOW_TRACING_RELAY", "").strip().lower()
+    return os.name == "posix" and switch not in _FALSE
+
+
 def _use(tracer: Any) -> None:
-    global _otel, _otel_context, _tracer, _light_span, _propagator, _propagated
-    from opentelemetry import context, propagate, trace
+    global _otel, _tracer, _light, _light_span, _start, _propagator, _propagated
+    from opentelemetry import propagate, trace
 
-    from agentflow.tracing.light import LightSpan, lighten
+    from agentflow.tracing import light
 
-    _otel, _otel_context, _light_span = trace, context, LightSpan
+    _otel, _light, _light_span = trace, light, light.LightSpan
     _propagator = propagate.get_global_textmap()
     fields = frozenset(name.lower().encode("latin-1") for name in _propagator.fields)
     _propagated = fields if fields <= _W3C_FIELDS else None  # e.g. Jaeger reads prefixes
-    _tracer = lighten(tracer)
+    _tracer = light.lighten(tracer)
+    if isinstance(_tracer, light.LightTracer):
+        _start = _tracer.open
+    else:
+        foreign = _tracer
+
+        def _start(name: str, context: Any, kind: Any, attributes: dict[str, Any]) -> Any:
+            return foreign.start_span(
+                name,
+                context=context,
+                kind=kind,
+                attributes=attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
 
 
 def use_tracer_provider(provider: Any | None) -> None:

@@ -21,18 +21,56 @@ from collections.abc import Mapping
 from time import time_ns
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 logger = logging.getLogger("agentflow.tracing")
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
-_UNSET = Status(StatusCode.UNSET)
+UNSET = Status(StatusCode.UNSET)  # the status of a span until one is set
 _RANDOM = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))  # W3C trace context level 2 (SDK 1.3x)
+_SPAN_KEY: str = getattr(trace_api, "_SPAN_KEY", "current-span")
+# The OpenTelemetry context lives in one ContextVar with the default runtime context: read
+# and set it directly (the API's attach/detach/get_current add three calls each).
+_runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
+_context_var = (
+    getattr(_runtime, "_current_context", None)
+    if type(_runtime) is ContextVarsRuntimeContext
+    else None
+)
+
+
+def current_context() -> Context:
+    """The current OpenTelemetry context."""
+    if _context_var is not None:
+        context: Context = _context_var.get()
+        return context
+    return context_api.get_current()
+
+
+def activate(span: trace_api.Span) -> Any:
+    """Make ``span`` the current span; returns the token for :func:`deactivate`."""
+    if _context_var is not None:
+        return _context_var.set(Context({**_context_var.get(), _SPAN_KEY: span}))
+    return context_api.attach(trace_api.set_span_in_context(span))
+
+
+def deactivate(token: Any) -> None:
+    if _context_var is None:
+        context_api.detach(token)
+        return
+    try:
+        _context_var.reset(token)
+    except ValueError:  # set in another context (a generator resumed elsewhere)
+        logger.debug("span context not restored: it was entered in another context")
 
 
 def lighten(tracer: Any) -> Any:
@@ -63,12 +101,32 @@ class LightTracer:
         self.limits = tracer._span_limits
         self.is_enabled = getattr(tracer, "_is_enabled", None)
         self.on_ending = getattr(self.processor, "_on_ending", None)
-        # ParentBased with its default local-parent rule: below a sampled span of this process
-        # every span is recorded and sampled, with the parent's trace state -- no need to ask.
+        self._pipeline: Any = None  # the processors the last direct() looked at
+        self._batch: BatchSpanProcessor | None = None
+        # AlwaysOn, or ParentBased with its default local-parent rule: below a sampled span of
+        # this process every span is recorded and sampled, with the parent's trace state; with
+        # AlwaysOn at the root, so is every root span -- no need to ask the sampler.
         description = self.sampler.get_description()
-        self.children_follow = description.startswith("ParentBased{") and (
-            "localParentSampled:AlwaysOnSampler" in description
+        always = description == "AlwaysOnSampler"
+        self.children_follow = always or (
+            description.startswith("ParentBased{")
+            and "localParentSampled:AlwaysOnSampler" in description
         )
+        self.roots_sampled = always or description.startswith("ParentBased{root:AlwaysOnSampler,")
+
+    def direct(self) -> BatchSpanProcessor | None:
+        """The batch processor to hand a ``LightSpan`` itself when it ends: when it is the
+        provider's only processor and its exporter says it takes light spans (agentflow's
+        OTLP exporters). Otherwise the processors get a ``ReadableSpan``."""
+        pipeline = getattr(self.processor, "_span_processors", None)
+        if pipeline is not self._pipeline:  # a processor was added: look again
+            self._pipeline = pipeline
+            only = pipeline[0] if pipeline and len(pipeline) == 1 else None
+            takes = type(only) is BatchSpanProcessor and getattr(
+                only.span_exporter, "takes_light_spans", False
+            )
+            self._batch = only if takes else None
+        return self._batch
 
     def start_span(
         self,
@@ -78,10 +136,41 @@ class LightTracer:
         attributes: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> trace_api.Span:
+        return self.open(name, context, kind, dict(attributes) if attributes else {})
+
+    def open(
+        self, name: str, context: Context | None, kind: SpanKind, attributes: dict[str, Any]
+    ) -> trace_api.Span:
+        """``start_span`` for agentflow: positional, and ``attributes`` is the span's own."""
         if self.is_enabled is not None and not self.is_enabled():
             span: trace_api.Span = self.tracer.start_span(name, context, kind, attributes)
             return span
-        parent = trace_api.get_current_span(context).get_span_context()
+        current = (context if context is not None else current_context()).get(_SPAN_KEY)
+        if type(current) is LightSpan and self.children_follow:
+            above = current._context
+            if above.trace_flags & 1:  # sampled: the child is too, same flags and state
+                span_context = SpanContext(
+                    above.trace_id, self.ids.generate_span_id(), False, above.trace_flags,
+                    above.trace_state,
+                )  # fmt: skip
+                span = LightSpan(self, name, span_context, above, kind, attributes)
+                return self._started(span, context)
+        return self._open(name, context, kind, attributes, current)
+
+    def _started(self, span: LightSpan, context: Context | None) -> LightSpan:
+        if self.direct() is None:  # a plain BatchSpanProcessor does nothing on start
+            self.processor.on_start(span, parent_context=context)
+        return span
+
+    def _open(
+        self,
+        name: str,
+        context: Context | None,
+        kind: SpanKind,
+        merged: dict[str, Any],
+        current: Any,
+    ) -> trace_api.Span:
+        parent = (current or trace_api.INVALID_SPAN).get_span_context()
         if parent.is_valid:
             trace_id = parent.trace_id
             random_id = bool(parent.trace_flags & _RANDOM)
@@ -90,7 +179,6 @@ class LightTracer:
             trace_id = self.ids.generate_trace_id()
             random_id = self.random_trace_ids
             parent_context = None
-        merged = dict(attributes) if attributes else {}
         recording = True
         if (
             self.children_follow
@@ -100,8 +188,10 @@ class LightTracer:
         ):
             flags, trace_state = parent.trace_flags, parent.trace_state  # sampled, same id kind
             random_id = False  # already in the parent's flags
+        elif parent_context is None and self.roots_sampled:
+            flags, trace_state = _SAMPLED, None
         else:
-            sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, ())
+            sampled = self.sampler.should_sample(context, trace_id, name, kind, merged, ())
             flags = _SAMPLED if sampled.decision.is_sampled() else _NOT_SAMPLED
             trace_state = sampled.trace_state
             recording = sampled.decision.is_recording()
@@ -119,8 +209,7 @@ class LightTracer:
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
         span = LightSpan(self, name, span_context, parent_context, kind, merged)
-        self.processor.on_start(span, parent_context=context)
-        return span
+        return self._started(span, context)
 
 
 class LightSpan(trace_api.Span):
@@ -149,9 +238,67 @@ class LightSpan(trace_api.Span):
         self._checked: BoundedAttributes | None = None  # attributes set by other code
         self._events: list[Event] | None = None  # made on first use: most spans have none
         self._links: list[trace_api.Link] | None = None
-        self._status = _UNSET
+        self._status = UNSET
         self._end: int | None = None
         self._start = time_ns()
+
+    # -- what a ReadableSpan shows, for exporters that take light spans ----------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def context(self) -> SpanContext:
+        return self._context
+
+    @property
+    def parent(self) -> SpanContext | None:
+        return self._parent
+
+    @property
+    def kind(self) -> SpanKind:
+        return self._kind
+
+    @property
+    def start_time(self) -> int:
+        return self._start
+
+    @property
+    def end_time(self) -> int | None:
+        return self._end
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        if self._checked is None:
+            return self._attributes
+        return {**self._attributes, **self._checked}
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._checked.dropped if self._checked is not None else 0
+
+    @property
+    def events(self) -> list[Event]:
+        return self._events or []
+
+    @property
+    def links(self) -> list[trace_api.Link]:
+        return self._links or []
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    dropped_events = dropped_links = 0
+
+    @property
+    def resource(self) -> Any:
+        return self._tracer.resource
+
+    @property
+    def instrumentation_scope(self) -> Any:
+        return self._tracer.scope
 
     # -- what agentflow calls (trusted values) -----------------------------------------------
 
@@ -233,17 +380,18 @@ class LightSpan(trace_api.Span):
             return
         self._end = end_time or time_ns()
         tracer = self._tracer
+        batch = tracer.direct()
+        if batch is not None:  # nothing to do on ending: hand the span itself to the batch
+            batch.on_end(self)  # type: ignore[arg-type]
+            return
         if tracer.on_ending is not None:
             tracer.on_ending(self)
-        attributes = self._attributes
-        if self._checked is not None:
-            attributes = {**attributes, **self._checked}
         readable = ReadableSpan(
             name=self._name,
             context=self._context,
             parent=self._parent,
             resource=tracer.resource,
-            attributes=attributes,
+            attributes=self.attributes,
             events=self._events or (),
             links=self._links or (),
             kind=self._kind,

@@ -6,39 +6,53 @@ and the export thread holds the GIL for the whole batch (request latency spikes)
 writes the same ``ExportTraceServiceRequest`` bytes directly (the wire format of
 opentelemetry-proto's trace.proto, field by field as the SDK's encoder fills them) and hands
 them to the exporter's own HTTP client, so endpoint, headers, compression, TLS, timeouts and
-retries still come from the standard ``OTEL_EXPORTER_OTLP_*`` variables. Whatever this
-encoder does not expect (an exporter without that client, a value it cannot encode) goes
-through the SDK's exporter unchanged.
+retries still come from the standard ``OTEL_EXPORTER_OTLP_*`` variables.
+
+Encoding goes in two steps: :func:`group` turns finished spans (the SDK's ``ReadableSpan`` or
+agentflow's ``LightSpan``, read through the same properties) into plain rows of str, int,
+dict and list -- what :mod:`marshal` carries to another process -- grouped under their
+resource and scope, whose bytes are encoded once and cached; :func:`encode_groups` writes the
+request from those rows. An attribute value the wire format has no place for (an int beyond
+int64, an unknown type) is dropped with a warning, as the SDK's encoder does.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+from agentflow.tracing.light import UNSET, LightSpan
+
+logger = logging.getLogger("agentflow.tracing")
 
 _DOUBLE = struct.Struct("<d").pack
 _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack
-_KINDS = {
-    SpanKind.INTERNAL: 1,
-    SpanKind.SERVER: 2,
-    SpanKind.CLIENT: 3,
-    SpanKind.PRODUCER: 4,
-    SpanKind.CONSUMER: 5,
-}
+# SpanKind -> its OTLP number, by identity (an Enum member hashes in Python code)
+_KINDS = {id(kind): kind.value + 1 for kind in SpanKind}
 _HAS_IS_REMOTE = 0x100  # SpanFlags.SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _IS_REMOTE = 0x200  # SpanFlags.SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 
+# A span as a row: (trace_id, span_id, trace_state, parent_span_id | None, parent_is_remote,
+# name, kind, start, end, attributes, dropped_attributes, events, dropped_events, links,
+# dropped_links, status_code, status_description). An event is (name, timestamp, attributes,
+# dropped_attributes), a link (trace_id, span_id, attributes, dropped_attributes, is_remote).
+Row = tuple[Any, ...]
+# Spans under one resource: (resource bytes, resource schema bytes, [(scope bytes, scope
+# schema bytes, [rows])]); both scope parts are b"" for spans without a scope.
+Group = tuple[bytes, bytes, list[tuple[bytes, bytes, list[Row]]]]
+
 
 class EncodingError(ValueError):
-    """A value this encoder does not write (the SDK's exporter then handles the batch)."""
+    """A value the OTLP wire format has no place for."""
 
 
 _SMALL = [bytes((n,)) for n in range(0x80)]  # one-byte varints
@@ -77,6 +91,9 @@ _BOOL, _INT, _DOUBLE_TAG = _tag(2, 0), _tag(3, 0), _tag(4, 1)
 _KIND, _START, _END, _FLAGS = _tag(6, 0), _tag(7, 1), _tag(8, 1), _tag(16, 5)
 _EVENT_TIME, _LINK_FLAGS, _STATUS_CODE = _tag(1, 1), _tag(6, 5), _tag(3, 0)
 _DROPPED = {field: _tag(field, 0) for field in (2, 4, 5, 10, 12, 14)}
+_TRACE_ID, _SPAN_ID, _PARENT_ID = _T1 + b"\x10", _T2 + b"\x08", _T4 + b"\x08"
+_LOCAL = _FIXED32(_HAS_IS_REMOTE)
+_REMOTE = _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 
 
 def _value(value: Any) -> bytes:
@@ -121,110 +138,260 @@ def _key_value(key: str, value: Any) -> bytes:
     return encoded + _message(_T2, any_value)
 
 
+# (tag, key, value) -> the encoded attribute, for str values: most repeat from span to span
+# (methods, routes, node and model names); emptied when full, so ids cannot crowd it out.
+_pairs: dict[tuple[bytes, str, str], bytes] = {}
+
+
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
     if not attributes:
         return b""
-    return b"".join([_message(tag, _key_value(k, v)) for k, v in attributes.items()])
+    out = []
+    pairs = _pairs
+    for key, value in attributes.items():
+        if type(value) is str:
+            encoded = pairs.get((tag, key, value))
+            if encoded is None:
+                encoded = _message(tag, _key_value(key, value))
+                if len(pairs) >= 8192:
+                    pairs.clear()
+                pairs[tag, key, value] = encoded
+            out.append(encoded)
+            continue
+        try:
+            out.append(_message(tag, _key_value(key, value)))
+        except EncodingError as exc:  # the SDK's encoder drops the key too
+            logger.warning("span attribute %r not exported: %s", key, exc)
+    return b"".join(out)
 
 
 def _dropped(field: int, count: int) -> bytes:
     return _DROPPED[field] + _varint(count) if count else b""
 
 
-def _flags(remote: bool) -> bytes:
-    return _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE if remote else _HAS_IS_REMOTE)
+def _trace_state(state: Any) -> str:
+    return ",".join(f"{k}={v}" for k, v in state.items()) if state else ""
 
 
-def _span(span: ReadableSpan) -> bytes:
-    context = span.get_span_context()
-    assert context is not None
-    parts = [
-        _message(_T1, context.trace_id.to_bytes(16, "big")),
-        _message(_T2, context.span_id.to_bytes(8, "big")),
-    ]
-    state = ",".join(f"{k}={v}" for k, v in context.trace_state.items())
+def row(span: Any) -> Row:
+    """A finished span (``ReadableSpan`` or ``LightSpan``) as a plain row."""
+    if type(span) is LightSpan:
+        return _light_row(span)
+    context = span.context
+    parent = span.parent
+    status = span.status
+    attributes = span.attributes
+    return (
+        context.trace_id,
+        context.span_id,
+        _trace_state(context.trace_state),
+        parent.span_id if parent else None,
+        bool(parent and parent.is_remote),
+        span.name,
+        _KINDS[id(span.kind)],
+        span.start_time or 0,
+        span.end_time or 0,
+        attributes if type(attributes) is dict else dict(attributes or {}),
+        span.dropped_attributes,
+        [
+            (e.name, e.timestamp or 0, dict(e.attributes or {}), e.dropped_attributes)
+            for e in span.events
+        ],
+        span.dropped_events,
+        [
+            (
+                link.context.trace_id,
+                link.context.span_id,
+                dict(link.attributes or {}),
+                link.dropped_attributes,
+                link.context.is_remote,
+            )
+            for link in span.links
+        ],
+        span.dropped_links,
+        status.status_code.value,
+        status.description or "",
+    )
+
+
+def _light_row(span: LightSpan) -> Row:
+    """:func:`row` for agentflow's own spans, read straight from their fields (most have no
+    trace state, events, links or status; this runs for every span exported)."""
+    context = span._context  # a tuple: trace_id, span_id, is_remote, flags, state, is_valid
+    parent = span._parent
+    state = context[4]
+    status = span._status
+    events, links = span._events, span._links
+    return (
+        context[0],
+        context[1],
+        "" if state is DEFAULT_TRACE_STATE else _trace_state(state),
+        parent[1] if parent is not None else None,
+        parent is not None and parent[2],
+        span._name,
+        _KINDS[id(span._kind)],
+        span._start,
+        span._end or 0,
+        span._attributes if span._checked is None else span.attributes,
+        span.dropped_attributes,
+        [(e.name, e.timestamp or 0, dict(e.attributes or {}), e.dropped_attributes) for e in events]
+        if events
+        else (),
+        0,
+        [
+            (
+                link.context.trace_id,
+                link.context.span_id,
+                dict(link.attributes or {}),
+                link.dropped_attributes,
+                link.context.is_remote,
+            )
+            for link in links
+        ]
+        if links
+        else (),
+        0,
+        0 if status is UNSET else status.status_code.value,
+        "" if status is UNSET else status.description or "",
+    )
+
+
+def _encode_row(r: Row) -> bytes:
+    (trace_id, span_id, state, parent_id, parent_remote, name, kind, start, end, attributes,
+     dropped_attributes, events, dropped_events, links, dropped_links, code, description) = (
+        r
+    )  # fmt: skip
+    parts = [_TRACE_ID + trace_id.to_bytes(16, "big"), _SPAN_ID + span_id.to_bytes(8, "big")]
     if state:
         parts.append(_string(_T3, state))
-    parent = span.parent
-    if parent:
-        parts.append(_message(_T4, parent.span_id.to_bytes(8, "big")))
-    if span.name:
-        parts.append(_string(_T5, span.name))
-    parts.append(_KIND + _varint(_KINDS[span.kind]))
-    if span.start_time:
-        parts.append(_START + _FIXED64(span.start_time))
-    if span.end_time:
-        parts.append(_END + _FIXED64(span.end_time))
-    parts.append(_attributes(_T9, span.attributes))
-    parts.append(_dropped(10, span.dropped_attributes))
-    for event in span.events:
-        body = _EVENT_TIME + _FIXED64(event.timestamp) if event.timestamp else b""
-        if event.name:
-            body += _string(_T2, event.name)
-        body += _attributes(_T3, event.attributes) + _dropped(4, event.dropped_attributes)
+    if parent_id is not None:
+        parts.append(_PARENT_ID + parent_id.to_bytes(8, "big"))
+    if name:
+        parts.append(_string(_T5, name))
+    parts.append(_KIND + _SMALL[kind])
+    if start:
+        parts.append(_START + _FIXED64(start))
+    if end:
+        parts.append(_END + _FIXED64(end))
+    parts.append(_attributes(_T9, attributes))
+    parts.append(_dropped(10, dropped_attributes))
+    for event_name, timestamp, event_attributes, event_dropped in events:
+        body = _EVENT_TIME + _FIXED64(timestamp) if timestamp else b""
+        if event_name:
+            body += _string(_T2, event_name)
+        body += _attributes(_T3, event_attributes) + _dropped(4, event_dropped)
         parts.append(_message(_T11, body))
-    parts.append(_dropped(12, span.dropped_events))
-    for link in span.links:
-        body = _message(_T1, link.context.trace_id.to_bytes(16, "big"))
-        body += _message(_T2, link.context.span_id.to_bytes(8, "big"))
-        body += _attributes(_T4, link.attributes) + _dropped(5, link.dropped_attributes)
-        parts.append(_message(_T13, body + _LINK_FLAGS + _flags(link.context.is_remote)))
-    parts.append(_dropped(14, span.dropped_links))
-    status = span.status
-    body = _string(_T2, status.description) if status.description else b""
-    code = status.status_code.value
+    parts.append(_dropped(12, dropped_events))
+    for link_trace, link_span, link_attributes, link_dropped, remote in links:
+        body = _TRACE_ID + link_trace.to_bytes(16, "big") + _SPAN_ID + link_span.to_bytes(8, "big")
+        body += _attributes(_T4, link_attributes) + _dropped(5, link_dropped)
+        parts.append(_message(_T13, body + _LINK_FLAGS + (_REMOTE if remote else _LOCAL)))
+    parts.append(_dropped(14, dropped_links))
+    body = _string(_T2, description) if description else b""
     if code:
         body += _STATUS_CODE + _varint(code)
     parts.append(_message(_T15, body))
-    parts.append(_FLAGS + _flags(bool(parent and parent.is_remote)))
+    parts.append(_FLAGS + (_REMOTE if parent_remote else _LOCAL))
     return b"".join(parts)
 
 
-def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
-    """A serialised ``ExportTraceServiceRequest``: spans grouped by resource, then by
-    instrumentation scope, in the order they first appear (as the SDK's encoder does)."""
-    groups: dict[Any, dict[Any, list[bytes]]] = {}
-    same: dict[int, Any] = {}  # id(resource) -> its group (hashing a Resource dumps JSON)
+# Encoded resources and scopes, by identity (hashing a Resource dumps JSON); the object is
+# kept so its id is not reused. Both are few and live as long as their provider.
+_heads: dict[int, tuple[Any, tuple[bytes, bytes]]] = {}
+
+
+def _resource_head(resource: Any) -> tuple[bytes, bytes]:
+    cached = _heads.get(id(resource))
+    if cached is None:
+        encoded = _message(_T1, _attributes(_T1, resource.attributes))
+        schema = _string(_T3, resource.schema_url) if resource.schema_url else b""
+        cached = _heads[id(resource)] = (resource, (encoded, schema))
+    return cached[1]
+
+
+def _scope_head(scope: Any) -> tuple[bytes, bytes]:
+    if scope is None:
+        return b"", b""
+    cached = _heads.get(id(scope))
+    if cached is None:
+        head = (_string(_T1, scope.name) if scope.name else b"") + (
+            _string(_T2, scope.version) if scope.version else b""
+        )
+        head += _attributes(_T3, scope.attributes)
+        schema = _string(_T3, scope.schema_url) if scope.schema_url else b""
+        cached = _heads[id(scope)] = (scope, (head, schema))
+    return cached[1]
+
+
+def group(spans: Iterable[Any]) -> list[Group]:
+    """Rows of finished spans, grouped by resource, then by instrumentation scope, in the
+    order they first appear (as the SDK's encoder groups them)."""
+    # Equal resources (or scopes) share a group, as in the SDK; identity finds it faster.
+    groups: dict[Any, tuple[bytes, bytes, dict[Any, tuple[bytes, bytes, list[Row]]]]] = {}
+    seen: dict[tuple[int, int], Any] = {}
     for span in spans:
-        resource = span.resource
-        group = same.get(id(resource))
-        if group is None:
-            group = same[id(resource)] = groups.setdefault(resource, {})
-        group.setdefault(span.instrumentation_scope or None, []).append(_span(span))
+        resource, scope = span.resource, span.instrumentation_scope or None
+        key = (id(resource), id(scope))
+        rows = seen.get(key)
+        if rows is None:
+            entry = groups.get(resource)
+            if entry is None:
+                entry = groups[resource] = (*_resource_head(resource), {})
+            rows = entry[2].get(scope)
+            if rows is None:
+                rows = entry[2][scope] = (*_scope_head(scope), [])
+            seen[key] = rows
+        rows[2].append(row(span))
+    return [(encoded, schema, list(scopes.values())) for encoded, schema, scopes in groups.values()]
+
+
+def encode_groups(groups: Sequence[Group]) -> bytes:
+    """A serialised ``ExportTraceServiceRequest`` from :func:`group`'s rows."""
     out = []
-    for resource, scopes in groups.items():
-        body = [_message(_T1, _attributes(_T1, resource.attributes))]
-        for scope, encoded in scopes.items():
-            head = b""
-            if scope is not None:
-                head = (_string(_T1, scope.name) if scope.name else b"") + (
-                    _string(_T2, scope.version) if scope.version else b""
-                )
-                head += _attributes(_T3, scope.attributes)
-            scope_spans = [_message(_T1, head), *(_message(_T2, s) for s in encoded)]
-            if scope is not None and scope.schema_url:
-                scope_spans.append(_string(_T3, scope.schema_url))
+    for resource, resource_schema, scopes in groups:
+        body = [resource]
+        for scope, scope_schema, rows in scopes:
+            scope_spans = [_message(_T1, scope)]
+            scope_spans.extend(_message(_T2, _encode_row(r)) for r in rows)
+            scope_spans.append(scope_schema)
             body.append(_message(_T2, b"".join(scope_spans)))
-        if resource.schema_url:
-            body.append(_string(_T3, resource.schema_url))
+        body.append(resource_schema)
         out.append(_message(_T1, b"".join(body)))
     return b"".join(out)
 
 
-class FastOTLPSpanExporter(OTLPSpanExporter):
-    """The SDK's OTLP/HTTP span exporter with :func:`encode_spans` in front of its client."""
+def encode_spans(spans: Iterable[Any]) -> bytes:
+    """A serialised ``ExportTraceServiceRequest`` for finished spans."""
+    return encode_groups(group(spans))
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        client = getattr(self, "_client", None)
-        send = getattr(client, "export", None)
-        if send is None or getattr(self, "_shutdown", True):
+
+class FastOTLPSpanExporter(OTLPSpanExporter):
+    """The SDK's OTLP/HTTP span exporter with :func:`encode_spans` in front of its client.
+
+    ``takes_light_spans``: it can be handed agentflow's ``LightSpan`` directly (the SDK's
+    client is there to send the bytes); otherwise, with an SDK older than that client, the
+    SDK's own export runs and only ``ReadableSpan`` may reach it.
+    """
+
+    @property
+    def takes_light_spans(self) -> bool:
+        return callable(getattr(getattr(self, "_client", None), "export", None))
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if not self.takes_light_spans or self._shutdown:
             return super().export(spans)
-        try:
-            data = encode_spans(spans)
-        except (EncodingError, AttributeError, KeyError, AssertionError):
-            return super().export(spans)
+        return self.send(encode_spans(spans))
+
+    def shutdown(self) -> None:
+        super().shutdown()  # type: ignore[no-untyped-call]  # the SDK's is untyped
+
+    def send(self, data: bytes) -> SpanExportResult:
+        """Post one encoded request (dropped, as the SDK does, when over its size limit)."""
         limit = getattr(self, "_max_request_size", None)
         if isinstance(limit, int) and len(data) > limit:
-            return super().export(spans)  # logs and drops the batch as the SDK does
-        result = send(data)
+            logger.warning(
+                "span batch dropped: %d bytes is over the exporter's limit of %d", len(data), limit
+            )
+            return SpanExportResult.FAILURE
+        result = self._client.export(data)
         return SpanExportResult.SUCCESS if result.success else SpanExportResult.FAILURE
