@@ -286,7 +286,7 @@ def _build_provider() -> Any:
                 )
                 continue
             exporter = FastOTLPSpanExporter()
-            if exporter.takes_light_spans and _relay_wanted():
+            if exporter.encodes and _relay_wanted():
                 from agentflow.tracing.relay import RelayExporter
 
                 exporter = RelayExporter(exporter)

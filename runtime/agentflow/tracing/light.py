@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from time import time_ns
 from typing import Any
 
@@ -102,7 +102,7 @@ class LightTracer:
         self.is_enabled = getattr(tracer, "_is_enabled", None)
         self.on_ending = getattr(self.processor, "_on_ending", None)
         self._pipeline: Any = None  # the processors the last direct() looked at
-        self._batch: BatchSpanProcessor | None = None
+        self._sink: Callable[[LightSpan], None] | None = None
         # AlwaysOn, or ParentBased with its default local-parent rule: below a sampled span of
         # this process every span is recorded and sampled, with the parent's trace state; with
         # AlwaysOn at the root, so is every root span -- no need to ask the sampler.
@@ -114,19 +114,19 @@ class LightTracer:
         )
         self.roots_sampled = always or description.startswith("ParentBased{root:AlwaysOnSampler,")
 
-    def direct(self) -> BatchSpanProcessor | None:
-        """The batch processor to hand a ``LightSpan`` itself when it ends: when it is the
-        provider's only processor and its exporter says it takes light spans (agentflow's
-        OTLP exporters). Otherwise the processors get a ``ReadableSpan``."""
+    def direct(self) -> Callable[[LightSpan], None] | None:
+        """Where an ended ``LightSpan`` goes without becoming a ``ReadableSpan``: when the
+        provider's only processor is a ``BatchSpanProcessor`` whose exporter offers a
+        ``light_sink`` (agentflow's OTLP exporters queue a plain row). Otherwise None, and
+        the processors get a ``ReadableSpan``."""
         pipeline = getattr(self.processor, "_span_processors", None)
         if pipeline is not self._pipeline:  # a processor was added: look again
             self._pipeline = pipeline
             only = pipeline[0] if pipeline and len(pipeline) == 1 else None
-            takes = type(only) is BatchSpanProcessor and getattr(
-                only.span_exporter, "takes_light_spans", False
-            )
-            self._batch = only if takes else None
-        return self._batch
+            make = getattr(only.span_exporter, "light_sink", None) if only else None
+            sink = make(only, self) if type(only) is BatchSpanProcessor and make else None
+            self._sink = sink
+        return self._sink
 
     def start_span(
         self,
@@ -242,31 +242,7 @@ class LightSpan(trace_api.Span):
         self._end: int | None = None
         self._start = time_ns()
 
-    # -- what a ReadableSpan shows, for exporters that take light spans ----------------------
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def context(self) -> SpanContext:
-        return self._context
-
-    @property
-    def parent(self) -> SpanContext | None:
-        return self._parent
-
-    @property
-    def kind(self) -> SpanKind:
-        return self._kind
-
-    @property
-    def start_time(self) -> int:
-        return self._start
-
-    @property
-    def end_time(self) -> int | None:
-        return self._end
+    # -- what the ReadableSpan (or an exporter's row) is made of ------------------------------
 
     @property
     def attributes(self) -> dict[str, Any]:
@@ -277,28 +253,6 @@ class LightSpan(trace_api.Span):
     @property
     def dropped_attributes(self) -> int:
         return self._checked.dropped if self._checked is not None else 0
-
-    @property
-    def events(self) -> list[Event]:
-        return self._events or []
-
-    @property
-    def links(self) -> list[trace_api.Link]:
-        return self._links or []
-
-    @property
-    def status(self) -> Status:
-        return self._status
-
-    dropped_events = dropped_links = 0
-
-    @property
-    def resource(self) -> Any:
-        return self._tracer.resource
-
-    @property
-    def instrumentation_scope(self) -> Any:
-        return self._tracer.scope
 
     # -- what agentflow calls (trusted values) -----------------------------------------------
 
@@ -380,9 +334,9 @@ class LightSpan(trace_api.Span):
             return
         self._end = end_time or time_ns()
         tracer = self._tracer
-        batch = tracer.direct()
-        if batch is not None:  # nothing to do on ending: hand the span itself to the batch
-            batch.on_end(self)  # type: ignore[arg-type]
+        sink = tracer.direct()
+        if sink is not None:  # a plain batch processor: nothing to do on ending
+            sink(self)
             return
         if tracer.on_ending is not None:
             tracer.on_ending(self)

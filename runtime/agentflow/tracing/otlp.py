@@ -8,19 +8,21 @@ opentelemetry-proto's trace.proto, field by field as the SDK's encoder fills the
 them to the exporter's own HTTP client, so endpoint, headers, compression, TLS, timeouts and
 retries still come from the standard ``OTEL_EXPORTER_OTLP_*`` variables.
 
-Encoding goes in two steps: :func:`group` turns finished spans (the SDK's ``ReadableSpan`` or
-agentflow's ``LightSpan``, read through the same properties) into plain rows of str, int,
-dict and list -- what :mod:`marshal` carries to another process -- grouped under their
-resource and scope, whose bytes are encoded once and cached; :func:`encode_groups` writes the
-request from those rows. An attribute value the wire format has no place for (an int beyond
-int64, an unknown type) is dropped with a warning, as the SDK's encoder does.
+Encoding goes in two steps: :func:`group` turns finished spans into plain rows of str, int,
+dict and list -- what :mod:`marshal` carries to another process -- grouped under the bytes of
+their resource and scope (encoded once and cached); :func:`encode_groups` writes the request
+from those rows. Agentflow's own ``LightSpan`` becomes its row as it ends
+(:func:`light_sink`): the batch processor's queue then holds flat tuples the garbage collector
+soon stops tracking, rather than span objects, and the export thread reads no span objects.
+An attribute value the wire format has no place for (an int beyond int64, an unknown type)
+is dropped with a warning, as the SDK's encoder does.
 """
 
 from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -49,6 +51,8 @@ Row = tuple[Any, ...]
 # Spans under one resource: (resource bytes, resource schema bytes, [(scope bytes, scope
 # schema bytes, [rows])]); both scope parts are b"" for spans without a scope.
 Group = tuple[bytes, bytes, list[tuple[bytes, bytes, list[Row]]]]
+# What a light sink queues: ((resource bytes, resource schema, scope bytes, scope schema), row)
+Heads = tuple[bytes, bytes, bytes, bytes]
 
 
 class EncodingError(ValueError):
@@ -174,9 +178,7 @@ def _trace_state(state: Any) -> str:
 
 
 def row(span: Any) -> Row:
-    """A finished span (``ReadableSpan`` or ``LightSpan``) as a plain row."""
-    if type(span) is LightSpan:
-        return _light_row(span)
+    """A finished ``ReadableSpan`` as a plain row."""
     context = span.context
     parent = span.parent
     status = span.status
@@ -215,8 +217,8 @@ def row(span: Any) -> Row:
 
 
 def _light_row(span: LightSpan) -> Row:
-    """:func:`row` for agentflow's own spans, read straight from their fields (most have no
-    trace state, events, links or status; this runs for every span exported)."""
+    """:func:`row` for agentflow's own spans, read straight from their fields as they end
+    (most have no trace state, events, links or status)."""
     context = span._context  # a tuple: trace_id, span_id, is_remote, flags, state, is_valid
     parent = span._parent
     state = context[4]
@@ -297,52 +299,75 @@ def _encode_row(r: Row) -> bytes:
 
 # Encoded resources and scopes, by identity (hashing a Resource dumps JSON); the object is
 # kept so its id is not reused. Both are few and live as long as their provider.
-_heads: dict[int, tuple[Any, tuple[bytes, bytes]]] = {}
+_encoded: dict[int, tuple[Any, tuple[bytes, bytes]]] = {}
+
+
+def _heads(resource: Any, scope: Any) -> Heads:
+    return _resource_head(resource) + _scope_head(scope)
 
 
 def _resource_head(resource: Any) -> tuple[bytes, bytes]:
-    cached = _heads.get(id(resource))
+    cached = _encoded.get(id(resource))
     if cached is None:
         encoded = _message(_T1, _attributes(_T1, resource.attributes))
         schema = _string(_T3, resource.schema_url) if resource.schema_url else b""
-        cached = _heads[id(resource)] = (resource, (encoded, schema))
+        cached = _encoded[id(resource)] = (resource, (encoded, schema))
     return cached[1]
 
 
 def _scope_head(scope: Any) -> tuple[bytes, bytes]:
     if scope is None:
         return b"", b""
-    cached = _heads.get(id(scope))
+    cached = _encoded.get(id(scope))
     if cached is None:
         head = (_string(_T1, scope.name) if scope.name else b"") + (
             _string(_T2, scope.version) if scope.version else b""
         )
         head += _attributes(_T3, scope.attributes)
         schema = _string(_T3, scope.schema_url) if scope.schema_url else b""
-        cached = _heads[id(scope)] = (scope, (head, schema))
+        cached = _encoded[id(scope)] = (scope, (head, schema))
     return cached[1]
 
 
-def group(spans: Iterable[Any]) -> list[Group]:
-    """Rows of finished spans, grouped by resource, then by instrumentation scope, in the
-    order they first appear (as the SDK's encoder groups them)."""
-    # Equal resources (or scopes) share a group, as in the SDK; identity finds it faster.
-    groups: dict[Any, tuple[bytes, bytes, dict[Any, tuple[bytes, bytes, list[Row]]]]] = {}
-    seen: dict[tuple[int, int], Any] = {}
-    for span in spans:
-        resource, scope = span.resource, span.instrumentation_scope or None
-        key = (id(resource), id(scope))
-        rows = seen.get(key)
+def group(items: Iterable[Any]) -> list[Group]:
+    """Rows of finished spans (``ReadableSpan`` or what a light sink queued), grouped by
+    resource, then by instrumentation scope, in the order they first appear (as the SDK's
+    encoder groups them; equal resources and scopes share a group)."""
+    groups: dict[tuple[bytes, bytes], dict[tuple[bytes, bytes], list[Row]]] = {}
+    for item in items:
+        if type(item) is tuple:
+            heads, span_row = item
+        else:
+            heads = _heads(item.resource, item.instrumentation_scope or None)
+            span_row = row(item)
+        scopes = groups.get(heads[:2])
+        if scopes is None:
+            scopes = groups[heads[:2]] = {}
+        rows = scopes.get(heads[2:])
         if rows is None:
-            entry = groups.get(resource)
-            if entry is None:
-                entry = groups[resource] = (*_resource_head(resource), {})
-            rows = entry[2].get(scope)
-            if rows is None:
-                rows = entry[2][scope] = (*_scope_head(scope), [])
-            seen[key] = rows
-        rows[2].append(row(span))
-    return [(encoded, schema, list(scopes.values())) for encoded, schema, scopes in groups.values()]
+            rows = scopes[heads[2:]] = []
+        rows.append(span_row)
+    return [
+        (*resource, [(*scope, rows) for scope, rows in scopes.items()])
+        for resource, scopes in groups.items()
+    ]
+
+
+def light_sink(batch: Any, tracer: Any) -> Callable[[LightSpan], None] | None:
+    """What a ``LightTracer`` calls as a span ends, for a ``BatchSpanProcessor`` in front of
+    an exporter that encodes rows: the sampled span's row goes straight into the processor's
+    queue (its batching, limits and flushing unchanged). None with an SDK whose processor
+    has no such queue."""
+    emit = getattr(getattr(batch, "_batch_processor", None), "emit", None)
+    if emit is None:
+        return None
+    heads = _heads(tracer.resource, tracer.scope)
+
+    def sink(span: LightSpan) -> None:
+        if span._context[3] & 1:  # sampled: what BatchSpanProcessor.on_end checks
+            emit((heads, _light_row(span)))
+
+    return sink
 
 
 def encode_groups(groups: Sequence[Group]) -> bytes:
@@ -368,17 +393,19 @@ def encode_spans(spans: Iterable[Any]) -> bytes:
 class FastOTLPSpanExporter(OTLPSpanExporter):
     """The SDK's OTLP/HTTP span exporter with :func:`encode_spans` in front of its client.
 
-    ``takes_light_spans``: it can be handed agentflow's ``LightSpan`` directly (the SDK's
-    client is there to send the bytes); otherwise, with an SDK older than that client, the
-    SDK's own export runs and only ``ReadableSpan`` may reach it.
+    ``encodes``: the SDK's client is there to send the bytes; otherwise, with an SDK older
+    than that client, the SDK's own export runs (and no light sink is offered).
     """
 
     @property
-    def takes_light_spans(self) -> bool:
+    def encodes(self) -> bool:
         return callable(getattr(getattr(self, "_client", None), "export", None))
 
+    def light_sink(self, batch: Any, tracer: Any) -> Callable[[LightSpan], None] | None:
+        return light_sink(batch, tracer) if self.encodes else None
+
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        if not self.takes_light_spans or self._shutdown:
+        if not self.encodes or self._shutdown:
             return super().export(spans)
         return self.send(encode_spans(spans))
 

@@ -34,12 +34,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from agentflow.tracing.otlp import FastOTLPSpanExporter, encode_groups, group
+from agentflow.tracing.otlp import FastOTLPSpanExporter, encode_groups, group, light_sink
 
 logger = logging.getLogger("agentflow.tracing")
 
@@ -56,13 +56,11 @@ class RelayError(Exception):
 class RelayExporter(SpanExporter):
     """A span exporter that hands batches to a helper process (see the module's doc)."""
 
-    takes_light_spans = True
-
     def __init__(self, local: FastOTLPSpanExporter, argv: Sequence[str] | None = None) -> None:
         """``local`` exports in this process if the helper cannot run; it must take light
         spans (an SDK with the exporter's HTTP client)."""
-        if not local.takes_light_spans:
-            raise ValueError("the relay needs an OTLP exporter that takes light spans")
+        if not local.encodes:
+            raise ValueError("the relay needs an OTLP exporter that encodes rows")
         self._argv = list(argv or (sys.executable, "-m", "agentflow.tracing.relay"))
         self._lock = threading.Lock()
         self._helper: subprocess.Popen[bytes] | None = None
@@ -92,6 +90,9 @@ class RelayExporter(SpanExporter):
                         logger.warning("span export helper failed (%s): a batch was lost", exc)
                         return SpanExportResult.FAILURE
             return self._local.send(encode_groups(groups))
+
+    def light_sink(self, batch: Any, tracer: Any) -> Callable[[Any], None] | None:
+        return light_sink(batch, tracer)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True  # every export waits for the helper's answer: nothing is buffered here
@@ -166,41 +167,43 @@ class RelayExporter(SpanExporter):
         helper.stdout.close()
 
 
+# Every system call below lets the server's threads take the GIL from each other: a batch
+# makes as few as it can (one write, one wait and one read, when all goes well).
+
+
+def _wait(fd: int, writing: bool, deadline: float) -> None:
+    wait = deadline - time.monotonic()
+    ready = select.select([], [fd], [], wait) if writing else select.select([fd], [], [], wait)
+    if wait <= 0 or not any(ready):
+        raise RelayError("the helper stopped reading" if writing else "the helper did not answer")
+
+
 def _write(pipe: IO[bytes], data: bytes, deadline: float) -> None:
     fd = pipe.fileno()
     view = memoryview(data)
     while view:
-        wait = deadline - time.monotonic()
-        if wait <= 0 or not select.select([], [fd], [], wait)[1]:
-            raise RelayError("the helper stopped reading")
         try:
-            written = os.write(fd, view)
-        except BlockingIOError:
-            continue
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:  # the pipe is full: wait for the helper to read
+            _wait(fd, True, deadline)
         except OSError as exc:  # BrokenPipeError: it exited
             raise RelayError(f"the helper exited ({exc.strerror})") from exc
-        view = view[written:]
-
-
-def _read_exact(pipe: IO[bytes], size: int, deadline: float) -> bytes:
-    fd = pipe.fileno()
-    chunks: list[bytes] = []
-    while size:
-        wait = deadline - time.monotonic()
-        if wait <= 0 or not select.select([fd], [], [], wait)[0]:
-            raise RelayError("the helper did not answer in time")
-        chunk = os.read(fd, size)
-        if not chunk:
-            raise RelayError("the helper exited")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 def _read(pipe: IO[bytes], deadline: float) -> tuple[bool, list[tuple[int, str, str]], float]:
     """One answer: (success, the helper's log records, its exporter's timeout)."""
-    (size,) = _LENGTH.unpack(_read_exact(pipe, _LENGTH.size, deadline))
-    ok, logs, timeout = marshal.loads(_read_exact(pipe, size, deadline))
+    fd = pipe.fileno()
+    received = b""
+    size = -1
+    while size < 0 or len(received) < _LENGTH.size + size:
+        _wait(fd, False, deadline)
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            raise RelayError("the helper exited")
+        received += chunk
+        if size < 0 and len(received) >= _LENGTH.size:
+            (size,) = _LENGTH.unpack_from(received)
+    ok, logs, timeout = marshal.loads(received[_LENGTH.size : _LENGTH.size + size])
     return bool(ok), logs, timeout
 
 
@@ -252,7 +255,7 @@ def main() -> None:
         logger.error("cannot build the OTLP span exporter: %s", exc)
         _answer(out, False, collected.take(), 0.0)
         return
-    if not exporter.takes_light_spans:
+    if not exporter.encodes:
         logger.error("the installed OTLP exporter has no HTTP client this relay can use")
         _answer(out, False, collected.take(), 0.0)
         return
