@@ -109,7 +109,7 @@ class RequestMiddleware:
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
             self.metrics.observe_request(method, template, str(status), elapsed)
-            if self.tracing:
+            if self.tracing and tracing.recording():
                 tracing.set_attributes(
                     {
                         "agentflow.request_id": request_id,

@@ -30,7 +30,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from typing import Any
 
 __all__ = [
@@ -54,9 +53,8 @@ Attributes = Mapping[str, Any]
 _NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
 _tracer: Any = None  # an opentelemetry Tracer when tracing is on
 _otel: Any = None  # opentelemetry.trace, once tracing is on
-_light_span: Any = None  # agentflow.tracing.light.LightSpan, once tracing is on
 _light: Any = None  # agentflow.tracing.light, once tracing is on
-_start: Any = None  # (name, context, kind, attributes) -> a started span
+_scoped_span: Any = None  # light.ScopedSpan when the tracer is a LightTracer
 _propagator: Any = None  # the global TextMapPropagator
 _W3C_FIELDS = frozenset({b"traceparent", b"tracestate", b"baggage"})
 _propagated: frozenset[bytes] | None = None  # the headers it reads; None: it may read any
@@ -64,11 +62,7 @@ _resolved = False
 # Run identity, copied onto every span opened below a span that carries it (a model call
 # does not know its thread, the node span around it does).
 INHERITED = ("agentflow.thread_id", "agentflow.run_id")
-# The innermost span agentflow opened here (what set_attributes & co. write to; None: none)
-# and the run identity its children inherit: one variable, one set per span.
-_scope: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar(
-    "agentflow_trace_scope", default=(None, {})
-)
+_scope: Any = None  # light.SCOPE: agentflow's innermost span and what its children inherit
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -127,11 +121,45 @@ def span(
         _resolve()
         if _tracer is None:
             return _NULL
-    if headers is None:
-        parent = _scope.get()[0]
-        if parent is not None and not parent.is_recording():  # dropped by the sampler
-            return _NULL
-    return _Span(name, attributes, server, headers)
+    parent, inherited = _scope.get()
+    context = None
+    if headers is not None:  # only the headers the propagators read, if any came
+        wanted = _propagated
+        carrier = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in headers
+            if wanted is None or k in wanted
+        }
+        if carrier:
+            context = _propagator.extract(carrier)
+    elif parent is not None and not parent.is_recording():  # dropped by the sampler
+        return _NULL
+    inherit = inherited
+    if not attributes:
+        merged = dict(inherited)  # the span's own: it may add to it
+    else:
+        merged = {**inherited, **attributes}
+        if None in attributes.values():
+            merged = _clean(merged)
+        thread, run = INHERITED
+        if merged.get(thread) != inherited.get(thread) or merged.get(run) != inherited.get(run):
+            inherit = {k: merged[k] for k in INHERITED if k in merged}
+    kind = _otel.SpanKind.SERVER if server else _otel.SpanKind.INTERNAL
+    if _scoped_span is not None:
+        started = _tracer.open(name, context, kind, merged, _scoped_span)
+        if type(started) is _scoped_span:
+            started.inherit = inherit
+            return started  # type: ignore[no-any-return]
+    else:
+        started = _tracer.start_span(
+            name,
+            context=context,
+            kind=kind,
+            attributes=merged,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+    return _Active(started, inherit)
 
 
 def set_attributes(attributes: Attributes) -> None:
@@ -144,7 +172,7 @@ def set_attributes(attributes: Attributes) -> None:
         return
     if None in attributes.values():
         attributes = _clean(attributes)
-    if type(current) is _light_span:
+    if type(current) is _scoped_span:
         current.set_trusted(attributes)
     else:
         current.set_attributes(attributes)
@@ -155,7 +183,7 @@ def mark_error(error_type: str) -> None:
     status code)."""
     current = _scope.get()[0] if _tracer is not None else None
     if current is not None:
-        _fail(current, error_type)
+        _light.fail(current, error_type)
 
 
 def update_name(name: str) -> None:
@@ -165,62 +193,27 @@ def update_name(name: str) -> None:
         current.update_name(name)
 
 
-def _fail(span: Any, error_type: str) -> None:
-    span.set_attributes({"error.type": error_type})
-    span.set_status(_otel.Status(_otel.StatusCode.ERROR, error_type))
+class _Active:
+    """Makes a span that is not one of agentflow's light spans (the sampler dropped it, or
+    the provider is another vendor's) current for a block."""
 
+    __slots__ = ("_inherit", "_span", "_tokens")
 
-class _Span:
-    """One span made current for a block (a class, not a generator: this is the hot path)."""
-
-    __slots__ = ("_attributes", "_context", "_inherit", "_kind", "_name", "_span", "_tokens")
-
-    def __init__(
-        self,
-        name: str,
-        attributes: Attributes | None,
-        server: bool,
-        headers: Iterable[tuple[bytes, bytes]] | None,
-    ) -> None:
-        self._name = name
-        self._kind = _otel.SpanKind.SERVER if server else _otel.SpanKind.INTERNAL
-        self._context = None
-        if headers is not None:  # only the headers the propagators read, if any came
-            wanted = _propagated
-            carrier = {
-                k.decode("latin-1"): v.decode("latin-1")
-                for k, v in headers
-                if wanted is None or k in wanted
-            }
-            if carrier:
-                self._context = _propagator.extract(carrier)
-        inherited = _scope.get()[1]
-        self._inherit = inherited
-        if not attributes:
-            self._attributes = dict(inherited)  # the span's own: it may add to it
-            return
-        merged = {**inherited, **attributes}
-        if None in attributes.values():
-            merged = _clean(merged)
-        self._attributes = merged
-        thread, run = INHERITED
-        if merged.get(thread) != inherited.get(thread) or merged.get(run) != inherited.get(run):
-            self._inherit = {k: merged[k] for k in INHERITED if k in merged}
+    def __init__(self, span: Any, inherit: dict[str, Any]) -> None:
+        self._span = span
+        self._inherit = inherit
 
     def __enter__(self) -> Any:
-        span = _start(self._name, self._context, self._kind, self._attributes)
-        self._span = span
-        self._tokens = (_light.activate(span), _scope.set((span, self._inherit)))
-        return span
+        self._tokens = (_light.activate(self._span), _scope.set((self._span, self._inherit)))
+        return self._span
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        span = self._span
         if isinstance(exc, Exception):
-            _fail(span, type(exc).__name__)
+            _light.fail(self._span, type(exc).__name__)
         otel_token, scope_token = self._tokens
         _scope.reset(scope_token)
         _light.deactivate(otel_token)
-        span.end()
+        self._span.end()
 
 
 def _clean(attributes: Attributes) -> dict[str, Any]:
@@ -303,30 +296,17 @@ def _relay_wanted() -> bool:
 
 
 def _use(tracer: Any) -> None:
-    global _otel, _tracer, _light, _light_span, _start, _propagator, _propagated
+    global _otel, _tracer, _light, _scope, _scoped_span, _propagator, _propagated
     from opentelemetry import propagate, trace
 
     from agentflow.tracing import light
 
-    _otel, _light, _light_span = trace, light, light.LightSpan
+    _otel, _light, _scope = trace, light, light.SCOPE
     _propagator = propagate.get_global_textmap()
     fields = frozenset(name.lower().encode("latin-1") for name in _propagator.fields)
     _propagated = fields if fields <= _W3C_FIELDS else None  # e.g. Jaeger reads prefixes
     _tracer = light.lighten(tracer)
-    if isinstance(_tracer, light.LightTracer):
-        _start = _tracer.open
-    else:
-        foreign = _tracer
-
-        def _start(name: str, context: Any, kind: Any, attributes: dict[str, Any]) -> Any:
-            return foreign.start_span(
-                name,
-                context=context,
-                kind=kind,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
+    _scoped_span = light.ScopedSpan if isinstance(_tracer, light.LightTracer) else None
 
 
 def use_tracer_provider(provider: Any | None) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from time import time_ns
 from typing import Any
 
@@ -29,6 +30,7 @@ from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, TraceIdRatioBased
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 logger = logging.getLogger("agentflow.tracing")
@@ -48,6 +50,13 @@ _context_var = (
 )
 
 
+# agentflow's innermost span here (what tracing.set_attributes & co. write to; None: none)
+# and the run identity its children inherit: one variable, one set per span.
+SCOPE: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar(
+    "agentflow_trace_scope", default=(None, {})
+)
+
+
 def current_context() -> Context:
     """The current OpenTelemetry context."""
     if _context_var is not None:
@@ -61,6 +70,12 @@ def activate(span: trace_api.Span) -> Any:
     if _context_var is not None:
         return _context_var.set(Context({**_context_var.get(), _SPAN_KEY: span}))
     return context_api.attach(trace_api.set_span_in_context(span))
+
+
+def fail(span: trace_api.Span, error_type: str) -> None:
+    """Status ERROR and ``error.type`` (a class name or status code; never a message)."""
+    span.set_attributes({"error.type": error_type})
+    span.set_status(Status(StatusCode.ERROR, error_type))
 
 
 def deactivate(token: Any) -> None:
@@ -104,15 +119,24 @@ class LightTracer:
         self._pipeline: Any = None  # the processors the last direct() looked at
         self._sink: Callable[[LightSpan], None] | None = None
         # AlwaysOn, or ParentBased with its default local-parent rule: below a sampled span of
-        # this process every span is recorded and sampled, with the parent's trace state; with
-        # AlwaysOn at the root, so is every root span -- no need to ask the sampler.
+        # this process every span is recorded and sampled, with the parent's trace state -- no
+        # need to ask the sampler.
         description = self.sampler.get_description()
-        always = description == "AlwaysOnSampler"
-        self.children_follow = always or (
+        self.children_follow = description == "AlwaysOnSampler" or (
             description.startswith("ParentBased{")
             and "localParentSampled:AlwaysOnSampler" in description
         )
-        self.roots_sampled = always or description.startswith("ParentBased{root:AlwaysOnSampler,")
+        # The SDK's own root rules decide on the trace id alone: sampled when
+        # trace_id & mask < bound, without a trace state (AlwaysOn, AlwaysOff, TraceIdRatio).
+        root = getattr(self.sampler, "_root", None) if type(self.sampler) is ParentBased else None
+        root = root or self.sampler
+        self.root_rule: tuple[int, int] | None = None
+        if root is ALWAYS_ON:
+            self.root_rule = (0, 1)
+        elif root is ALWAYS_OFF:
+            self.root_rule = (0, 0)
+        elif type(root) is TraceIdRatioBased:
+            self.root_rule = (root.TRACE_ID_LIMIT, root.bound)
 
     def direct(self) -> Callable[[LightSpan], None] | None:
         """Where an ended ``LightSpan`` goes without becoming a ``ReadableSpan``: when the
@@ -136,39 +160,44 @@ class LightTracer:
         attributes: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> trace_api.Span:
-        return self.open(name, context, kind, dict(attributes) if attributes else {})
+        return self.open(name, context, kind, dict(attributes) if attributes else {}, LightSpan)
 
     def open(
-        self, name: str, context: Context | None, kind: SpanKind, attributes: dict[str, Any]
-    ) -> trace_api.Span:
-        """``start_span`` for agentflow: positional, and ``attributes`` is the span's own."""
-        if self.is_enabled is not None and not self.is_enabled():
-            span: trace_api.Span = self.tracer.start_span(name, context, kind, attributes)
-            return span
-        current = (context if context is not None else current_context()).get(_SPAN_KEY)
-        if type(current) is LightSpan and self.children_follow:
-            above = current._context
-            if above.trace_flags & 1:  # sampled: the child is too, same flags and state
-                span_context = SpanContext(
-                    above.trace_id, self.ids.generate_span_id(), False, above.trace_flags,
-                    above.trace_state,
-                )  # fmt: skip
-                span = LightSpan(self, name, span_context, above, kind, attributes)
-                return self._started(span, context)
-        return self._open(name, context, kind, attributes, current)
-
-    def _started(self, span: LightSpan, context: Context | None) -> LightSpan:
-        if self.direct() is None:  # a plain BatchSpanProcessor does nothing on start
-            self.processor.on_start(span, parent_context=context)
-        return span
-
-    def _open(
         self,
         name: str,
         context: Context | None,
         kind: SpanKind,
+        attributes: dict[str, Any],
+        cls: type[LightSpan],
+    ) -> trace_api.Span:
+        """``start_span`` for agentflow: positional, ``attributes`` is the span's own, and a
+        recorded span is a ``cls``."""
+        if self.is_enabled is not None and not self.is_enabled():
+            span: trace_api.Span = self.tracer.start_span(name, context, kind, attributes)
+            return span
+        if context is None:
+            context = current_context()
+        current = context.get(_SPAN_KEY)
+        if isinstance(current, LightSpan) and self.children_follow:
+            above = current._context
+            if above[3] & 1:  # sampled: the child is too, same flags and state
+                span_context = SpanContext(
+                    above[0], self.ids.generate_span_id(), False, above[3], above[4]
+                )
+                light = cls(self, name, span_context, above, kind, attributes)
+                if self.direct() is None:  # a plain BatchSpanProcessor does nothing on start
+                    self.processor.on_start(light, parent_context=context)
+                return light
+        return self._open(name, context, kind, attributes, current, cls)
+
+    def _open(
+        self,
+        name: str,
+        context: Context,
+        kind: SpanKind,
         merged: dict[str, Any],
         current: Any,
+        cls: type[LightSpan],
     ) -> trace_api.Span:
         parent = (current or trace_api.INVALID_SPAN).get_span_context()
         if parent.is_valid:
@@ -188,8 +217,10 @@ class LightTracer:
         ):
             flags, trace_state = parent.trace_flags, parent.trace_state  # sampled, same id kind
             random_id = False  # already in the parent's flags
-        elif parent_context is None and self.roots_sampled:
-            flags, trace_state = _SAMPLED, None
+        elif parent_context is None and self.root_rule is not None:
+            mask, bound = self.root_rule
+            recording = trace_id & mask < bound
+            flags, trace_state = _SAMPLED if recording else _NOT_SAMPLED, None
         else:
             sampled = self.sampler.should_sample(context, trace_id, name, kind, merged, ())
             flags = _SAMPLED if sampled.decision.is_sampled() else _NOT_SAMPLED
@@ -208,8 +239,10 @@ class LightTracer:
         )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
-        span = LightSpan(self, name, span_context, parent_context, kind, merged)
-        return self._started(span, context)
+        light = cls(self, name, span_context, parent_context, kind, merged)
+        if self.direct() is None:
+            self.processor.on_start(light, parent_context=context)
+        return light
 
 
 class LightSpan(trace_api.Span):
@@ -359,3 +392,24 @@ class LightSpan(trace_api.Span):
 
     def __repr__(self) -> str:
         return f"LightSpan(name={self._name!r}, context={self._context!r})"
+
+
+class ScopedSpan(LightSpan):
+    """A light span that is also the ``with`` block making it agentflow's current span
+    (:func:`agentflow.tracing.span`): one object per span on the hot path."""
+
+    __slots__ = ("_tokens", "inherit")
+
+    inherit: dict[str, Any]  # the run identity its children inherit
+
+    def __enter__(self) -> ScopedSpan:
+        self._tokens = (activate(self), SCOPE.set((self, self.inherit)))
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, Exception):
+            fail(self, type(exc).__name__)
+        otel_token, scope_token = self._tokens
+        SCOPE.reset(scope_token)
+        deactivate(otel_token)
+        self.end()
