@@ -62,7 +62,7 @@ _resolved = False
 # Run identity, copied onto every span opened below a span that carries it (a model call
 # does not know its thread, the node span around it does).
 INHERITED = ("agentflow.thread_id", "agentflow.run_id")
-_scope: Any = None  # light.SCOPE: agentflow's innermost span and what its children inherit
+_scope: Any = None  # light.scope(): agentflow's innermost span and what its children inherit
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -79,7 +79,7 @@ def recording() -> bool:
     span (if any) was not dropped by the sampler. Lets callers skip building attributes."""
     if _tracer is None:
         return enabled()
-    current = _scope.get()[0]
+    current = _scope()[0]
     return current is None or bool(current.is_recording())
 
 
@@ -121,7 +121,7 @@ def span(
         _resolve()
         if _tracer is None:
             return _NULL
-    parent, inherited = _scope.get()
+    parent, inherited = _scope()
     context = None
     if headers is not None:  # only the headers the propagators read, if any came
         wanted = _propagated
@@ -167,7 +167,7 @@ def set_attributes(attributes: Attributes) -> None:
     open). ``None`` values are dropped."""
     if _tracer is None:
         return
-    current = _scope.get()[0]
+    current = _scope()[0]
     if current is None or not current.is_recording():
         return
     if None in attributes.values():
@@ -181,14 +181,14 @@ def set_attributes(attributes: Attributes) -> None:
 def mark_error(error_type: str) -> None:
     """Give agentflow's current span status ERROR and ``error.type`` (a class name or
     status code)."""
-    current = _scope.get()[0] if _tracer is not None else None
+    current = _scope()[0] if _tracer is not None else None
     if current is not None:
         _light.fail(current, error_type)
 
 
 def update_name(name: str) -> None:
     """Rename agentflow's current span (the request span learns its route template late)."""
-    current = _scope.get()[0] if _tracer is not None else None
+    current = _scope()[0] if _tracer is not None else None
     if current is not None:
         current.update_name(name)
 
@@ -197,22 +197,20 @@ class _Active:
     """Makes a span that is not one of agentflow's light spans (the sampler dropped it, or
     the provider is another vendor's) current for a block."""
 
-    __slots__ = ("_inherit", "_span", "_tokens")
+    __slots__ = ("_inherit", "_span", "_token")
 
     def __init__(self, span: Any, inherit: dict[str, Any]) -> None:
         self._span = span
         self._inherit = inherit
 
     def __enter__(self) -> Any:
-        self._tokens = (_light.activate(self._span), _scope.set((self._span, self._inherit)))
+        self._token = _light.activate(self._span, self._inherit)
         return self._span
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, Exception):
             _light.fail(self._span, type(exc).__name__)
-        otel_token, scope_token = self._tokens
-        _scope.reset(scope_token)
-        _light.deactivate(otel_token)
+        _light.deactivate(self._token)
         self._span.end()
 
 
@@ -301,7 +299,7 @@ def _use(tracer: Any) -> None:
 
     from agentflow.tracing import light
 
-    _otel, _light, _scope = trace, light, light.SCOPE
+    _otel, _light, _scope = trace, light, light.scope
     _propagator = propagate.get_global_textmap()
     fields = frozenset(name.lower().encode("latin-1") for name in _propagator.fields)
     _propagated = fields if fields <= _W3C_FIELDS else None  # e.g. Jaeger reads prefixes

@@ -18,9 +18,8 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from time import time_ns
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -51,10 +50,16 @@ _context_var = (
 
 
 # agentflow's innermost span here (what tracing.set_attributes & co. write to; None: none)
-# and the run identity its children inherit: one variable, one set per span.
-SCOPE: ContextVar[tuple[Any, dict[str, Any]]] = ContextVar(
-    "agentflow_trace_scope", default=(None, {})
-)
+# and the run identity its children inherit. It lives in the OpenTelemetry context next to
+# the current span: one context set per span, and it follows that context wherever it goes.
+_SCOPE_KEY = context_api.create_key("agentflow-scope")
+_NO_SCOPE: tuple[Any, dict[str, Any]] = (None, {})
+
+
+def scope() -> tuple[Any, dict[str, Any]]:
+    """(agentflow's innermost span, the attributes its children inherit)."""
+    context = _context_var.get() if _context_var is not None else context_api.get_current()
+    return cast(tuple[Any, dict[str, Any]], context.get(_SCOPE_KEY, _NO_SCOPE))
 
 
 def current_context() -> Context:
@@ -65,11 +70,14 @@ def current_context() -> Context:
     return context_api.get_current()
 
 
-def activate(span: trace_api.Span) -> Any:
-    """Make ``span`` the current span; returns the token for :func:`deactivate`."""
+def activate(span: trace_api.Span, inherit: dict[str, Any]) -> Any:
+    """Make ``span`` the current span and agentflow's innermost one, whose children inherit
+    ``inherit``; returns the token for :func:`deactivate`."""
     if _context_var is not None:
-        return _context_var.set(Context({**_context_var.get(), _SPAN_KEY: span}))
-    return context_api.attach(trace_api.set_span_in_context(span))
+        current = _context_var.get()
+        return _context_var.set(Context({**current, _SPAN_KEY: span, _SCOPE_KEY: (span, inherit)}))
+    context = context_api.set_value(_SCOPE_KEY, (span, inherit))
+    return context_api.attach(trace_api.set_span_in_context(span, context))
 
 
 def fail(span: trace_api.Span, error_type: str) -> None:
@@ -141,15 +149,16 @@ class LightTracer:
     def direct(self) -> Callable[[LightSpan], None] | None:
         """Where an ended ``LightSpan`` goes without becoming a ``ReadableSpan``: when the
         provider's only processor is a ``BatchSpanProcessor`` whose exporter offers a
-        ``light_sink`` (agentflow's OTLP exporters queue a plain row). Otherwise None, and
-        the processors get a ``ReadableSpan``."""
+        ``light_sink`` (agentflow's OTLP exporters queue a plain row), or nowhere when the
+        provider has no processor. Otherwise None, and the processors get a
+        ``ReadableSpan``."""
         pipeline = getattr(self.processor, "_span_processors", None)
         if pipeline is not self._pipeline:  # a processor was added: look again
             self._pipeline = pipeline
             only = pipeline[0] if pipeline and len(pipeline) == 1 else None
             make = getattr(only.span_exporter, "light_sink", None) if only else None
             sink = make(only, self) if type(only) is BatchSpanProcessor and make else None
-            self._sink = sink
+            self._sink = _nowhere if pipeline == () else sink
         return self._sink
 
     def start_span(
@@ -243,6 +252,10 @@ class LightTracer:
         if self.direct() is None:
             self.processor.on_start(light, parent_context=context)
         return light
+
+
+def _nowhere(span: LightSpan) -> None:
+    """The sink of a provider without processors."""
 
 
 class LightSpan(trace_api.Span):
@@ -398,18 +411,16 @@ class ScopedSpan(LightSpan):
     """A light span that is also the ``with`` block making it agentflow's current span
     (:func:`agentflow.tracing.span`): one object per span on the hot path."""
 
-    __slots__ = ("_tokens", "inherit")
+    __slots__ = ("_token", "inherit")
 
     inherit: dict[str, Any]  # the run identity its children inherit
 
     def __enter__(self) -> ScopedSpan:
-        self._tokens = (activate(self), SCOPE.set((self, self.inherit)))
+        self._token = activate(self, self.inherit)
         return self
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
         if isinstance(exc, Exception):
             fail(self, type(exc).__name__)
-        otel_token, scope_token = self._tokens
-        SCOPE.reset(scope_token)
-        deactivate(otel_token)
+        deactivate(self._token)
         self.end()
