@@ -8,19 +8,25 @@ bench/http_bench.py (whose functions it imports): each server a real `agentflow 
 subprocess on 127.0.0.1, one worker, LOG_LEVEL=WARNING, memory checkpointer, loaded with wrk
 `-t2 -c16`. Two graphs: the one-node echo graph (3 spans per request: request, run, node)
 and a ReAct agent with the offline DemoChat model and one `add` tool call (8 spans: request,
-run, 3 nodes, 2 model calls, 1 tool call). Four modes per graph:
+run, 3 nodes, 2 model calls, 1 tool call). Five modes per graph:
 
 - off: no OTEL_* / AGENTFLOW_TRACING variables (the default; nothing imported);
-- on, no export: AGENTFLOW_TRACING=1, OTEL_TRACES_EXPORTER=none (spans built, then dropped);
+- on, no export: AGENTFLOW_TRACING=1, OTEL_TRACES_EXPORTER=none (spans recorded, then
+  dropped: the cost of recording alone);
 - on, OTLP: OTEL_TRACES_EXPORTER=otlp to a null collector in this process (an HTTP server
-  answering 200 to every POST /v1/traces), through the BatchSpanProcessor: the full path;
-- on, OTLP 10%: the same with OTEL_TRACES_SAMPLER=parentbased_traceidratio at 0.1 (below a
-  dropped root agentflow opens no span at all).
+  answering 200 to every POST /v1/traces), through the BatchSpanProcessor and the export
+  helper process (agentflow.tracing.relay): the full path, as deployed;
+- on, OTLP in-process: the same with AGENTFLOW_TRACING_RELAY=0 (encoding and posting in the
+  server's export thread);
+- on, OTLP 10%: the full path with OTEL_TRACES_SAMPLER=parentbased_traceidratio at 0.1
+  (below a dropped root agentflow opens no span at all).
 
-The four servers of a graph (one per mode) run at the same time and are loaded in --rounds
+The servers of a graph (one per mode) run at the same time and are loaded in --rounds
 rounds, each server once per round, one after the other, in an order that rotates every
-round (round k starts with server k mod 4), so slow drift of a shared machine hits every
-mode alike. Per round, each "on" mode's throughput overhead 1 - on/off req/s and server CPU
+round (round k starts with server k mod 5), so slow drift of a shared machine hits every
+mode alike. The server CPU of the OTLP modes counts the server process only, not its export
+helper (which runs beside it, off its GIL, and holds no request). Per round, each "on"
+mode's throughput overhead 1 - on/off req/s and server CPU
 overhead on/off - 1 (us/request, read from /proc around the measured run; steadier than
 req/s on a busy box) are taken against the off server of the same round; the summary gives
 their medians over the rounds (min..max), and the median req/s and CPU/request of each
@@ -61,7 +67,7 @@ app = create_react_agent(DemoChat(), [add])
 """
 REACT_BODY = {"messages": [{"role": "user", "content": "what is 2+3"}]}
 GRAPHS = {"echo": (hb.GRAPH_MODULE, hb.INVOKE_BODY), "react": (REACT_MODULE, REACT_BODY)}
-MODES = ("off", "on, no export", "on, OTLP", "on, OTLP 10%")
+MODES = ("off", "on, no export", "on, OTLP", "on, OTLP in-process", "on, OTLP 10%")
 
 
 def exports_done(quiet: float = 1.0, limit: float = 8.0) -> None:
@@ -110,6 +116,8 @@ def tracing_env(mode: str, collector: str) -> dict[str, str]:
         # a partial batch leaves within 0.5 s (default 5 s), so exports_done() can wait for it
         "OTEL_BSP_SCHEDULE_DELAY": "500",
     }
+    if mode == "on, OTLP in-process":
+        env["AGENTFLOW_TRACING_RELAY"] = "0"
     if mode == "on, OTLP 10%":
         env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
     return env
