@@ -14,8 +14,8 @@ host application) is used as is; otherwise one is built from the standard variab
 ``OTEL_TRACES_EXPORTER`` (``otlp`` -- HTTP/protobuf, configured by ``OTEL_EXPORTER_OTLP_*`` --,
 ``console`` or ``none``, comma separated) behind a ``BatchSpanProcessor``; the OTLP export
 runs in a helper process (:mod:`agentflow.tracing.relay`; ``AGENTFLOW_TRACING_RELAY=0`` keeps
-it in the server process). Incoming W3C
-``traceparent`` headers are continued through the configured propagators (``OTEL_PROPAGATORS``).
+it in the server process). Incoming W3C ``traceparent`` headers are continued through the
+configured propagators (``OTEL_PROPAGATORS``).
 ``OTEL_TRACES_SAMPLER`` is honoured; below a dropped span agentflow opens no span and builds no
 attributes (:func:`recording`). With the SDK's tracer, spans are recorded by
 :mod:`agentflow.tracing.light`, which hands the processors the SDK's own ``ReadableSpan``.
@@ -113,7 +113,7 @@ def span(
     ``server`` makes it a SERVER span; ``headers`` (raw ASGI headers) are searched for a W3C
     ``traceparent`` to continue. ``None`` attribute values are dropped. With tracing off, or
     below a span the sampler dropped (its children would be dropped too), this returns a
-    shared no-op context manager.
+    shared no-op context manager. The span starts here: enter the block at once.
     """
     if _tracer is None:
         if _resolved:

@@ -9,6 +9,12 @@ plain object meanwhile. Attributes agentflow sets are trusted (built from str/in
 attributes set by other code through the API go through the SDK's own validating
 ``BoundedAttributes`` (with the tracer's span limits).
 
+Two shortcuts, where nothing else could observe the difference: when the provider's only
+processor is a ``BatchSpanProcessor`` in front of one of agentflow's OTLP exporters, an ended
+span goes into its queue as the exporter's plain row (:meth:`LightTracer.direct`), with no
+``ReadableSpan`` made; and :class:`ScopedSpan`, what :func:`agentflow.tracing.span` returns,
+is its own ``with`` block, making itself the current span (one object per span).
+
 Used only for the SDK's ``Tracer`` with its internal metrics off; anything else (another
 vendor's provider, a disabled tracer) goes through the provider's own ``start_span``.
 """
@@ -381,7 +387,7 @@ class LightSpan(trace_api.Span):
         self._end = end_time or time_ns()
         tracer = self._tracer
         sink = tracer.direct()
-        if sink is not None:  # a plain batch processor: nothing to do on ending
+        if sink is not None:  # a plain batch processor, or none: nothing to do on ending
             sink(self)
             return
         if tracer.on_ending is not None:
