@@ -171,3 +171,28 @@ print(type(processor.span_exporter).__name__, type(tracing._tracer).__name__)
     off = run_python(code, AGENTFLOW_TRACING_RELAY="0", **env)
     assert off == "FastOTLPSpanExporter LightTracer"
     assert tracing  # the module under test
+
+
+def test_a_library_printing_in_the_helper_does_not_garble_its_answers(
+    collector: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    noisy = """
+from agentflow.tracing import otlp
+send = otlp.FastOTLPSpanExporter.send
+def noisy_send(self, data):
+    print("noise from a library", flush=True)
+    return send(self, data)
+otlp.FastOTLPSpanExporter.send = noisy_send
+import runpy
+runpy.run_module("agentflow.tracing.relay", run_name="__main__")
+"""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", collector)
+    exporter = RelayExporter(FastOTLPSpanExporter(), argv=[sys.executable, "-c", noisy])
+    try:
+        spans = spans_of_every_kind()[:2]
+        for _ in range(3):
+            assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert not exporter._in_process  # answered by the helper every time
+        assert len(Collector.received) == 3
+    finally:
+        exporter.shutdown()

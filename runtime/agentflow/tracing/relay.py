@@ -248,7 +248,11 @@ def main() -> None:
     attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))  # its own HTTP calls are not traced
     collected = _Collected()
     logging.basicConfig(level=logging.WARNING, handlers=[collected])
-    source, out = sys.stdin.buffer, sys.stdout.buffer
+    # The answers get their own copy of stdout; whatever else prints goes to stderr, not
+    # into the middle of an answer.
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    source = sys.stdin.buffer
     try:
         exporter = FastOTLPSpanExporter()
     except Exception as exc:
@@ -265,7 +269,11 @@ def main() -> None:
         head = source.read(_LENGTH.size)
         if len(head) < _LENGTH.size:
             break
-        batch = marshal.loads(source.read(_LENGTH.unpack(head)[0]))
+        (size,) = _LENGTH.unpack(head)
+        payload = source.read(size)
+        if len(payload) < size:  # the server went away mid-batch
+            break
+        batch = marshal.loads(payload)
         try:
             data = batch if isinstance(batch, bytes) else encode_groups(batch)
             ok = exporter.send(data) is SpanExportResult.SUCCESS
