@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -18,7 +19,14 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode
 
 from agentflow import tracing
@@ -154,6 +162,56 @@ def test_the_sampler_decides_for_light_spans() -> None:
     nested_calls(tracer)
     assert len(memory.get_finished_spans()) == 3
     provider.shutdown()
+
+
+class AttributeSampler(Sampler):
+    """A sampler that decides on an attribute (as a user's own sampler may)."""
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
+                      attributes: Any = None, links: Any = None, trace_state: Any = None,
+                      ) -> SamplingResult:  # fmt: skip
+        keep = name == "run" or (attributes or {}).get("http.request.method") == "POST"
+        return SamplingResult(Decision.RECORD_AND_SAMPLE if keep else Decision.DROP)
+
+    def get_description(self) -> str:
+        return "AttributeSampler"
+
+
+@pytest.mark.parametrize(
+    ("sampler", "blind", "built"),
+    [
+        (ParentBased(ALWAYS_OFF), True, 0),  # dropped: the attributes are never built
+        (ParentBased(TraceIdRatioBased(1.0)), True, 1),  # recorded: built after the decision
+        (AttributeSampler(), False, 1),  # the sampler reads them: built before it decides
+    ],
+)
+def test_attributes_from_a_function_are_built_when_someone_reads_them(
+    sampler: Any, blind: bool, built: int
+) -> None:
+    provider, memory = provider_with_memory(sampler=sampler)
+    tracing.use_tracer_provider(provider)
+    calls = []
+
+    def attributes() -> dict[str, Any]:
+        calls.append(1)
+        return {"http.request.method": "POST", "agentflow.thread_id": "t9", "gone": None}
+
+    try:
+        assert tracing._tracer.samples_blind is blind
+        with tracing.span("POST /x", attributes, server=True, headers=[]), tracing.span("run"):
+            pass
+    finally:
+        tracing.reset()
+        provider.shutdown()
+    assert len(calls) == built
+    spans = {s.name: s for s in memory.get_finished_spans()}
+    if built:
+        assert dict(spans["POST /x"].attributes or {}) == {
+            "http.request.method": "POST", "agentflow.thread_id": "t9"
+        }  # fmt: skip
+        assert (spans["run"].attributes or {})["agentflow.thread_id"] == "t9"
+    else:
+        assert spans == {}
 
 
 def test_a_sampled_remote_parent_is_continued_and_an_unsampled_one_is_not() -> None:

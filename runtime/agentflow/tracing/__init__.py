@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -103,7 +103,7 @@ def wanted(environ: Mapping[str, str] | None = None) -> bool:
 
 def span(
     name: str,
-    attributes: Attributes | None = None,
+    attributes: Attributes | Callable[[], Attributes] | None = None,
     *,
     server: bool = False,
     headers: Iterable[tuple[bytes, bytes]] | None = None,
@@ -111,9 +111,11 @@ def span(
     """A context manager around one span, the current span inside the block.
 
     ``server`` makes it a SERVER span; ``headers`` (raw ASGI headers) are searched for a W3C
-    ``traceparent`` to continue. ``None`` attribute values are dropped. With tracing off, or
-    below a span the sampler dropped (its children would be dropped too), this returns a
-    shared no-op context manager. The span starts here: enter the block at once.
+    ``traceparent`` to continue. ``None`` attribute values are dropped; ``attributes`` may be
+    a function returning them, called only if the span is recorded (or the sampler reads
+    attributes). With tracing off, or below a span the sampler dropped (its children would
+    be dropped too), this returns a shared no-op context manager. The span starts here:
+    enter the block at once.
     """
     if _tracer is None:
         if _resolved:
@@ -124,30 +126,31 @@ def span(
     parent, inherited = _scope()
     context = None
     if headers is not None:  # only the headers the propagators read, if any came
-        wanted = _propagated
-        carrier = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in headers
-            if wanted is None or k in wanted
-        }
+        if _propagated is None:
+            carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+        else:
+            found = dict(headers)
+            carrier = {
+                k.decode("latin-1"): found[k].decode("latin-1") for k in _propagated if k in found
+            }
         if carrier:
             context = _propagator.extract(carrier)
     elif parent is not None and not parent.is_recording():  # dropped by the sampler
         return _NULL
-    inherit = inherited
-    if not attributes:
-        merged = dict(inherited)  # the span's own: it may add to it
-    else:
-        merged = {**inherited, **attributes}
-        if None in attributes.values():
-            merged = _clean(merged)
-        thread, run = INHERITED
-        if merged.get(thread) != inherited.get(thread) or merged.get(run) != inherited.get(run):
-            inherit = {k: merged[k] for k in INHERITED if k in merged}
+    later = None
+    if callable(attributes):
+        if _scoped_span is not None and _tracer.samples_blind:
+            later, attributes = attributes, None
+        else:
+            attributes = attributes()
+    merged, inherit = _merge(inherited, attributes)
     kind = _otel.SpanKind.SERVER if server else _otel.SpanKind.INTERNAL
     if _scoped_span is not None:
         started = _tracer.open(name, context, kind, merged, _scoped_span)
         if type(started) is _scoped_span:
+            if later is not None:  # recorded: now the attributes are worth building
+                merged, inherit = _merge(inherited, later())
+                started.set_trusted(merged)
             started.inherit = inherit
             return started  # type: ignore[no-any-return]
     else:
@@ -160,6 +163,22 @@ def span(
             set_status_on_exception=False,
         )
     return _Active(started, inherit)
+
+
+def _merge(
+    inherited: dict[str, Any], attributes: Attributes | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A span's own attributes (the run identity it inherits, then its own, without None
+    values) and the run identity its children inherit."""
+    if not attributes:
+        return dict(inherited), inherited
+    merged = {**inherited, **attributes}
+    if None in attributes.values():
+        merged = _clean(merged)
+    thread, run = INHERITED
+    if merged.get(thread) != inherited.get(thread) or merged.get(run) != inherited.get(run):
+        return merged, {k: merged[k] for k in INHERITED if k in merged}
+    return merged, inherited
 
 
 def set_attributes(attributes: Attributes) -> None:

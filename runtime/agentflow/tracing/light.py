@@ -25,7 +25,7 @@ import logging
 import traceback
 from collections.abc import Callable, Mapping
 from time import time_ns
-from typing import Any, cast
+from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
@@ -45,6 +45,10 @@ _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 UNSET = Status(StatusCode.UNSET)  # the status of a span until one is set
 _RANDOM = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))  # W3C trace context level 2 (SDK 1.3x)
 _SPAN_KEY: str = getattr(trace_api, "_SPAN_KEY", "current-span")
+_PARENT_BASED_RULES = (
+    "_root", "_remote_parent_sampled", "_remote_parent_not_sampled", "_local_parent_sampled",
+    "_local_parent_not_sampled",
+)  # fmt: skip
 # The OpenTelemetry context lives in one ContextVar with the default runtime context: read
 # and set it directly (the API's attach/detach/get_current add three calls each).
 _runtime = getattr(context_api, "_RUNTIME_CONTEXT", None)
@@ -65,7 +69,7 @@ _NO_SCOPE: tuple[Any, dict[str, Any]] = (None, {})
 def scope() -> tuple[Any, dict[str, Any]]:
     """(agentflow's innermost span, the attributes its children inherit)."""
     context = _context_var.get() if _context_var is not None else context_api.get_current()
-    return cast(tuple[Any, dict[str, Any]], context.get(_SCOPE_KEY, _NO_SCOPE))
+    return context.get(_SCOPE_KEY, _NO_SCOPE)  # type: ignore[return-value]
 
 
 def current_context() -> Context:
@@ -151,6 +155,15 @@ class LightTracer:
             self.root_rule = (0, 0)
         elif type(root) is TraceIdRatioBased:
             self.root_rule = (root.TRACE_ID_LIMIT, root.bound)
+        # Whether the sampler decides without looking at a span's attributes (the SDK's own
+        # rules, alone or under ParentBased): then they need not exist before the decision.
+        rules = [self.sampler]
+        if type(self.sampler) is ParentBased:
+            rules = [getattr(self.sampler, name, None) for name in _PARENT_BASED_RULES]
+        self.samples_blind = all(
+            rule is ALWAYS_ON or rule is ALWAYS_OFF or type(rule) is TraceIdRatioBased
+            for rule in rules
+        )
 
     def direct(self) -> Callable[[LightSpan], None] | None:
         """Where an ended ``LightSpan`` goes without becoming a ``ReadableSpan``: when the
@@ -192,13 +205,12 @@ class LightTracer:
             return span
         if context is None:
             context = current_context()
-        current = context.get(_SPAN_KEY)
-        if isinstance(current, LightSpan) and self.children_follow:
+        current: Any = context.get(_SPAN_KEY)
+        if type(current) in _LIGHT_TYPES and self.children_follow:  # (an ABC: no isinstance)
             above = current._context
             if above[3] & 1:  # sampled: the child is too, same flags and state
-                span_context = SpanContext(
-                    above[0], self.ids.generate_span_id(), False, above[3], above[4]
-                )
+                span_id = self.ids.generate_span_id()
+                span_context = SpanContext(above[0], span_id, False, above[3], above[4])
                 light = cls(self, name, span_context, above, kind, attributes)
                 if self.direct() is None:  # a plain BatchSpanProcessor does nothing on start
                     self.processor.on_start(light, parent_context=context)
@@ -214,7 +226,7 @@ class LightTracer:
         current: Any,
         cls: type[LightSpan],
     ) -> trace_api.Span:
-        parent = (current or trace_api.INVALID_SPAN).get_span_context()
+        parent = trace_api.INVALID_SPAN_CONTEXT if current is None else current.get_span_context()
         if parent.is_valid:
             trace_id = parent.trace_id
             random_id = bool(parent.trace_flags & _RANDOM)
@@ -245,13 +257,7 @@ class LightTracer:
                 merged.update(sampled.attributes)
         if random_id and _RANDOM:
             flags = TraceFlags(flags | _RANDOM)
-        span_context = SpanContext(
-            trace_id,
-            self.ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=flags,
-            trace_state=trace_state,
-        )
+        span_context = SpanContext(trace_id, self.ids.generate_span_id(), False, flags, trace_state)
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
         light = cls(self, name, span_context, parent_context, kind, merged)
@@ -430,3 +436,6 @@ class ScopedSpan(LightSpan):
             fail(self, type(exc).__name__)
         deactivate(self._token)
         self.end()
+
+
+_LIGHT_TYPES = frozenset({LightSpan, ScopedSpan})
