@@ -19,11 +19,14 @@ run, 3 nodes, 2 model calls, 1 tool call). Five modes per graph:
 - on, OTLP in-process: the same with AGENTFLOW_TRACING_RELAY=0 (encoding and posting in the
   server's export thread);
 - on, OTLP 10%: the full path with OTEL_TRACES_SAMPLER=parentbased_traceidratio at 0.1
-  (below a dropped root agentflow opens no span at all).
+  (below a dropped root agentflow opens no span at all);
+- floor: agentflow.tracing replaced by bench/floor/sitecustomize.py, the least a span can do
+  (a context variable, an id, two clock reads, a tuple kept), with every call site building
+  its attributes as for real spans: what any tracing of these spans costs at the least.
 
 The servers of a graph (one per mode) run at the same time and are loaded in --rounds
 rounds, each server once per round, one after the other, in an order that rotates every
-round (round k starts with server k mod 5), so slow drift of a shared machine hits every
+round (round k starts with server k mod 6), so slow drift of a shared machine hits every
 mode alike. The server CPU of the OTLP modes counts the server process only, not its export
 helper (which runs beside it, off its GIL, and holds no request). Per round, each "on"
 mode's throughput overhead 1 - on/off req/s and server CPU
@@ -67,7 +70,8 @@ app = create_react_agent(DemoChat(), [add])
 """
 REACT_BODY = {"messages": [{"role": "user", "content": "what is 2+3"}]}
 GRAPHS = {"echo": (hb.GRAPH_MODULE, hb.INVOKE_BODY), "react": (REACT_MODULE, REACT_BODY)}
-MODES = ("off", "on, no export", "on, OTLP", "on, OTLP in-process", "on, OTLP 10%")
+MODES = ("off", "on, no export", "on, OTLP", "on, OTLP in-process", "on, OTLP 10%", "floor")
+FLOOR = Path(__file__).resolve().parent / "floor"
 
 
 def exports_done(quiet: float = 1.0, limit: float = 8.0) -> None:
@@ -108,6 +112,8 @@ class NullCollector(BaseHTTPRequestHandler):
 def tracing_env(mode: str, collector: str) -> dict[str, str]:
     if mode == "off":
         return {}
+    if mode == "floor":
+        return {"AGENTFLOW_BENCH_FLOOR": "1", "PYTHONPATH": str(FLOOR)}
     if mode == "on, no export":
         return {"AGENTFLOW_TRACING": "1", "OTEL_TRACES_EXPORTER": "none"}
     env = {
@@ -201,11 +207,18 @@ def main() -> None:
     hb.print_overhead_table(report["rows"], width=20)
     print(f"OTLP exports received by the null collector: {report['otlp_exports']} "
           f"({report['otlp_bytes']:,} bytes)")  # fmt: skip
-    worst = max(report["rows"], key=lambda r: r["throughput_overhead"])
+    tracing_rows = [r for r in report["rows"] if r["mode"] != "floor"]
+    worst = max(tracing_rows, key=lambda r: r["throughput_overhead"])
     print(
         f"worst median throughput overhead {worst['throughput_overhead']:.1%} "
         f"({worst['variant']}): target < 10% {'met' if worst['target_met'] else 'not met'}"
     )
+    for row in report["rows"]:
+        if row["mode"] == "floor":
+            print(
+                f"{row['graph']}: the floor (a do-nothing span at every call site) costs "
+                f"{row['throughput_overhead']:.1%} by itself"
+            )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.json}")
