@@ -57,8 +57,8 @@ class RelayExporter(SpanExporter):
     """A span exporter that hands batches to a helper process (see the module's doc)."""
 
     def __init__(self, local: FastOTLPSpanExporter, argv: Sequence[str] | None = None) -> None:
-        """``local`` exports in this process if the helper cannot run; it must take light
-        spans (an SDK with the exporter's HTTP client)."""
+        """``local`` exports in this process if the helper cannot run; it must encode rows
+        (an SDK whose OTLP exporter has its own HTTP client)."""
         if not local.encodes:
             raise ValueError("the relay needs an OTLP exporter that encodes rows")
         self._argv = list(argv or (sys.executable, "-m", "agentflow.tracing.relay"))
