@@ -8,13 +8,13 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer, open_checkpointer
+from agentflow.checkpointer import Checkpointer, InMemoryCheckpointer
 from agentflow.graph import (
     END,
     START,
@@ -30,7 +30,7 @@ from agentflow.graph import (
 from agentflow.models import ScriptedChat
 from agentflow.tools import ToolContext, ToolNode, tool
 from agentflow.tools.react import tools_condition
-from tests.checkpointer.conftest import BACKENDS, Backend, drop_schema, pg_spec, require_postgres
+from tests.checkpointer.conftest import drop_schema, pg_spec, require_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,8 @@ def read_log(log: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def crash_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store another process can resume from: SQLite or Postgres."""
     if request.param == "sqlite":
         yield f"sqlite:{tmp_path / 'state.db'}"
         return
@@ -61,16 +62,16 @@ def spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def test_resume_after_a_crash_does_not_repeat_a_completed_tool_call(
-    spec: str, tmp_path: Path
+    crash_spec: str, tmp_path: Path
 ) -> None:
     log = tmp_path / "executions.jsonl"
-    crashed = run_agent(spec, log, "crash")
+    crashed = run_agent(crash_spec, log, "crash")
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     before = read_log(log)
     assert sorted(e["tool"] for e in before) == ["charge", "lookup"]
     crashed_pid = before[0]["pid"]
 
-    resumed = run_agent(spec, log, "resume")
+    resumed = run_agent(crash_spec, log, "resume")
     assert resumed.returncode == 0, resumed.stderr
     out = json.loads(resumed.stdout.strip().splitlines()[-1])
     assert out["status"] == "done"
@@ -197,26 +198,6 @@ async def test_a_graph_hands_its_checkpointer_to_the_tools_node() -> None:
 # -- a step that fails (or is cancelled, or paused) after a tool completed, then is retried ----
 
 
-@pytest.fixture(params=BACKENDS, ids=lambda b: b.name)
-async def any_checkpointer(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[Checkpointer]:
-    """Every backend of the checkpointer contract suite."""
-    backend: Backend = request.param
-    spec = backend.spec(tmp_path)
-    postgres = backend.name.startswith("postgres")
-    if postgres:
-        require_postgres()
-    checkpointer = open_checkpointer(spec)
-    await checkpointer.setup()
-    try:
-        yield checkpointer
-    finally:
-        await checkpointer.close()
-        if postgres:
-            await drop_schema(spec)
-
-
 class PaymentAgent:
     """agent -> tools -> agent, where `tools` runs a ToolNode with a side-effecting `charge`
     and then does more work of its own that fails (or blocks, or asks for approval) while
@@ -302,9 +283,9 @@ async def assert_charged_once_and_replayed(agent: PaymentAgent, config: dict[str
 
 
 async def test_a_failed_step_retried_does_not_repeat_a_completed_tool_call(
-    any_checkpointer: Checkpointer,
+    cp: Checkpointer,
 ) -> None:
-    agent = PaymentAgent(any_checkpointer)
+    agent = PaymentAgent(cp)
     config = {"thread_id": "pay-1", "user_id": "alice"}
     with pytest.raises(NodeError, match="receipt service is down"):
         await agent.app.ainvoke(PAY, config)
@@ -314,7 +295,7 @@ async def test_a_failed_step_retried_does_not_repeat_a_completed_tool_call(
     assert snapshot is not None
     assert (snapshot.status, snapshot.next) == ("error", ["tools"])
     assert not any(m.role == "tool" for m in snapshot.state.context)  # nothing committed
-    history = await any_checkpointer.list_history("pay-1", limit=50)
+    history = await cp.list_history("pay-1", limit=50)
     assert [(c.source, c.node, c.status) for c in reversed(history)] == [
         ("input", None, "running"),
         ("node", "agent", "running"),
@@ -324,16 +305,16 @@ async def test_a_failed_step_retried_does_not_repeat_a_completed_tool_call(
 
 
 async def test_a_step_failing_on_every_retry_keeps_its_step_number(
-    any_checkpointer: Checkpointer,
+    cp: Checkpointer,
 ) -> None:
-    agent = PaymentAgent(any_checkpointer, fails=3)
+    agent = PaymentAgent(cp, fails=3)
     config = {"thread_id": "pay-2", "user_id": "alice"}
     with pytest.raises(NodeError):
         await agent.app.ainvoke(PAY, config)
     for _ in range(2):
         with pytest.raises(NodeError):
             await agent.app.ainvoke(None, config)
-    history = await any_checkpointer.list_history("pay-2", limit=50)
+    history = await cp.list_history("pay-2", limit=50)
     failed = [c for c in reversed(history) if c.status == "error"]
     assert [c.step for c in failed] == [3, 4, 5]  # each failure is its own checkpoint
     assert [c.metadata["attempt_step"] for c in failed] == [3, 3, 3]  # of the same step
@@ -343,9 +324,9 @@ async def test_a_step_failing_on_every_retry_keeps_its_step_number(
 
 
 async def test_a_step_whose_router_fails_retried_does_not_repeat_a_completed_tool_call(
-    any_checkpointer: Checkpointer,
+    cp: Checkpointer,
 ) -> None:
-    agent = PaymentAgent(any_checkpointer, after="route")
+    agent = PaymentAgent(cp, after="route")
     config = {"thread_id": "pay-3"}
     with pytest.raises(NodeError, match=r"'tools'.*router's lookup is down"):
         await agent.app.ainvoke(PAY, config)
@@ -355,9 +336,9 @@ async def test_a_step_whose_router_fails_retried_does_not_repeat_a_completed_too
 
 
 async def test_a_cancelled_step_resumed_does_not_repeat_a_completed_tool_call(
-    any_checkpointer: Checkpointer,
+    cp: Checkpointer,
 ) -> None:
-    agent = PaymentAgent(any_checkpointer, after="block")
+    agent = PaymentAgent(cp, after="block")
     config = {"thread_id": "pay-4"}
     task = asyncio.create_task(agent.app.ainvoke(PAY, config))
     await asyncio.wait_for(agent.blocked.wait(), 10)
@@ -370,10 +351,10 @@ async def test_a_cancelled_step_resumed_does_not_repeat_a_completed_tool_call(
 
 
 async def test_a_step_paused_by_interrupt_resumed_does_not_repeat_a_completed_tool_call(
-    any_checkpointer: Checkpointer,
+    cp: Checkpointer,
 ) -> None:
     """The node runs again from its start on resume: the charge is replayed, not repeated."""
-    agent = PaymentAgent(any_checkpointer, after="interrupt")
+    agent = PaymentAgent(cp, after="interrupt")
     config = {"thread_id": "pay-5"}
     paused = await agent.app.ainvoke(PAY, config)
     assert paused.status == "interrupted"
