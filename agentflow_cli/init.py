@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from agentflow import __version__
+from agentflow_cli import DISTRIBUTION
 from agentflow_cli.output import EXIT_USAGE, CliError, console
 from agentflow_cli.render import (
     MANIFEST,
@@ -61,12 +62,12 @@ def _read_manifest(root: Path) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise CliError(
             f"the template manifest {path} is unreadable: {exc}",
-            hint="the installed template is broken; reinstall agentflow-cli",
+            hint="the installed template is broken; reinstall agentflow-runner",
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("defaults", {}), dict):
         raise CliError(
             f"the template manifest {path} must be an object with an object 'defaults'",
-            hint="the installed template is broken; reinstall agentflow-cli",
+            hint="the installed template is broken; reinstall agentflow-runner",
         )
     return data
 
@@ -95,7 +96,7 @@ def load_template(name: str) -> Template:
         if not root.is_dir() or any(r == root for r, _ in chain):
             raise CliError(
                 f"template {name!r} extends {current!r}, which is missing or circular",
-                hint="the installed template is broken; reinstall agentflow-cli",
+                hint="the installed template is broken; reinstall agentflow-runner",
             )
         manifest = _read_manifest(root)
         chain.append((root, manifest))
@@ -114,12 +115,12 @@ def load_template(name: str) -> Template:
 
 
 def agentflow_requirement(version: str = __version__) -> str:
-    """`agentflow-cli>=X.Y,<X.(Y+1)`: this minor series, whose API the templates use."""
+    """`agentflow-runner>=X.Y,<X.(Y+1)`: this minor series, whose API the templates use."""
     match = re.match(r"(\d+)\.(\d+)", version)
     if match is None:
-        return "agentflow-cli"
+        return DISTRIBUTION
     major, minor = int(match[1]), int(match[2])
-    return f"agentflow-cli>={major}.{minor},<{major}.{minor + 1}"
+    return f"{DISTRIBUTION}>={major}.{minor},<{major}.{minor + 1}"
 
 
 # -- names ---------------------------------------------------------------------------------

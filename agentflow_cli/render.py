@@ -68,7 +68,7 @@ def render_text(text: str, context: Mapping[str, Any], *, origin: str) -> str:
         where = f"{origin}:{line}" if line else origin
         raise CliError(
             f"the template file {where} cannot be rendered: {exc.message or exc}",
-            hint="the installed template is broken; reinstall agentflow-cli or report it",
+            hint="the installed template is broken; reinstall agentflow-runner or report it",
         ) from exc
 
 

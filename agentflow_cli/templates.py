@@ -18,5 +18,5 @@ def template_dir(name: str) -> Path:
             return candidate
     raise CliError(
         f"template {name!r} is missing from this installation",
-        hint="reinstall agentflow-cli; templates ship inside the package",
+        hint="reinstall agentflow-runner; templates ship inside the package",
     )

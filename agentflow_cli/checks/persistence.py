@@ -95,7 +95,7 @@ def _schema(ctx: Context) -> Outcome | Skipped | None:
             "error",
             f"schema {schema!r} is at version {current}, newer than this agentflow knows "
             f"({known}): a newer release migrated it, and the server refuses to start",
-            "upgrade agentflow to the release that migrated it (pip install -U agentflow-cli)",
+            "upgrade agentflow to the release that migrated it (pip install -U agentflow-runner)",
         )
     if current < known:
         return Outcome(

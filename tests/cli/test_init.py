@@ -32,7 +32,7 @@ from tests.runtime.conftest import free_port
 runner = CliRunner()
 TEMPLATES = ["react", "minimal", "production"]
 MAJOR, MINOR = (int(part) for part in __version__.split(".")[:2])
-REQUIREMENT = f"agentflow-cli>={MAJOR}.{MINOR},<{MAJOR}.{MINOR + 1}"
+REQUIREMENT = f"agentflow-runner>={MAJOR}.{MINOR},<{MAJOR}.{MINOR + 1}"
 COMMON = [
     ".env.example", ".gitignore", "README.md", "agentflow.json", "graph/__init__.py",
     "pyproject.toml", "tests/test_graph.py",
@@ -372,8 +372,8 @@ def test_a_git_checkout_counts_as_empty(tmp_path: Path) -> None:
 
 def test_the_dependency_range_is_this_minor_series() -> None:
     assert agentflow_requirement() == REQUIREMENT
-    assert agentflow_requirement("1.4.2") == "agentflow-cli>=1.4,<1.5"
-    assert agentflow_requirement("0.10.0.dev1") == "agentflow-cli>=0.10,<0.11"
+    assert agentflow_requirement("1.4.2") == "agentflow-runner>=1.4,<1.5"
+    assert agentflow_requirement("0.10.0.dev1") == "agentflow-runner>=0.10,<0.11"
 
 
 @pytest.mark.parametrize(

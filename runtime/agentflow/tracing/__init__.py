@@ -248,7 +248,7 @@ def _resolve() -> None:
     except ImportError as exc:
         logger.warning(
             "tracing requested but OpenTelemetry is not installed (%s); "
-            "install agentflow-cli[otel] -- tracing stays off",
+            "install agentflow-runner[otel] -- tracing stays off",
             exc.name,
         )
     except Exception as exc:
@@ -292,7 +292,7 @@ def _build_provider() -> Any:
             except ImportError:
                 logger.warning(
                     "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http "
-                    "(agentflow-cli[otel]); spans are recorded but not exported"
+                    "(agentflow-runner[otel]); spans are recorded but not exported"
                 )
                 continue
             exporter = FastOTLPSpanExporter()
