@@ -30,10 +30,15 @@ def _dotenv(ctx: Context) -> Outcome:
             )
         return Outcome("ok", 'no dotenv file configured ("env" key absent)')
     if not ctx.env_file.is_file():
+        consequence = (
+            "the server refuses to start in production"
+            if ctx.production
+            else "development runs without it, reading only the real environment"
+        )
         return Outcome(
-            "error",
+            "error" if ctx.production else "warning",
             f"the dotenv file {value!r} named by agentflow.json does not exist "
-            f"({ctx.env_file}); the server refuses to start",
+            f"({ctx.env_file}); {consequence}",
             "create it (e.g. copy .env.example) or remove the 'env' key",
         )
     return Outcome("ok", f"{value!r} exists and defines {len(ctx.dotenv)} variables")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import socket
 import subprocess
@@ -202,6 +203,12 @@ def graph_missing_dependency(root: Path, stack: ExitStack) -> Run:
 @scenario
 def dotenv_missing(root: Path, stack: ExitStack) -> Run:
     config = {"graph": "graph.react:app", "env": ".env.production"}
+    return doctor(make_project(root, config), "--json", "--production")
+
+
+@scenario
+def dotenv_missing_in_development(root: Path, stack: ExitStack) -> Run:
+    config = {"graph": "graph.react:app", "env": ".env"}
     return doctor(make_project(root, config), "--json")
 
 
@@ -294,6 +301,7 @@ TRIGGERS = [
     ("AF-CONFIG-004", "bad_settings", "error", "unknown checkpointer 'mongo'"),
     ("AF-GRAPH-001", "graph_missing_dependency", "error", "'not_installed_pkg', which is not"),
     ("AF-ENV-001", "dotenv_missing", "error", "'.env.production' named by agentflow.json"),
+    ("AF-ENV-001", "dotenv_missing_in_development", "warning", "development runs without it"),
     ("AF-ENV-001", "production_defaults", "warning", 'no "env" key'),
     ("AF-ENV-002", "production_defaults", "error", "not set: AGENTFLOW_DOCTOR_UNSET"),
     ("AF-ENV-003", "unset_reference", "error", "checkpointer.dsn -> ${AGENTFLOW_DOCTOR_DSN}"),
@@ -515,3 +523,18 @@ def test_api_refuses_to_start_on_every_blocking_finding(
     output = " ".join(result.output.split())
     assert "not set: AGENTFLOW_DOCTOR_UNSET [AF-ENV-002]" in output
     assert "raised KeyError: 'AGENTFLOW_DOCTOR_UNSET' (graph/react.py:2) [AF-GRAPH-001]" in output
+
+
+def test_doctor_finds_the_project_from_a_subdirectory(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "my-agent", {"graph": "graph.react:app"})
+    deep = project / "graph" / "nested"
+    deep.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentflow_cli", "doctor", "--json", "--offline"],
+        cwd=deep, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    doc = json.loads(done.stdout)
+    found = next(f for f in doc["findings"] if f["code"] == "AF-CONFIG-001")
+    assert found["severity"] == "ok"
+    assert str(project / "agentflow.json") in found["detail"]

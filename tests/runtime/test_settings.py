@@ -87,7 +87,8 @@ def test_checkpointer_object_expands_variables(tmp_path: Path) -> None:
          r"checkpointer.dsn: refers to \$\{NOPE\}, which is not set"),
         ({"graph": "g:app", "checkpointer": {"kind": "sqlite", "bogus": 1}}, {}, "unknown options"),
         ({"graph": "g:app", "checkpointer": "postgres"}, {}, "needs a database URL"),
-        ({"graph": "g:app", "env": "missing.env"}, {}, "dotenv file 'missing.env' does not exist"),
+        ({"graph": "g:app", "env": "missing.env"}, {"MODE": "production"},
+         "dotenv file 'missing.env' does not exist"),
         ({"graph": "g:app", "required_env": "X"}, {}, "required_env: must be a list of strings"),
         ({"graph": "g:app", "limits": {"run_timeout": -1}}, {}, "limits.run_timeout"),
         ({"graph": "g:app"}, {"MODE": "staging"}, "MODE must be 'development' or 'production'"),
@@ -110,6 +111,25 @@ def test_missing_config_file_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="agentflow init") as info:
         load_settings(tmp_path / "nope.json", environ={})
     assert "no configuration file" in str(info.value)
+
+
+def test_a_missing_dotenv_file_is_a_warning_in_development(tmp_path: Path) -> None:
+    path = project(tmp_path, {"graph": "g:app", "env": ".env"})
+    settings = load_settings(path, environ={"FROM_ENV": "1"})
+    assert settings.env_file == tmp_path / ".env"
+    [warning] = settings.warnings
+    assert "'.env' does not exist yet" in warning and "copy .env.example to .env" in warning
+    (tmp_path / ".env").write_text("X=1\n")
+    assert load_settings(path, environ={}).warnings == ()
+
+
+def test_the_nearest_config_is_found_from_a_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project(tmp_path, {"graph": "g:app"})
+    (tmp_path / "graph" / "deep").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "graph" / "deep")
+    assert load_settings(environ={}).config_path == path.resolve()
 
 
 def test_unknown_keys_warn(tmp_path: Path) -> None:

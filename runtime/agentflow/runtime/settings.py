@@ -156,8 +156,11 @@ class Settings:
 
 
 def find_config(config: str | Path | None, environ: Mapping[str, str]) -> Path:
+    """The agentflow.json to use: `config` (a file or its directory), else the one the
+    parent process handed over, else the nearest one in the working directory or above it
+    (as git finds its repository), so every command works from a project's subdirectory."""
     if config is None:
-        config = environ.get(env.CONFIG_PATH) or CONFIG_FILE
+        config = environ.get(env.CONFIG_PATH) or _nearest_config(Path.cwd()) or CONFIG_FILE
     path = Path(config)
     if path.is_dir():
         path = path / CONFIG_FILE
@@ -168,6 +171,14 @@ def find_config(config: str | Path | None, environ: Mapping[str, str]) -> Path:
             "or create one with `agentflow init`",
         )
     return path.resolve()
+
+
+def _nearest_config(start: Path) -> Path | None:
+    for directory in (start, *start.parents):
+        candidate = directory / CONFIG_FILE
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -236,13 +247,20 @@ def load_settings(
     environ_all = dict(real_env)
     if env_value:
         env_file = (project_dir / env_value).resolve()
-        if not env_file.is_file():
+        if env_file.is_file():
+            environ_all = {**read_dotenv(env_file), **real_env}
+        elif (overrides.get("mode") or real_env.get(env.MODE) or "").lower() == "production":
             raise ConfigError(
                 f"the dotenv file {env_value!r} does not exist ({env_file})",
                 where=f"{where}: env",
                 fix="create it (copy .env.example) or remove the 'env' key",
             )
-        environ_all = {**read_dotenv(env_file), **real_env}
+        else:  # development runs without it: the defaults (e.g. the offline model) work
+            warnings.append(
+                f"{where}: env: the dotenv file {env_value!r} does not exist yet, so only "
+                f"the real environment is read; copy .env.example to {env_value} to set "
+                "variables such as API keys"
+            )
     envr = EnvReader(environ_all)
 
     graph = overrides.get("graph") or reader.required_str(
