@@ -1,11 +1,15 @@
 """`agentflow build`: write the files that deploy a project, without a Docker daemon.
 
 Always a multi-stage `Dockerfile`, `.dockerignore`, `.env.production.example` (what the
-container reads, no values) and `wheels/`; `--docker-compose` adds api + Postgres + Redis,
-`--k8s` the manifests in `k8s/`. Templates: `templates/build/` (`_*` files are messages, not
-outputs). The build context is always the project; `--output` only moves the files. The
-settings load in production mode with placeholders for every variable: the build machine
-holds no secrets, and the developer's environment and dotenv file never leak in.
+container reads, no values) and `wheels/` with the wheel of the running agentflow (our
+distribution is not on the package index: the image installs it by its path);
+`--docker-compose` adds api + Postgres + Redis, `--k8s` the manifests in `k8s/`. Templates:
+`templates/build/` (`_*` files are messages, not outputs). The build context is always the
+project; `--output DIR` writes every file into DIR, its wheel too, which the image then takes
+from a named build context (`--build-context wheels=DIR/wheels`, compose's
+`additional_contexts`). The settings load in production mode with placeholders for every
+variable: the build machine holds no secrets, and the developer's environment and dotenv file
+never leak in.
 """
 
 from __future__ import annotations
@@ -21,16 +25,19 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from agentflow import __version__
+from agentflow_cli import DISTRIBUTION
 from agentflow_cli.init import display_path
 from agentflow_cli.output import EXIT_USAGE, CliError, config_hint, console, err_console
 from agentflow_cli.render import (
     blocked_paths,
+    changed_paths,
     existing_paths,
     list_files,
     render_files,
     write_files,
 )
 from agentflow_cli.templates import template_dir
+from agentflow_cli.wheel import WHEELS, wheel_file
 
 if TYPE_CHECKING:
     from agentflow.runtime import Settings
@@ -159,10 +166,25 @@ def _relative(path: Path, start: Path) -> str:
 
 
 def context(
-    project: Project, found: dict[str, Any], *, python: str, output: Path, compose: bool
+    project: Project,
+    found: dict[str, Any],
+    *,
+    python: str,
+    output: Path,
+    compose: bool,
+    wheel: PurePosixPath,
 ) -> dict[str, Any]:
-    """Everything the build templates use."""
+    """Everything the build templates use; `wheel` is the agentflow wheel's path in `output`."""
     settings, directory, state = project.settings, project.directory, project.state_dir
+    elsewhere = output.resolve() != directory.resolve()  # the wheel is outside the context
+    dockerfile = _relative(output / "Dockerfile", directory)
+    wheels_dir = _relative(output / WHEELS, directory)
+    docker_build = " ".join(
+        [f"docker build -t {project.name}"]
+        + ([f"-f {dockerfile}"] if dockerfile != "Dockerfile" else [])
+        + ([f"--build-context wheels={wheels_dir}"] if elsewhere else [])
+        + ["."]
+    )
     grace = math.ceil(settings.shutdown_grace)
     origins = ",".join(o for o in settings.origins if o != "*") or DEFAULT_ORIGIN
     env = project.data.get("env")
@@ -174,8 +196,14 @@ def context(
         "agentflow_version": __version__,
         "python_version": python,
         "toml_module": "tomllib" if tuple(map(int, python.split("."))) >= (3, 11) else "tomli",
-        "dockerfile": _relative(output / "Dockerfile", directory),
+        "dockerfile": dockerfile,
+        "docker_build": docker_build,
         "context": _relative(directory, output),
+        "distribution": DISTRIBUTION,
+        "wheel": wheel.name,
+        "wheel_path": str(wheel),  # in /build, and in the project when it is the output
+        "wheels_context": elsewhere,
+        "wheels_dir": wheels_dir,
         "env_example": ENV_EXAMPLE,
         "dependency_files": [
             f for f in ("pyproject.toml", "requirements.txt") if (directory / f).is_file()
@@ -203,7 +231,7 @@ def context(
         "settings_extra_json": [(n, json.dumps(v)) for n, v in found["settings_extra"]],
         "secret_name": f"{project.name}-secrets",
         "config_name": f"{project.name}-config",
-        "replicas": 2,
+        "replicas": 2,  # the autoscaler's minimum
     }
 
 
@@ -242,10 +270,8 @@ def shareability_warnings(project: Project, *, compose: bool, k8s: bool) -> list
     return warnings
 
 
-def render_build(
-    project: Project, ctx: dict[str, Any], *, output: Path, compose: bool, k8s: bool
-) -> dict[PurePosixPath, bytes]:
-    """The generated files, keyed by their path relative to `output`."""
+def render_build(ctx: dict[str, Any], *, compose: bool, k8s: bool) -> dict[PurePosixPath, bytes]:
+    """The generated files, keyed by their path relative to the output directory."""
     files = {
         target: item
         for target, item in list_files([template_dir("build")]).items()
@@ -253,15 +279,13 @@ def render_build(
         and (compose or target.name != "docker-compose.yml")
         and (k8s or target.parts[0] != "k8s")
     }
-    in_place = output.resolve() == project.directory.resolve()
     # .dockerignore belongs at the root of the build context; for a Dockerfile elsewhere
-    # BuildKit reads <Dockerfile>.dockerignore next to it. wheels/ is part of the context.
-    renames = {
-        ".dockerignore": ".dockerignore" if in_place else "Dockerfile.dockerignore",
-        "wheels/README.md": _relative(project.directory / "wheels" / "README.md", output),
-    }
+    # BuildKit reads <Dockerfile>.dockerignore next to it.
+    ignore = ".dockerignore" if not ctx["wheels_context"] else "Dockerfile.dockerignore"
     rendered = render_files(files, ctx)
-    return {PurePosixPath(renames.get(str(t), str(t))): c for t, c in rendered.items()}
+    return {
+        PurePosixPath(ignore) if str(t) == ".dockerignore" else t: c for t, c in rendered.items()
+    }
 
 
 def run_build(
@@ -278,10 +302,13 @@ def run_build(
     target = output if output is not None else project.directory
     if target.exists() and not target.is_dir():
         raise CliError(f"--output {target} is a file", hint="pass a directory (it is created)")
+    wheel, wheel_bytes = wheel_file()
     ctx = context(
-        project, variables(project), python=version, output=target, compose=docker_compose
-    )
-    files = render_build(project, ctx, output=target, compose=docker_compose, k8s=k8s)
+        project, variables(project), python=version, output=target, compose=docker_compose,
+        wheel=wheel,
+    )  # fmt: skip
+    files = render_build(ctx, compose=docker_compose, k8s=k8s)
+    files[wheel] = wheel_bytes
     blocked = blocked_paths(target, files)
     if blocked:
         raise CliError(
@@ -289,7 +316,8 @@ def run_build(
             f"(a directory where a file goes, or the reverse): {', '.join(blocked)}",
             hint="move them away, or write elsewhere with --output DIR",
         )
-    existing = existing_paths(target, files)
+    existing = changed_paths(target, files)  # a file with the same content is no conflict
+    before = set(existing_paths(target, files))
     if existing and not force:
         raise CliError(
             f"{len(existing)} file{'s' * (len(existing) != 1)} in {display_path(target)} would "
@@ -301,8 +329,11 @@ def run_build(
     shown = {k: shlex.quote(display_path(p)) for k, p in (
         ("output", target), ("directory", project.directory), ("dockerfile", target / "Dockerfile"),
         ("example", target / ENV_EXAMPLE), ("compose", target / "docker-compose.yml"),
-        ("k8s", target / "k8s"))}  # fmt: skip
-    written = [(path, path in existing) for path in files]
+        ("k8s", target / "k8s"), ("wheels", target / WHEELS))}  # fmt: skip
+    written = [
+        (path, "overwritten" if path in existing else "unchanged" if path in before else "")
+        for path in files
+    ]
     report = list_files([template_dir("build")])[PurePosixPath("_report.txt")]
     text = render_files(
         {report.target: report}, {**ctx, "shown": shown, "written": written, "k8s": k8s}

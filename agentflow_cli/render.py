@@ -122,6 +122,16 @@ def existing_paths(target: Path, outputs: Iterable[PurePosixPath]) -> list[PureP
     return [p for p in outputs if _place(target, p).exists() or _place(target, p).is_symlink()]
 
 
+def changed_paths(target: Path, files: Mapping[PurePosixPath, bytes]) -> list[PurePosixPath]:
+    """Outputs that already exist under `target` with other content than they would get."""
+    changed = []
+    for path in existing_paths(target, files):
+        place = _place(target, path)
+        if place.is_symlink() or not place.is_file() or place.read_bytes() != files[path]:
+            changed.append(path)
+    return changed
+
+
 def write_files(target: Path, files: Mapping[PurePosixPath, bytes]) -> None:
     """Write every file under `target`, creating directories; a symlink in the way is
     replaced, never written through to somewhere else."""

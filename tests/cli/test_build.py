@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from agentflow import __version__
 from agentflow.utils import mask_secrets
+from agentflow_cli import DISTRIBUTION
 from agentflow_cli.init import agentflow_requirement, create_project
 from agentflow_cli.main import app
 from tests.cli.test_doctor import CLEAN_ENV
@@ -41,8 +42,9 @@ from tests.faults.conftest import (
 from tests.runtime.conftest import free_port
 
 runner = CliRunner()
+WHEEL = f"agentflow_runner-{__version__}-py3-none-any.whl"
 SECRET = "build-test-" + "0123456789abcdef" * 3 + "x" * 5  # 64 bytes
-DOCKERFILE_ALWAYS = [".dockerignore", ".env.production.example", "Dockerfile", "wheels/README.md"]
+DOCKERFILE_ALWAYS = [".dockerignore", ".env.production.example", "Dockerfile", f"wheels/{WHEEL}"]
 K8S = ["k8s/configmap.yaml", "k8s/deployment.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml",
        "k8s/service.yaml"]  # fmt: skip
 CMD = 'exec agentflow api --host 0.0.0.0 --port "${PORT}"'
@@ -170,11 +172,11 @@ def test_the_dockerfile_is_multi_stage_cached_non_root_and_pinned(project: Path)
     ]  # fmt: skip
     assert steps[0] == ("FROM", "python:3.11-slim AS builder")
     assert steps[8] == ("FROM", "python:3.11-slim")
-    assert steps[5] == ("COPY", "wheels/ wheels/")
+    assert steps[5] == ("COPY", f"wheels/{WHEEL} wheels/")  # from the context: the project
     assert steps[6] == ("COPY", "pyproject.toml ./")  # dependencies before the code
     install = steps[7][1]
-    assert f'pip install --find-links wheels "agentflow-cli=={__version__}"' in install
-    assert "-r requirements.project.txt" in install
+    assert install.endswith(f"&& pip install wheels/{WHEEL} -r requirements.project.txt")
+    assert "agentflow-cli" not in dockerfile and "--find-links" not in dockerfile
     assert steps[11] == ("COPY", "--from=builder /opt/venv /opt/venv")
     assert steps[13] == ("COPY", ". .")
     assert ("USER", "10001:10001") in steps and "--uid 10001" in steps[10][1]
@@ -243,13 +245,12 @@ def test_requirements_a_custom_dotenv_file_and_memory(tmp_path: Path) -> None:
     dockerfile = (tmp_path / "Dockerfile").read_text()
     steps = instructions(dockerfile)
     assert ("COPY", "requirements.txt ./") in steps
-    assert ("RUN", f'pip install --find-links wheels "agentflow-cli=={__version__}" '
-                   "-r requirements.txt") in steps  # fmt: skip
+    assert ("RUN", f"pip install wheels/{WHEEL} -r requirements.txt") in steps
     assert ("RUN", "mkdir -p config && touch config/prod.env") in steps
     assert "VOLUME" not in dict(steps) and dockerfile_env(dockerfile)["WEB_CONCURRENCY"] == "1"
     assert "config/prod.env" in (tmp_path / ".dockerignore").read_text().splitlines()
-    assert "sk-never-shipped" not in "".join(p.read_text() for p in tmp_path.rglob("*") if
-                                             p.is_file() and p.name != "prod.env")  # fmt: skip
+    assert b"sk-never-shipped" not in b"".join(p.read_bytes() for p in tmp_path.rglob("*") if
+                                               p.is_file() and p.name != "prod.env")  # fmt: skip
 
 
 # -- compose and Kubernetes ----------------------------------------------------------------------
@@ -309,7 +310,8 @@ def test_the_kubernetes_manifests_scale_probe_and_drain(production: Path) -> Non
     }  # fmt: skip
     deployment = docs["Deployment"]["spec"]
     labels = deployment["template"]["metadata"]["labels"]
-    assert deployment["replicas"] >= 2 and deployment["selector"]["matchLabels"] == labels
+    assert "replicas" not in deployment  # the autoscaler owns the count
+    assert deployment["selector"]["matchLabels"] == labels
     pod = deployment["template"]["spec"]
     (container,) = pod["containers"]
     assert container["readinessProbe"]["httpGet"]["path"] == "/health"
@@ -335,14 +337,16 @@ def test_the_kubernetes_manifests_scale_probe_and_drain(production: Path) -> Non
     assert not set(config) & set(refs)  # no secret in the ConfigMap
     hpa, pdb, service = (docs[k]["spec"] for k in ("HorizontalPodAutoscaler",
                                                    "PodDisruptionBudget", "Service"))  # fmt: skip
-    assert hpa["minReplicas"] == 2 and hpa["scaleTargetRef"]["name"] == "production-agent"
+    target = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "production-agent"}
+    assert hpa["minReplicas"] == 2 and hpa["scaleTargetRef"] == target
     assert pdb["minAvailable"] == 1 and pdb["selector"]["matchLabels"] == labels
     assert service["selector"] == labels and service["ports"][0]["targetPort"] == "http"
     assert "Secret" not in docs
 
 
 def test_no_generated_file_holds_a_secret_value(production: Path) -> None:
-    for path in [production / name for name in [*DOCKERFILE_ALWAYS, "docker-compose.yml", *K8S]]:
+    names = [*DOCKERFILE_ALWAYS, "docker-compose.yml", *K8S]
+    for path in [production / name for name in names if not name.endswith(".whl")]:
         text = path.read_text()
         # ${VAR...} are compose/shell references, never values: judge the rest.
         neutral = re.sub(r'"?\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}"?', r"<\1>", text)
@@ -369,25 +373,119 @@ def test_existing_files_are_refused_then_overwritten_with_force(production: Path
     (production / "notes.txt").write_text("keep\n")
     code, output = build(production, "--docker-compose", "--k8s")
     assert code == 1
-    assert "14 files in" in output or "would be overwritten" in output
-    assert "Dockerfile" in output and "k8s/deployment.yaml" in output and "--force" in output
+    assert (
+        "1 file in" in output and "would be overwritten: Dockerfile; nothing was written" in output
+    )
+    assert "--force" in output
     assert (production / "Dockerfile").read_text() == "mine\n"
     code, output = build(production, "--docker-compose", "--k8s", "--force")
     assert code == 0, output
     assert "Dockerfile (overwritten)" in output
+    assert "k8s/deployment.yaml (unchanged)" in output  # same content: never a conflict
     assert (production / "Dockerfile").read_text().startswith("# syntax=docker/dockerfile:1")
     assert (production / "notes.txt").read_text() == "keep\n"
 
 
-def test_output_elsewhere_keeps_the_project_as_build_context(project: Path) -> None:
-    code, output = build(project, "--docker-compose", "--output", str(project / "deploy"))
-    assert code == 0, output
-    written = sorted(files_in(project / "deploy"))
-    assert written == [".env.production.example", "Dockerfile", "Dockerfile.dockerignore",
-                       "docker-compose.yml"]  # fmt: skip
-    assert (project / "wheels" / "README.md").is_file()  # part of the build context
-    api = yaml.safe_load((project / "deploy" / "docker-compose.yml").read_text())["services"]["api"]
-    assert api["build"] == {"context": "..", "dockerfile": "deploy/Dockerfile"}
+def reported_paths(output: str) -> list[str]:
+    """The files `build` says it wrote (the indented lines between the header and the steps)."""
+    listed = re.search(r"\) in \S+: (.*?) Next steps:", output)
+    assert listed is not None, output
+    return re.sub(r" \((overwritten|unchanged)\)", "", listed[1]).split()
+
+
+def test_output_elsewhere_writes_only_there_and_a_second_output_works(project: Path) -> None:
+    before = files_in(project)
+    for out in ("deploy", "deploy2"):
+        code, output = build(project, "--docker-compose", "--k8s", "--output", str(project / out))
+        assert code == 0, output
+        written = sorted(files_in(project / out))
+        assert written == sorted([".env.production.example", "Dockerfile",
+                                  "Dockerfile.dockerignore", "docker-compose.yml", *K8S,
+                                  f"wheels/{WHEEL}"])  # fmt: skip
+        assert sorted(reported_paths(output)) == written
+        outside = {k: v for k, v in files_in(project).items() if not k.startswith("deploy")}
+        assert outside == before  # nothing in the project itself
+        dockerfile = (project / out / "Dockerfile").read_text()
+        assert ("COPY", f"--from=wheels {WHEEL} wheels/") in instructions(dockerfile)
+        command = f"docker build -t production-agent -f {out}/Dockerfile "
+        assert f"#   {command}--build-context wheels={out}/wheels ." in dockerfile
+        assert f"--build-context wheels={project / out / 'wheels'} {project}" in output
+        compose = yaml.safe_load((project / out / "docker-compose.yml").read_text())
+        assert compose["services"]["api"]["build"] == {
+            "context": "..", "dockerfile": f"{out}/Dockerfile",
+            "additional_contexts": {"wheels": "./wheels"},  # next to the compose file
+        }  # fmt: skip
+
+
+# -- the image's install step, without Docker ----------------------------------------------------
+
+
+def run_builder_stage(dockerfile: str, contexts: dict[str, Path], root: Path) -> Path:
+    """The builder stage as BuildKit runs it, without Docker: `root` stands for `/`, a clean
+    venv for /opt/venv, and every COPY, ENV and RUN of the stage in order (COPY --from=NAME
+    reads the named context). pip's cache stays on: the image turns it off to stay small,
+    here it only saves downloads. Returns the venv."""
+    venv = root / "opt" / "venv"
+    root.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    workdir = root
+    steps = instructions(dockerfile)
+    stage = steps[1 : next(i for i, (word, _) in enumerate(steps) if word == "FROM" and i)]
+    for word, args in stage:
+        args = args.replace("/opt/venv", str(venv))
+        if word == "ENV":
+            for item in shlex.split(args):
+                name, value = item.split("=", 1)
+                env[name] = value.replace("$PATH", env.get("PATH", ""))
+            env.pop("PIP_NO_CACHE_DIR", None)
+        elif word == "WORKDIR":
+            workdir = root / args.lstrip("/")
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif word == "COPY":
+            words = args.split()
+            named = words[0].startswith("--from=")
+            source = contexts[words.pop(0).removeprefix("--from=") if named else "."]
+            *sources, dest = words
+            (workdir / dest).mkdir(parents=True, exist_ok=True)
+            for name in sources:
+                shutil.copy(source / name, workdir / dest / Path(name).name)
+        elif word == "RUN":
+            done = subprocess.run(["sh", "-c", args], cwd=workdir, env=env, capture_output=True,
+                                  text=True, timeout=600, check=False)  # fmt: skip
+            assert done.returncode == 0, f"RUN {args}\n{done.stdout}{done.stderr}"
+        else:
+            raise AssertionError(f"the test does not emulate {word} {args}")
+    return venv
+
+
+@pytest.mark.slow
+def test_the_builder_stage_installs_our_wheel_and_never_asks_the_index_for_it(
+    project: Path, tmp_path: Path
+) -> None:
+    output = tmp_path / "deploy"
+    code, report = build(project, "--output", str(output))
+    assert code == 0, report
+    dockerfile = (output / "Dockerfile").read_text()
+    venv = run_builder_stage(
+        dockerfile, {".": project, "wheels": output / "wheels"}, tmp_path / "root"
+    )
+    version = subprocess.run([str(venv / "bin" / "agentflow"), "--version"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert version.stdout.strip() == f"agentflow {__version__}", version.stderr
+    probe = "import importlib.metadata as m; print(m.distribution(%r).read_text('direct_url.json'))"
+    probe %= DISTRIBUTION
+    origin = subprocess.run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    url = json.loads(origin.stdout)["url"]  # pip records where the distribution came from
+    assert url == (tmp_path / "root" / "build" / "wheels" / WHEEL).as_uri()
+
+    # Built in place, the same stage takes the wheel from the project instead.
+    assert build(project)[0] == 0
+    in_place = instructions((project / "Dockerfile").read_text())
+    elsewhere = instructions(dockerfile)
+    assert [s for s in in_place if s[0] == "RUN"] == [s for s in elsewhere if s[0] == "RUN"]
+    assert ("COPY", f"wheels/{WHEEL} wheels/") in in_place
+    assert (project / "wheels" / WHEEL).read_bytes() == (output / "wheels" / WHEEL).read_bytes()
 
 
 def test_configuration_errors_name_the_real_file(tmp_path: Path) -> None:
