@@ -11,7 +11,8 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, config_hint, console, err_console
+from agentflow_cli.api import refuse_blocking_problems, show_warnings
+from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, config_hint, console
 
 
 def run_play(
@@ -37,13 +38,13 @@ def run_play(
             hint=config_hint(exc),
             code=EXIT_SERVER_FAILED,
         ) from exc
-    for warning in settings.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
+    show_warnings(settings)
     if terminal:
         from agentflow_cli.terminal import run_terminal
 
         run_terminal(settings)
         return
+    refuse_blocking_problems(settings, import_graph=False, what="the playground")
     base = f"http://{_display_host(host)}:{port}"
     console.print(
         f"\n[bold]agentflow play[/] — {settings.graph} "

@@ -60,9 +60,9 @@ def port_outcome(host: str, port: int) -> Outcome:
             if exc.errno == errno.EADDRINUSE:
                 return Outcome(
                     "warning",
-                    f"{host}:{port} is already in use: the server would fail to bind it",
-                    f"stop the other process (see `lsof -i :{port}`) or set PORT (or --port) "
-                    "to a free port",
+                    f"port {port} is already in use on {host}: the server cannot bind it",
+                    f"stop the other process (see `lsof -i :{port}`) or pick a free port with "
+                    "--port (or PORT)",
                 )
             return Outcome(
                 "warning",
@@ -77,10 +77,11 @@ def _port(ctx: Context) -> Outcome:
     return port_outcome(ctx.settings.host, ctx.settings.port)
 
 
+PORT = Check("AF-RUNTIME-003", "runtime", "port free", _port, needs_settings=True)
 CHECKS = (
     Check("AF-RUNTIME-001", "runtime", "log level", _log_level, needs_settings=True,
           production_only=True),
     Check("AF-RUNTIME-002", "runtime", "reload and debug flags", _debug_flags,
           needs_config=False, production_only=True),
-    Check("AF-RUNTIME-003", "runtime", "port free", _port, needs_settings=True),
+    PORT,
 )  # fmt: skip

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -94,6 +95,8 @@ def test_flags_reach_the_server(tmp_path: Path, served: list[Settings]) -> None:
         ({}, "x = 1\n", 1, "has no attribute 'app'"),
         ({}, "raise KeyError('OPENAI_API_KEY')\n", 1,
          "raised KeyError: 'OPENAI_API_KEY' (graph/react.py:1)"),
+        ({}, "import os\nKEY = os.environ['WEATHER_API_KEY']\n", 1,
+         "needs the environment variable WEATHER_API_KEY, which is not set (graph/react.py:2)"),
         ({"graph": "graphs.nope:app"}, GRAPH, 1, "cannot import module 'graphs.nope'"),
         ({"required_env": ["AGENTFLOW_TEST_UNSET_VAR"]}, GRAPH, 1, "AGENTFLOW_TEST_UNSET_VAR"),
         ({"checkpointer": "sqlite"}, GRAPH, 2, "cannot share the sqlite checkpointer"),
@@ -111,11 +114,43 @@ def test_blocking_problems_exit_3_before_binding(
 ) -> None:
     path = make_project(tmp_path, config, graph)
     env = {"JWT_SECRET_KEY": ""}
-    result = runner.invoke(app, ["api", "--config", str(path), "--workers", str(workers)], env=env)
+    args = ["api", "--config", str(path), "--workers", str(workers), "--port", str(free_port())]
+    result = runner.invoke(app, args, env=env)
     assert result.exit_code == 3, result.output
     assert expected in " ".join(result.output.split())
     assert "Traceback" not in result.output
     assert served == []
+
+
+def test_a_missing_variable_read_at_import_says_where_to_set_it(
+    tmp_path: Path, served: list[Settings]
+) -> None:
+    path = make_project(tmp_path, {}, "import os\nKEY = os.environ['WEATHER_API_KEY']\n")
+    result = runner.invoke(app, ["api", "--config", str(path), "--port", str(free_port())])
+    assert result.exit_code == 3
+    output = " ".join(result.output.split())
+    assert "set WEATHER_API_KEY in the project's dotenv file" in output
+    assert '"required_env"' in output and "KeyError" not in output
+
+
+@pytest.mark.parametrize("command", ["api", "play"])
+def test_a_taken_port_is_one_line_before_any_banner(tmp_path: Path, command: str) -> None:
+    path = make_project(tmp_path, {})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "agentflow_cli", command, "--config", str(path),
+             "--port", str(port), *(["--no-browser"] if command == "play" else [])],
+            env={**os.environ, "NO_COLOR": "1"}, capture_output=True, text=True, timeout=60,
+            check=False,
+        )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == ""  # no banner, no URL pointing at the other server
+    first, hint = done.stderr.splitlines()
+    assert f"port {port} is already in use on 127.0.0.1" in first
+    assert "--port" in hint
 
 
 def test_missing_config_is_exit_3_with_a_hint(tmp_path: Path, served: list[Settings]) -> None:

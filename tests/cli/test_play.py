@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,8 +67,8 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def play(project: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+@contextmanager
+def running_play(project: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
     env = {**os.environ, "NO_COLOR": "1", "SHUTDOWN_GRACE": "2"}
     proc = subprocess.Popen(
@@ -87,7 +88,13 @@ def play(project: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=10)
+
+
+@pytest.fixture
+def play(project: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    with running_play(project) as (base, proc):
+        yield base, proc
+    proc.communicate(timeout=10)
 
 
 def test_edit_break_and_fix_the_graph(
@@ -133,3 +140,70 @@ def test_state_files_do_not_trigger_reloads(
     assert "Reloading" not in output
     assert "agentflow play" in output and "/playground" in output
     assert "Traceback" not in output
+
+
+def write_config(project: Path, **config: object) -> None:
+    (project / "agentflow.json").write_text(json.dumps({"graph": "graph.react:app", **config}))
+
+
+def test_play_runs_without_a_dotenv_file_and_says_so_once(project: Path) -> None:
+    write_config(project, env=".env")  # as `agentflow init` writes it; .env is not made yet
+    with running_play(project) as (base, proc):
+        assert ask(base, "hi").json()["messages"][-1]["content"] == "v1: hi"
+        (project / "graph" / "tools.py").write_text("X = 1\n")  # a reload reads settings again
+        time.sleep(1.5)
+        assert ask(base, "again").status_code == 200
+    output, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert output.count("'.env' does not exist yet") == 1, output
+    assert "copy .env.example to .env" in output
+
+
+def test_an_invalid_config_keeps_play_up_and_the_fix_recovers(
+    project: Path, play: tuple[str, subprocess.Popen[str]]
+) -> None:
+    base, proc = play
+    config = project / "agentflow.json"
+    good = config.read_text()
+    time.sleep(1)  # on a busy machine the reloader's watcher can start after /ping answers
+    config.write_text('{"graph": "graph.react:app",')  # saved half-way through an edit
+    eventually(lambda: httpx.get(base + "/health", timeout=5).status_code == 503)
+    assert httpx.get(base + "/ping", timeout=5).json() == {"status": "ok"}
+    health = httpx.get(base + "/health", timeout=5).json()
+    assert health["checks"]["config"]["status"] == "error"
+    assert "invalid JSON at line 1" in health["checks"]["config"]["error"]
+    failed = ask(base, "hi")
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "config_invalid"
+    assert httpx.get(base + "/playground", timeout=5).status_code == 200
+
+    write_config(project, checkpointer="mongo")  # valid JSON, a wrong value
+    eventually(lambda: "unknown checkpointer 'mongo'" in httpx.get(base + "/health").text)
+
+    config.write_text(good)
+    eventually(lambda: ask(base, "hi").status_code == 200)
+    assert ask(base, "back").json()["messages"][-1]["content"] == "v1: back"
+    assert proc.poll() is None
+
+
+def test_play_honours_required_env(project: Path) -> None:
+    write_config(project, env=".env", required_env=["AGENTFLOW_PLAY_TOKEN"])
+    env = {k: v for k, v in os.environ.items() if k != "AGENTFLOW_PLAY_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentflow_cli", "play", "--no-browser", "--port",
+         str(free_port())], cwd=project, env={**env, "NO_COLOR": "1"}, capture_output=True,
+        text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 3 and done.stdout == ""
+    assert "cannot start the playground" in done.stderr
+    assert "AGENTFLOW_PLAY_TOKEN" in done.stderr and "Traceback" not in done.stderr
+
+    (project / ".env").write_text("AGENTFLOW_PLAY_TOKEN=t0ken\n")
+    with running_play(project) as (base, proc):
+        assert ask(base, "hi").status_code == 200
+        (project / ".env").write_text("# emptied while it runs\n")  # a reload sees the edit
+        eventually(lambda: "AGENTFLOW_PLAY_TOKEN" in httpx.get(base + "/health").text)
+        assert ask(base, "hi").json()["error"]["code"] == "graph_load_failed"
+        (project / ".env").write_text("AGENTFLOW_PLAY_TOKEN=t0ken\n")
+        eventually(lambda: ask(base, "hi").status_code == 200)
+    output, _ = proc.communicate(timeout=10)
+    assert "t0ken" not in output

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,13 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -25,7 +33,7 @@ from agentflow.checkpointer import (
     SqliteCheckpointer,
 )
 from agentflow.graph.compiled import CompiledGraph
-from agentflow.runtime import schemas
+from agentflow.runtime import env, schemas
 from agentflow.runtime.auth import build_authenticator
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, error_body, error_response
@@ -37,7 +45,13 @@ from agentflow.runtime.ratelimit import build_limiter
 from agentflow.runtime.routes import graph as graph_routes
 from agentflow.runtime.routes import system, threads
 from agentflow.runtime.runs import RunService
-from agentflow.runtime.settings import CheckpointerSettings, ConfigError, Settings, export_dotenv
+from agentflow.runtime.settings import (
+    CheckpointerSettings,
+    ConfigError,
+    Settings,
+    check_required_env,
+    export_dotenv,
+)
 from agentflow.runtime.state import AppRuntime, request_id
 from agentflow.utils import configure_logging
 
@@ -195,9 +209,16 @@ def unavailable_graph() -> CompiledGraph:
     return builder.compile(name="unavailable")
 
 
-def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    graph: CompiledGraph | None = None,
+    config_error: ConfigError | None = None,
+) -> Starlette:
     """Build the app. The graph is imported (or the given one used) once, at startup, and
-    bound to the configured checkpointer."""
+    bound to the configured checkpointer. Under `play` (settings.playground) a graph that
+    fails to import, a missing `required_env` variable or a `config_error` (agentflow.json
+    does not load) keep the server up, answering 503 with the problem until it is fixed."""
     metrics = Metrics()
     document: dict[str, Any] = build_document(ENDPOINTS, settings)
     routes: list[BaseRoute] = [
@@ -235,25 +256,39 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
 
     if settings.playground:
         routes += playground_routes()
+    home = "/playground" if settings.playground else settings.docs_path
+    if home is not None:
+        target = home
+
+        async def root(request: Request) -> Response:
+            return RedirectResponse(target, status_code=307)
+
+        routes.append(Route("/", root, methods=["GET"], include_in_schema=False))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
         route_library_logs()
+        shown = json.loads(os.environ.get(env.SHOWN_WARNINGS) or "[]")
         for warning in settings.warnings:
-            logger.warning(warning)
+            if warning not in shown:  # said once: the CLI printed it before serving
+                logger.warning(warning)
         export_dotenv(settings)
         graph_error: str | None = None
         try:
+            if config_error is not None:
+                raise config_error
+            if settings.playground:
+                check_required_env(settings, os.environ)
             loaded = graph or load_graph(settings.graph, settings.project_dir)
         except ConfigError as exc:
             if not settings.playground:
                 raise
-            # Under `play` a broken graph keeps the server up, showing the error until the
+            # Under `play` a broken project keeps the server up, showing the error until the
             # file is fixed (the reloader restarts the app then).
             graph_error = str(exc)
             loaded = unavailable_graph()
-            logger.error("the graph failed to load: %s", graph_error)
+            logger.error("the project failed to load: %s", graph_error)
         checkpointer = open_checkpointer(settings.checkpointer)
         await checkpointer.setup()
         bound = loaded.with_checkpointer(checkpointer)
@@ -268,6 +303,7 @@ def create_app(settings: Settings, *, graph: CompiledGraph | None = None) -> Sta
             metrics=metrics,
             authenticate=build_authenticator(settings.auth, settings.project_dir),
             graph_error=graph_error,
+            config_invalid=config_error is not None,
             limiter=build_limiter(settings, checkpointer),
         )
         if graph_error is None:

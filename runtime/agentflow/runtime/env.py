@@ -31,3 +31,4 @@ RUN_LEASE_TTL = "RUN_LEASE_TTL"  # seconds a crashed worker's thread stays locke
 # Internal: how `agentflow api` hands its resolved options to worker processes.
 CONFIG_PATH = "AGENTFLOW_CONFIG"
 OVERRIDES = "AGENTFLOW_OVERRIDES"
+SHOWN_WARNINGS = "AGENTFLOW_SHOWN_WARNINGS"  # settings warnings the CLI already printed (JSON)

@@ -46,6 +46,14 @@ def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
             "to your project's dependencies",
         ) from None
     except Exception as exc:
+        variable = missing_variable(exc)
+        if variable is not None:
+            raise MissingVariableError(
+                f"importing {module_name!r} needs the environment variable {variable}, which "
+                f"is not set ({_user_frame(exc, project_dir)})",
+                where=key,
+                fix=_missing_variable_fix(variable),
+            ) from None
         raise ImportFromStringError(
             f"importing {module_name!r} raised {type(exc).__name__}: {exc} "
             f"({_user_frame(exc, project_dir)})",
@@ -66,6 +74,33 @@ def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
     return target
 
 
+class MissingVariableError(ImportFromStringError):
+    """The user's code read an environment variable (`os.environ["X"]`) that is not set."""
+
+
+def missing_variable(exc: BaseException) -> str | None:
+    """The variable's name when `exc` is the KeyError of reading an unset one from
+    `os.environ` (raised inside the mapping's own `__getitem__`)."""
+    if not isinstance(exc, KeyError) or len(exc.args) != 1 or not isinstance(exc.args[0], str):
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return None
+    last = frames[-1]
+    inside_environ = last.name == "__getitem__" and (
+        last.filename == "<frozen os>" or Path(last.filename).name == "os.py"
+    )
+    return exc.args[0] if inside_environ else None
+
+
+def _missing_variable_fix(name: str) -> str:
+    return (
+        f"set {name} in the project's dotenv file (the one agentflow.json names with "
+        f'"env", e.g. .env) or export it, and list it in agentflow.json\'s "required_env" '
+        "so a missing value is reported before the server starts"
+    )
+
+
 def load_graph(
     spec: str, project_dir: Path, *, key: str = "agentflow.json: graph"
 ) -> CompiledGraph:
@@ -81,6 +116,14 @@ def load_graph(
         try:
             target = target()
         except Exception as exc:
+            variable = missing_variable(exc)
+            if variable is not None:
+                raise MissingVariableError(
+                    f"the graph factory {spec} needs the environment variable {variable}, "
+                    f"which is not set ({_user_frame(exc, project_dir)})",
+                    where=key,
+                    fix=_missing_variable_fix(variable),
+                ) from None
             raise ImportFromStringError(
                 f"calling the graph factory {spec} raised {type(exc).__name__}: {exc}",
                 where=key,

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +18,14 @@ from agentflow.runtime import env
 from agentflow.runtime.app import create_app, open_checkpointer
 from agentflow.runtime.auth import build_authenticator
 from agentflow.runtime.loader import load_graph
-from agentflow.runtime.settings import ConfigError, Settings, export_dotenv, load_settings
+from agentflow.runtime.settings import (
+    CheckpointerSettings,
+    ConfigError,
+    Settings,
+    check_required_env,
+    export_dotenv,
+    load_settings,
+)
 
 
 class StartupError(AgentflowError):
@@ -38,13 +46,7 @@ def preflight(settings: Settings) -> None:
             "or run with --workers 1",
         )
     export_dotenv(settings)
-    missing = [name for name in settings.required_env if not os.environ.get(name)]
-    if missing:
-        raise ConfigError(
-            f"required environment variables are not set: {', '.join(missing)}",
-            where="agentflow.json: required_env",
-            fix="set them in the environment or in the dotenv file named by 'env'",
-        )
+    check_required_env(settings, os.environ)
     load_graph(settings.graph, settings.project_dir)
     build_authenticator(settings.auth, settings.project_dir)
     asyncio.run(_check_checkpointer(settings))
@@ -64,11 +66,35 @@ async def _check_checkpointer(settings: Settings) -> None:
 
 
 def app_from_env() -> Starlette:
-    """Factory for worker processes: the parent passes its resolved options in env vars."""
+    """Factory for worker processes: the parent passes its resolved options in env vars.
+    Under `play`, an agentflow.json that stopped loading keeps the server up: the app shows
+    the error until the file is fixed (the reloader restarts it then)."""
     overrides: dict[str, Any] = json.loads(os.environ.get(env.OVERRIDES) or "{}")
-    app = create_app(load_settings(os.environ.get(env.CONFIG_PATH), **overrides))
+    config = os.environ.get(env.CONFIG_PATH) or None
+    try:
+        app = create_app(load_settings(config, **overrides))
+    except ConfigError as exc:
+        if not overrides.get("playground"):
+            raise
+        app = create_app(stand_in_settings(config, overrides), config_error=exc)
     tune_gc()
     return app
+
+
+def stand_in_settings(config: str | None, overrides: dict[str, Any]) -> Settings:
+    """Development settings for a project whose agentflow.json does not load: enough to
+    serve /ping, /health and the playground with the error (state in memory meanwhile)."""
+    path = Path(config).resolve() if config else None
+    return Settings(
+        project_dir=path.parent if path else Path.cwd().resolve(),
+        config_path=path,
+        graph="unavailable:app",
+        host=overrides.get("host") or "127.0.0.1",
+        port=overrides.get("port") or 8000,
+        checkpointer=CheckpointerSettings(kind="memory"),
+        playground=True,
+        origins=("*",),
+    )
 
 
 def _hand_over(settings: Settings, overrides: dict[str, Any] | None) -> None:

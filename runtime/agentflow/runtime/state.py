@@ -27,6 +27,7 @@ class AppRuntime:
     authenticate: Authenticator
     started_at: float = field(default_factory=time.time)
     graph_error: str | None = None
+    config_invalid: bool = False  # graph_error is agentflow.json's (under play)
     inflight_keys: set[tuple[str, str]] = field(default_factory=set)
     limiter: RateLimiter | None = None
 
@@ -37,9 +38,10 @@ def runtime(request: Request) -> AppRuntime:
 
 
 def require_graph(rt: AppRuntime) -> None:
-    """503 while the graph cannot be imported (under `play`, until the file is fixed)."""
+    """503 while the project cannot be loaded (under `play`, until the file is fixed)."""
     if rt.graph_error is not None:
-        raise ApiError(503, "graph_load_failed", rt.graph_error)
+        code = "config_invalid" if rt.config_invalid else "graph_load_failed"
+        raise ApiError(503, code, rt.graph_error)
 
 
 def request_id(request: Request) -> str:

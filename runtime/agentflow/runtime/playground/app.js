@@ -177,7 +177,7 @@
       error.request_id || response.headers.get("X-Request-ID"),
     );
     if (response.status === 401) showAuth(err);
-    if (response.status === 503 && error.code === "graph_load_failed") checkHealth();
+    if (response.status === 503 && (error.code === "graph_load_failed" || error.code === "config_invalid")) checkHealth();
     return err;
   }
 
@@ -229,7 +229,9 @@
       const body = await response.json();
       const checks = (body && body.checks) || {};
       const graph = checks.graph || {};
-      if (graph.status === "error") {
+      if (checks.config && checks.config.status === "error") {
+        problem = { title: "agentflow.json is invalid", detail: checks.config.error || "" };
+      } else if (graph.status === "error") {
         problem = { title: "The graph failed to load", detail: graph.error || "" };
       } else if (checks.server && checks.server.status === "draining") {
         problem = { title: "The server is shutting down", detail: "" };

@@ -25,7 +25,12 @@ async def health(request: Request) -> JSONResponse:
     rt = runtime(request)
     checks: dict[str, Any] = {"graph": {"status": "ok", "name": rt.graph.name}}
     if rt.graph_error is not None:
-        checks["graph"] = {"status": "error", "error": rt.graph_error}
+        checks["config" if rt.config_invalid else "graph"] = {
+            "status": "error",
+            "error": rt.graph_error,
+        }
+    if rt.config_invalid:
+        checks["graph"] = {"status": "error", "error": "not loaded: agentflow.json is invalid"}
     try:
         await asyncio.wait_for(rt.checkpointer.ping(), HEALTH_TIMEOUT)
         checks["checkpointer"] = {"status": "ok", "kind": rt.settings.checkpointer.kind}
