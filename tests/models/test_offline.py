@@ -1,9 +1,8 @@
-"""Offline models: ScriptedChat, EchoChat, DemoChat."""
+"""Offline models: ScriptedChat and EchoChat (DemoChat: test_demo.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -19,15 +18,6 @@ from agentflow.models import (
     call_model,
 )
 
-CALCULATOR = {
-    "name": "calculator",
-    "description": "Evaluate an arithmetic expression.",
-    "parameters": {
-        "type": "object",
-        "properties": {"expression": {"type": "string"}},
-        "required": ["expression"],
-    },
-}
 ADD = {
     "name": "add",
     "description": "Add two integers.",
@@ -37,34 +27,12 @@ ADD = {
         "required": ["a", "b"],
     },
 }
-CLOCK = {
-    "name": "get_current_time",
-    "description": "Return the current time.",
-    "parameters": {"type": "object", "properties": {}},
-}
-WEATHER = {
-    "name": "get_weather",
-    "description": "Look up the weather forecast.",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
-SEARCH = {
-    "name": "web_search",
-    "description": "Search the web.",
-    "parameters": {
-        "type": "object",
-        "properties": {"query": {"type": "string"}},
-        "required": ["query"],
-    },
-}
 
 
-def test_all_offline_models_are_chat_models():
+def test_all_offline_models_are_chat_models_that_say_they_are_offline():
     for model in (ScriptedChat([]), EchoChat(), DemoChat()):
         assert isinstance(model, ChatModel)
+        assert model.offline is True
 
 
 # -- ScriptedChat -------------------------------------------------------------------------------
@@ -179,93 +147,3 @@ async def test_echo_echoes_the_last_user_message():
     assert reply.usage is not None and reply.usage.completion_tokens > 0
     streamed = [item async for item in model.astream([Message.user("hi there")])]
     assert streamed[:-1] == ["Echo: ", "hi ", "there"]
-
-
-# -- DemoChat -----------------------------------------------------------------------------------
-
-
-async def run_tool_flow(
-    model: DemoChat, question: str, tools: list[dict[str, Any]], result: str
-) -> tuple[Message, Message]:
-    history = [Message.user(question)]
-    first = await model.ainvoke(history, tools=tools)
-    assert first.tool_calls, first.content
-    history.append(first)
-    for call in first.tool_calls:
-        history.append(Message.tool(result, tool_call_id=call.id))
-    final = await model.ainvoke(history, tools=tools)
-    return first, final
-
-
-async def test_demo_calls_a_calculator_then_answers_from_the_result():
-    model = DemoChat()
-    first, final = await run_tool_flow(model, "What is 2+3?", [CLOCK, CALCULATOR], "5")
-
-    [call] = first.tool_calls
-    assert call.name == "calculator"
-    assert call.arguments == {"expression": "2+3"}
-    assert first.usage is not None
-    assert final.tool_calls == []
-    assert "5" in final.content
-    assert "calculator" in final.content
-
-
-async def test_demo_fills_numeric_parameters():
-    first, _ = await run_tool_flow(DemoChat(), "what is 12 plus 30", [ADD], "42")
-    assert first.tool_calls[0].arguments == {"a": 12, "b": 30}
-
-
-async def test_demo_subtraction_numbers_are_not_negated():
-    first, _ = await run_tool_flow(DemoChat(), "calculate 10 - 4", [ADD], "6")
-    assert first.tool_calls[0].arguments == {"a": 10, "b": 4}
-
-
-async def test_demo_uses_a_time_tool():
-    first, final = await run_tool_flow(
-        DemoChat(), "What time is it?", [CALCULATOR, CLOCK], "12:00 UTC"
-    )
-    assert first.tool_calls[0].name == "get_current_time"
-    assert first.tool_calls[0].arguments == {}
-    assert "12:00 UTC" in final.content
-
-
-async def test_demo_matches_tools_by_name_words():
-    first, _ = await run_tool_flow(
-        DemoChat(), "What's the weather in Paris?", [CALCULATOR, WEATHER], "sunny"
-    )
-    assert first.tool_calls[0].name == "get_weather"
-    assert first.tool_calls[0].arguments == {"city": "Paris"}
-
-
-async def test_demo_passes_the_text_to_a_single_string_tool():
-    first, _ = await run_tool_flow(DemoChat(), "search for agent frameworks", [SEARCH], "...")
-    assert first.tool_calls[0].arguments == {"query": "search for agent frameworks"}
-
-
-async def test_demo_answers_honestly_without_a_matching_tool():
-    model = DemoChat()
-    reply = await model.ainvoke([Message.user("Write me a poem about love")], tools=[CALCULATOR])
-    assert reply.tool_calls == []
-    text = reply.content
-    assert isinstance(text, str)
-    assert "offline demo" in text
-    assert "OPENAI_API_KEY" in text
-    assert "OPENAI_BASE_URL" in text
-    assert "calculator" in text
-    again = await model.ainvoke([Message.user("Write me a poem about love")], tools=[CALCULATOR])
-    assert again.content == text
-
-
-async def test_demo_without_tools_and_custom_hint():
-    model = DemoChat(setup_hint="Run `agentflow doctor` to configure a model.")
-    reply = await model.ainvoke([Message.user("what is 2+3")])
-    assert reply.tool_calls == []
-    assert "offline demo" in reply.text
-    assert "agentflow doctor" in reply.text
-
-
-async def test_demo_streams_its_answer():
-    items = [item async for item in DemoChat().astream([Message.user("hello")])]
-    final = items[-1]
-    assert isinstance(final, Message)
-    assert "".join(str(i) for i in items[:-1]) == final.content

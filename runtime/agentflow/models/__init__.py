@@ -4,6 +4,7 @@ and offline models for tests and demos."""
 from __future__ import annotations
 
 from agentflow.models.base import ChatModel, ToolSchema, call_model
+from agentflow.models.demo import DemoChat
 from agentflow.models.errors import (
     ModelConfigError,
     ModelConnectionError,
@@ -15,7 +16,7 @@ from agentflow.models.errors import (
     ScriptExhaustedError,
 )
 from agentflow.models.fallback import FallbackChat, should_fall_back
-from agentflow.models.offline import DemoChat, EchoChat, RecordedCall, ScriptedChat
+from agentflow.models.offline import EchoChat, RecordedCall, ScriptedChat
 from agentflow.models.openai import OpenAIChat, aclose_shared_clients
 from agentflow.models.retry import (
     RETRYABLE_STATUS_CODES,
