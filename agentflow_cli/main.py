@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 
 _state = {"debug": False}
+NEAREST = "the nearest one, here or above"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -64,12 +65,20 @@ def main(
 @app.command()
 @reports_errors
 def init(
-    path: Annotated[Path, typer.Argument(help="Directory to create the project in.")] = Path("."),
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="Directory to create the project in.", show_default="the current directory"
+        ),
+    ] = Path("."),
     template: Annotated[
-        str | None, typer.Option("--template", "-t", help="react (default), minimal, production.")
+        str | None,
+        typer.Option(
+            "--template", "-t", help="react, minimal or production.", show_default="react"
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option(help="Project name [default: the directory's].")
+        str | None, typer.Option(help="Project name.", show_default="the directory's name")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Use defaults; never prompt.")] = False,
     force: Annotated[
@@ -86,7 +95,8 @@ def init(
 @reports_errors
 def doctor(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+        Path | None,
+        typer.Option("--config", "-c", help="Path to agentflow.json.", show_default=NEAREST),
     ] = None,
     production: Annotated[
         bool, typer.Option("--production", help="Check as if MODE=production.")
@@ -111,7 +121,8 @@ def doctor(
 @reports_errors
 def play(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+        Path | None,
+        typer.Option("--config", "-c", help="Path to agentflow.json.", show_default=NEAREST),
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", min=0, max=65535)] = 8000,
@@ -138,19 +149,24 @@ def play(
 @reports_errors
 def api(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+        Path | None,
+        typer.Option("--config", "-c", help="Path to agentflow.json.", show_default=NEAREST),
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="Interface to bind [default: 127.0.0.1].")
+        str | None, typer.Option(help="Interface to bind.", show_default="HOST or 127.0.0.1")
     ] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port [default: 8000].", min=0, max=65535)
+        int | None, typer.Option(help="Port.", min=0, max=65535, show_default="PORT or 8000")
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes [default: WEB_CONCURRENCY or 1].", min=1)
+        int | None,
+        typer.Option(help="Worker processes.", min=1, show_default="WEB_CONCURRENCY or 1"),
     ] = None,
     log_level: Annotated[
-        str | None, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")
+        str | None,
+        typer.Option(
+            "--log-level", help="DEBUG, INFO, WARNING or ERROR.", show_default="LOG_LEVEL or INFO"
+        ),
     ] = None,
 ) -> None:
     """Serve the project in production: HTTP API, streaming, auth, durable state."""
@@ -163,17 +179,19 @@ def api(
 @reports_errors
 def build(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Path to agentflow.json.")
+        Path | None,
+        typer.Option("--config", "-c", help="Path to agentflow.json.", show_default=NEAREST),
     ] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Directory [default: the project's].")
+        Path | None,
+        typer.Option("--output", "-o", help="Directory.", show_default="the project's"),
     ] = None,
     docker_compose: Annotated[
         bool, typer.Option("--docker-compose", help="Also write docker-compose.yml.")
     ] = False,
     k8s: Annotated[bool, typer.Option("--k8s", help="Also write Kubernetes manifests.")] = False,
     python: Annotated[
-        str | None, typer.Option("--python", help="Python X.Y of the image [default: 3.11].")
+        str | None, typer.Option("--python", help="Python X.Y of the image.", show_default="3.11")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite files that exist.")] = False,
 ) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -52,3 +53,26 @@ def test_debug_shows_the_traceback() -> None:
     result = agentflow("--debug", "build", "--config", "no/such/agentflow.json")
     assert result.returncode == 1
     assert "Traceback" in result.stderr
+
+
+# Every option that takes a value, and the default its help must show.
+DEFAULTS = {
+    "init": {"path": "the current directory", "--template": "react", "--name": "the directory's name"},
+    "doctor": {"--config": "the nearest one"},
+    "play": {"--host": "127.0.0.1", "--port": "8000", "--config": "the nearest one"},
+    "api": {"--host": "HOST or 127.0.0.1", "--port": "PORT or 8000",
+            "--workers": "WEB_CONCURRENCY or 1", "--log-level": "LOG_LEVEL or INFO"},
+    "build": {"--output": "the project's", "--python": "3.11"},
+}  # fmt: skip
+
+
+def test_every_command_help_shows_its_defaults() -> None:
+    for command, defaults in DEFAULTS.items():
+        result = agentflow(command, "--help")
+        assert result.returncode == 0
+        text = " ".join(result.stdout.replace("│", " ").split())
+        assert not re.search(r"\w \.", text), f"{command}: a default was swallowed: {text}"
+        for option, default in defaults.items():
+            after = text.split(f" {option} ", 1)[1]
+            shown = after.split("[default:", 1)[1].split("]", 1)[0]
+            assert default in shown, f"{command} {option}: {shown!r}"
