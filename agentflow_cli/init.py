@@ -5,9 +5,11 @@ A template directory holds the project's files (`*.jinja` ones are rendered) and
 layers the template over another one (directories starting with `_` are bases, not offered to
 users); `defaults` are extra variables for its Jinja files.
 
-Everything is rendered in memory first; the directory is only touched once nothing can fail.
-An existing directory must be empty unless `--force`, which overwrites the template's own
-files and never deletes anything.
+Every project also gets `wheels/` with the wheel of the agentflow that made it: our
+distribution is not on the package index, so the project's README installs agentflow from
+there. Everything is rendered in memory first; the directory is only touched once nothing can
+fail. An existing directory must be empty unless `--force`, which overwrites the template's
+own files and never deletes anything.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from agentflow_cli.render import (
     write_files,
 )
 from agentflow_cli.templates import template_dir
+from agentflow_cli.wheel import wheel_file
 
 DEFAULT_TEMPLATE = "react"
 DEFAULT_NAME = "my-agent"
@@ -126,23 +129,44 @@ def agentflow_requirement(version: str = __version__) -> str:
 # -- names ---------------------------------------------------------------------------------
 
 
+_NAME_RULE = "letters, digits, '-' and '_' (at most 64), starting with a letter"
+
+
 def check_name(name: str) -> str:
     """The name itself when it is valid, else a usage error that says what is allowed."""
     if not _NAME.fullmatch(name):
         raise CliError(
             f"invalid project name {name!r}",
-            hint="use letters, digits, '-' and '_' (at most 64), starting with a letter, "
-            f"e.g. --name {DEFAULT_NAME}",
+            hint=f"use {_NAME_RULE}, e.g. --name {suggested_name(name)}",
             code=EXIT_USAGE,
         )
     return name
 
 
-def default_name(path: Path) -> str:
-    """A valid name derived from the target directory's name, else `my-agent`."""
-    raw = re.sub(r"[^A-Za-z0-9_-]+", "-", path.resolve().name)
-    candidate = re.sub(r"^[^A-Za-z]+", "", raw).rstrip("-_")[:64]
+def suggested_name(name: str) -> str:
+    """A valid name close to `name`, never silently used: `9lives` -> `agent-9lives`,
+    `My Project.v2` -> `My-Project-v2`."""
+    candidate = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")
+    if candidate and not candidate[0].isalpha():
+        candidate = f"agent-{candidate}"
+    candidate = candidate[:64].rstrip("-_")
     return candidate if _NAME.fullmatch(candidate) else DEFAULT_NAME
+
+
+def name_from_directory(path: Path, *, interactive: bool) -> str:
+    """The target directory's name when it is a valid project name. Otherwise a prompt
+    offers a valid one, and without a prompt it is a usage error: the project is never
+    silently named something else (`9lives` is not `lives`)."""
+    directory = path.resolve().name
+    if _NAME.fullmatch(directory):
+        return _prompt_name(directory) if interactive else directory
+    if interactive:
+        return _prompt_name(suggested_name(directory))
+    raise CliError(
+        f"the directory name {directory!r} is not a valid project name: use {_NAME_RULE}",
+        hint=f"name the project with --name, e.g. --name {suggested_name(directory)}",
+        code=EXIT_USAGE,
+    )
 
 
 def package_name(name: str) -> str:
@@ -195,12 +219,14 @@ class Created:
     template: Template
     files: list[PurePosixPath]  # relative to the project directory
     overwritten: list[PurePosixPath]
+    wheel: PurePosixPath  # agentflow's wheel, among the files
 
 
 def create_project(target: Path, *, template: str, name: str, force: bool = False) -> Created:
     """Render `template` into `target`; what was written and what it replaced."""
     chosen = load_template(template)
     check_name(name)
+    wheel, wheel_bytes = wheel_file()
     context = {
         **chosen.defaults,
         "name": name,
@@ -209,13 +235,15 @@ def create_project(target: Path, *, template: str, name: str, force: bool = Fals
         "description": chosen.description,
         "agentflow_version": __version__,
         "agentflow_requirement": agentflow_requirement(),
+        "distribution": DISTRIBUTION,
+        "wheel_path": str(wheel),
     }
-    files = render_files(list_files(chosen.roots), context)
+    files = {**render_files(list_files(chosen.roots), context), wheel: wheel_bytes}
     outputs = list(files)
     _check_target(target, outputs, force)
     overwritten = existing_paths(target, outputs)
     write_files(target, files)
-    return Created(template=chosen, files=outputs, overwritten=overwritten)
+    return Created(template=chosen, files=outputs, overwritten=overwritten, wheel=wheel)
 
 
 # -- the command ---------------------------------------------------------------------------
@@ -255,7 +283,7 @@ def run_init(path: Path, template: str | None, name: str | None, yes: bool, forc
     if name is not None:
         check_name(name)
     if name is None:
-        name = _prompt_name(default_name(path)) if interactive else default_name(path)
+        name = name_from_directory(path, interactive=interactive)
     if template is None:
         template = _prompt_template(template_names()) if interactive else DEFAULT_TEMPLATE
     created = create_project(path, template=template, name=name, force=force)
@@ -283,22 +311,38 @@ def _report(path: Path, name: str, created: Created) -> None:
     if created.overwritten:
         listed = ", ".join(str(p) for p in created.overwritten)
         console.print(f"Overwrote (--force): {listed}", markup=False, soft_wrap=True)
-    env_note = (
-        "fill in the secrets, then export them: set -a; . ./.env; set +a"
-        if production
-        else "fill it in; agentflow.json reads it ('env')"
-    )
-    steps = [
-        *([] if where == "." else [(f"cd {shlex.quote(where)}", "")]),
-        ("cp .env.example .env", env_note),
-        ("python -m venv .venv && . .venv/bin/activate", ""),
-        ('pip install -e ".[test]"', "agentflow for this version range, pytest"),
-        ("agentflow doctor" + (" --production" if production else ""), "what would break"),
-        ("agentflow api", "serves http://127.0.0.1:8000 (or: agentflow play)"),
+    install = [
+        ("python -m venv .venv && . .venv/bin/activate", "the project's own environment"),
+        (f"pip install {created.wheel}", f"agentflow {__version__}: not on the package index yet"),
+        ('pip install -e ".[test]"', "this project, editable, and pytest"),
         ("pytest", "the project's tests; offline, no API key needed"),
     ]
+    if production:
+        steps = [
+            *install,
+            ("cp .env.example .env", "fill in the secrets, then export them:"),
+            ("set -a; . ./.env; set +a", "production settings come from the environment"),
+            ("agentflow doctor --production", "what would break"),
+            ("agentflow api --workers 2", "serves http://127.0.0.1:8000"),
+        ]
+    else:
+        steps = [
+            ("agentflow play", "right away: the playground at http://127.0.0.1:8000/playground"),
+            *install,
+            ("agentflow doctor", "what would break"),
+            ("agentflow api", "serves http://127.0.0.1:8000"),
+        ]
+    if where != ".":
+        steps.insert(0, (f"cd {shlex.quote(where)}", ""))
     console.print("\nNext steps:", soft_wrap=True)
     width = max(len(command) for command, note in steps if note)
     for command, note in steps:
         line = f"  {command:<{width}}  # {note}" if note else f"  {command}"
         console.print(line, markup=False, soft_wrap=True)
+    if not production:
+        console.print(
+            "\nThe agent answers on an offline demo model until you give it a real one: "
+            "cp .env.example .env, then set OPENAI_API_KEY in .env. README.md has the rest.",
+            markup=False,
+            soft_wrap=True,
+        )

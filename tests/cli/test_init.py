@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from agentflow import __version__
 from agentflow.utils import mask_secrets
-from agentflow_cli.init import agentflow_requirement, default_name
+from agentflow_cli.init import agentflow_requirement, suggested_name
 from agentflow_cli.main import app
 from agentflow_cli.output import CliError
 from agentflow_cli.render import list_files, render_text
@@ -33,9 +33,10 @@ runner = CliRunner()
 TEMPLATES = ["react", "minimal", "production"]
 MAJOR, MINOR = (int(part) for part in __version__.split(".")[:2])
 REQUIREMENT = f"agentflow-runner>={MAJOR}.{MINOR},<{MAJOR}.{MINOR + 1}"
+WHEEL = f"wheels/agentflow_runner-{__version__}-py3-none-any.whl"
 COMMON = [
     ".env.example", ".gitignore", "README.md", "agentflow.json", "graph/__init__.py",
-    "pyproject.toml", "tests/test_graph.py",
+    "pyproject.toml", "tests/conftest.py", "tests/test_graph.py", WHEEL,
 ]  # fmt: skip
 FILES = {
     "react": [*COMMON, "graph/react.py", "graph/tools.py"],
@@ -105,7 +106,7 @@ def test_every_template_renders_a_complete_project(
                      'asyncio_mode = "auto"'):  # fmt: skip
         assert expected in pyproject
     for path in project.rglob("*"):
-        if path.is_file():
+        if path.is_file() and path.suffix != ".whl":
             text = path.read_text()
             assert not re.search(r"\{\{|\{%|\{#", text), f"unrendered Jinja in {path}"
     gitignore = (project / ".gitignore").read_text().split()
@@ -113,9 +114,19 @@ def test_every_template_renders_a_complete_project(
     readme = (project / "README.md").read_text()
     assert readme.startswith(f"# {template}-agent\n")
     assert "pytest" in readme and "agentflow api" in readme
-    for step in (f"cd {project}", "cp .env.example .env", 'pip install -e ".[test]"',
-                 "agentflow doctor", "agentflow api", "agentflow play", "pytest"):  # fmt: skip
-        assert step in output, step
+    assert f"pip install {WHEEL}" in readme
+    steps = [f"cd {project}", "python -m venv .venv && . .venv/bin/activate",
+             f"pip install {WHEEL}", 'pip install -e ".[test]"', "pytest", "agentflow doctor",
+             "agentflow api"]  # fmt: skip
+    if template == "production":  # its settings come from the environment
+        steps[-2:] = ["cp .env.example .env", "set -a; . ./.env; set +a",
+                      "agentflow doctor --production", "agentflow api --workers 2"]  # fmt: skip
+    else:  # the playground first: it needs nothing else
+        steps.insert(1, "agentflow play")
+        assert "cp .env.example .env, then set OPENAI_API_KEY" in output
+    positions = [output.find(f" {step} ") for step in steps]
+    order = dict(zip(steps, positions, strict=True))
+    assert -1 not in positions and positions == sorted(positions), order
 
 
 @pytest.mark.parametrize("template", TEMPLATES)
@@ -216,8 +227,7 @@ ASK_ADD = {"messages": [{"role": "user", "content": "what is 12 + 30"}], "thread
 def test_a_development_project_serves_on_sqlite_after_the_next_steps(
     tmp_path: Path, template: str, answer: str
 ) -> None:
-    project = make(tmp_path, template)
-    (project / ".env").write_text((project / ".env.example").read_text())  # cp step
+    project = make(tmp_path, template)  # no .env: the demo model needs none
     proc, base = serve(project, server_env())
     try:
         reply = httpx.post(base + "/v1/graph/invoke", json=ASK_ADD, timeout=30)
@@ -225,7 +235,7 @@ def test_a_development_project_serves_on_sqlite_after_the_next_steps(
         assert answer in reply.json()["messages"][-1]["content"]
     finally:
         output = stop(proc)
-    assert "OPENAI_API_KEY is not set: using the offline demo model" in output
+    assert output.count("the dotenv file '.env' does not exist") == 1  # said once, no error
     assert (project / ".agentflow" / "state.db").is_file()
 
 
@@ -376,15 +386,68 @@ def test_the_dependency_range_is_this_minor_series() -> None:
     assert agentflow_requirement("0.10.0.dev1") == "agentflow-runner>=0.10,<0.11"
 
 
-@pytest.mark.parametrize(
-    ("directory", "expected"),
-    [("my-bot", "my-bot"), ("My Project.v2", "My-Project-v2"), ("123", "my-agent"),
-     ("2024_agent", "agent")],
-)  # fmt: skip
-def test_the_default_name_comes_from_the_directory(
-    tmp_path: Path, directory: str, expected: str
+@pytest.mark.parametrize("directory", ["9lives", "My Project.v2", "123"])
+def test_a_directory_name_that_is_no_valid_name_is_refused_with_the_rule(
+    tmp_path: Path, directory: str
 ) -> None:
-    assert default_name(tmp_path / directory) == expected
+    code, output = init(str(tmp_path / directory), "--yes")
+    assert code == 2
+    assert f"the directory name {directory!r} is not a valid project name" in output
+    assert "letters, digits, '-' and '_' (at most 64), starting with a letter" in output
+    assert f"--name {suggested_name(directory)}" in output
+    assert not (tmp_path / directory).exists()
+
+
+def test_a_directory_name_is_kept_or_replaced_only_by_the_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert suggested_name("9lives") == "agent-9lives"  # never "lives"
+    assert suggested_name("My Project.v2") == "My-Project-v2"
+    code, output = init(str(tmp_path / "9lives"), "--yes", "--name", "nine-lives")
+    assert code == 0, output
+    assert json.loads((tmp_path / "9lives" / "agentflow.json").read_text())["name"] == "nine-lives"
+    monkeypatch.setattr("agentflow_cli.init._stdin_is_tty", lambda: True)
+    code, output = init(str(tmp_path / "1st"), input="\n\n")  # a TTY shows the name offered
+    assert code == 0, output
+    assert "Project name [agent-1st]:" in output
+    assert json.loads((tmp_path / "1st" / "agentflow.json").read_text())["name"] == "agent-1st"
+
+
+WEATHER = """
+import os
+
+WEATHER_API_KEY = os.environ["WEATHER_API_KEY"]  # read at import, as many graphs do
+"""
+
+
+def test_the_project_tests_load_the_projects_dotenv_file(tmp_path: Path) -> None:
+    project = make(tmp_path, "react")
+    (project / "graph" / "weather.py").write_text(WEATHER)
+    (project / "tests" / "test_weather.py").write_text(
+        "from graph.weather import WEATHER_API_KEY\n\n\n"
+        "def test_the_key_comes_from_the_dotenv_file() -> None:\n"
+        '    assert WEATHER_API_KEY == "from-dotenv"\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "WEATHER_API_KEY"}
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_weather.py",
+    ]
+
+    def pytest_run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, cwd=project, env={**env, "PYTHONPATH": ""},
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    missing = pytest_run()
+    assert missing.returncode != 0 and "KeyError: 'WEATHER_API_KEY'" in missing.stdout
+    (project / ".env").write_text("WEATHER_API_KEY=from-dotenv\n")
+    found = pytest_run()
+    assert found.returncode == 0, found.stdout + found.stderr
 
 
 def test_rendering_is_strict_and_sandboxed() -> None:
