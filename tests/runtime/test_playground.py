@@ -371,3 +371,28 @@ def test_a_broken_graph_is_shown_until_it_is_fixed(tmp_path: Path) -> None:
         expect(banner).to_be_hidden(timeout=10_000)
         assert watch.errors == [], watch.errors
         assert watch.foreign == []
+
+
+@pytest.mark.slow
+def test_an_invalid_config_is_shown_in_the_page(tmp_path: Path) -> None:
+    require_browser()
+    from playwright.sync_api import expect
+
+    from agentflow.runtime.server import stand_in_settings
+    from agentflow.runtime.settings import ConfigError
+
+    path = write_project(tmp_path / "invalid")
+    path.write_text('{"graph": ')
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, environ={}, playground=True)
+    settings = stand_in_settings(str(path), {"playground": True})
+    with serve_app(create_app(settings, config_error=info.value)) as base, _browser() as browser:
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.set_default_timeout(TIMEOUT_MS)
+        watch = Watch(page, base, allowed_statuses=(503,))
+        page.goto(base + "/")  # the home page leads to the playground
+        banner = page.get_by_role("alert").filter(has_text="agentflow.json is invalid")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text("invalid JSON at line 1")
+        page.screenshot(path=str(ARTIFACTS / "playground-invalid-config.png"))
+        assert watch.errors == [], watch.errors
