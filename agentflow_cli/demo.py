@@ -10,8 +10,9 @@ import shutil
 import sys
 from pathlib import Path
 
+from agentflow_cli.checks.runtime import port_outcome
 from agentflow_cli.init import create_project
-from agentflow_cli.output import CliError, print_error
+from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, print_error
 
 DEMO_DIR = Path(".agentflow") / "demo"
 
@@ -33,6 +34,11 @@ def main() -> None:
         print_error(exc.message, exc.hint)
         sys.exit(exc.code)
     port = os.environ.get("PORT", "8000")
+    taken = port_outcome("127.0.0.1", int(port)) if port.isdigit() else None
+    if taken is not None and taken.severity != "ok":  # before any URL that is not ours
+        hint = f"stop the other process (see `lsof -i :{port}`) or pick another port: PORT=8001"
+        print_error(f"cannot start the demo: {taken.detail}", hint + " make demo")
+        sys.exit(EXIT_SERVER_FAILED)
     print(
         f"demo project in {DEMO_DIR}; try:\n"
         f"  curl -s localhost:{port}/v1/graph/invoke -H 'content-type: application/json' "

@@ -133,24 +133,30 @@ def test_a_missing_variable_read_at_import_says_where_to_set_it(
     assert '"required_env"' in output and "KeyError" not in output
 
 
-@pytest.mark.parametrize("command", ["api", "play"])
-def test_a_taken_port_is_one_line_before_any_banner(tmp_path: Path, command: str) -> None:
+@pytest.mark.parametrize(("command", "fix"), [("api", "--port"), ("play", "--port"),
+                                               ("demo", "PORT=8001 make demo")])  # fmt: skip
+def test_a_taken_port_is_one_line_before_any_banner(tmp_path: Path, command: str, fix: str) -> None:
     path = make_project(tmp_path, {})
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        args = {
+            "api": ["agentflow_cli", "api", "--config", str(path), "--port", str(port)],
+            "play": ["agentflow_cli", "play", "--config", str(path), "--port", str(port),
+                     "--no-browser"],
+            "demo": ["agentflow_cli.demo"],  # make demo; PORT picks the port
+        }[command]  # fmt: skip
         done = subprocess.run(
-            [sys.executable, "-m", "agentflow_cli", command, "--config", str(path),
-             "--port", str(port), *(["--no-browser"] if command == "play" else [])],
-            env={**os.environ, "NO_COLOR": "1"}, capture_output=True, text=True, timeout=60,
-            check=False,
+            [sys.executable, "-m", *args], cwd=tmp_path, capture_output=True, text=True,
+            env={**os.environ, "NO_COLOR": "1", "PORT": str(port), "PYTHONPATH": str(ROOT)},
+            timeout=60, check=False,
         )  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert done.stdout == ""  # no banner, no URL pointing at the other server
     first, hint = done.stderr.splitlines()
     assert f"port {port} is already in use on 127.0.0.1" in first
-    assert "--port" in hint
+    assert fix in hint
 
 
 def test_missing_config_is_exit_3_with_a_hint(tmp_path: Path, served: list[Settings]) -> None:
