@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
+
+from agentflow import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,3 +81,105 @@ def test_help_does_not_import_the_server_stack() -> None:
     )
     heavy = {"starlette", "uvicorn", "asyncpg", "redis", "httpx", "agentflow.graph"}
     assert not heavy & (modules | {m.split(".")[0] for m in modules})
+
+
+# -- the wheel ---------------------------------------------------------------------------------
+
+WHEEL = f"agentflow_runner-{__version__}-py3-none-any.whl"
+DIST_INFO = f"agentflow_runner-{__version__}.dist-info"
+SOURCES = ["pyproject.toml", "README.md", "LICENSE", "agentflow_cli", "runtime/agentflow",
+           "templates"]  # fmt: skip
+# agentflow_cli imported from the checkout copy in argv[1]; hatchling hidden when argv[3] says
+# so (find_spec answers None for a module set to None in sys.modules).
+WRITE = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[1] + "/runtime"]
+if sys.argv[3] == "no-hatchling":
+    sys.modules["hatchling"] = None
+from pathlib import Path
+from agentflow_cli.output import CliError
+from agentflow_cli.wheel import write_wheel
+try:
+    print(write_wheel(Path(sys.argv[2])))
+except CliError as exc:
+    sys.exit(f"error: {exc.message}; hint: {exc.hint}")
+"""
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A copy of what goes into the wheel, so a test can change it."""
+    copy = tmp_path / "checkout"
+    for name in SOURCES:
+        if (ROOT / name).is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+            shutil.copytree(ROOT / name, copy / name, ignore=ignore)
+        else:
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / name, copy / name)
+    return copy
+
+
+def write_wheel_of(
+    checkout: Path, out: Path, cache: Path, how: str = "hatchling", **env: str
+) -> Path:
+    done = subprocess.run(
+        [sys.executable, "-c", WRITE, str(checkout), str(out), how], cwd=out.parent,
+        env={**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": "", **env},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise AssertionError(done.stderr)
+    return Path(done.stdout.strip())
+
+
+def test_the_wheel_carries_the_licence_and_the_templates(checkout: Path, tmp_path: Path) -> None:
+    wheel = write_wheel_of(checkout, tmp_path / "out", tmp_path / "cache")
+    assert wheel == tmp_path / "out" / WHEEL
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        licence = archive.read(f"{DIST_INFO}/licenses/LICENSE").decode()
+        metadata = archive.read(f"{DIST_INFO}/METADATA").decode()
+        entry_points = archive.read(f"{DIST_INFO}/entry_points.txt").decode()
+    assert licence == (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License") and "agentflow contributors" in licence
+    assert "License-Expression: MIT" in metadata and "License-File: LICENSE" in metadata
+    assert "Name: agentflow-runner" in metadata
+    assert "agentflow = agentflow_cli.main:run" in entry_points
+    assert "agentflow_cli/templates/build/Dockerfile.jinja" in names
+    assert "agentflow/__init__.py" in names and "agentflow_cli/wheel.py" in names
+    assert not [n for n in names if n.endswith(".pyc") or n.startswith(("tests/", "bench/"))]
+
+
+def test_a_checkouts_wheel_is_cached_until_the_checkout_changes(
+    checkout: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    write_wheel_of(checkout, tmp_path / "one", cache)
+    (cached,) = (cache / "agentflow" / "wheels").glob(f"*/{WHEEL}")
+    cached.write_bytes(b"from the cache")  # what the next call copies, if it uses the cache
+    assert write_wheel_of(checkout, tmp_path / "two", cache).read_bytes() == b"from the cache"
+    readme = checkout / "templates" / "project" / "_base" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nChanged.\n")
+    changed = write_wheel_of(checkout, tmp_path / "three", cache)
+    with zipfile.ZipFile(changed) as archive:
+        text = archive.read("agentflow_cli/templates/project/_base/README.md.jinja").decode()
+    assert text.endswith("\nChanged.\n")
+    assert len(list((cache / "agentflow" / "wheels").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_without_hatchling_pip_builds_the_same_wheel(checkout: Path, tmp_path: Path) -> None:
+    hatchling = write_wheel_of(checkout, tmp_path / "one", tmp_path / "cache-one")
+    pip = write_wheel_of(checkout, tmp_path / "two", tmp_path / "cache-two", how="no-hatchling")
+    with zipfile.ZipFile(hatchling) as a, zipfile.ZipFile(pip) as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
+        assert a.read(f"{DIST_INFO}/METADATA") == b.read(f"{DIST_INFO}/METADATA")
+    # pip it is: with no package index, pip cannot get hatchling for its build and says so.
+    with pytest.raises(AssertionError) as failed:
+        write_wheel_of(checkout, tmp_path / "three", tmp_path / "cache-three", how="no-hatchling",
+                       PIP_NO_INDEX="1", PIP_CONFIG_FILE=os.devnull, PIP_FIND_LINKS="")  # fmt: skip
+    message = " ".join(str(failed.value).split())
+    problem = f"cannot build the wheel of agentflow from the checkout {checkout} (pip wheel)"
+    assert f"error: {problem}" in message
+    assert "hint: install hatchling in this environment (pip install hatchling)" in message
