@@ -21,7 +21,7 @@ def ensure_demo_project(directory: Path = DEMO_DIR) -> None:
     """Create the demo project unless it exists; a half-made one is completed (its own
     files are rewritten, nothing else is touched)."""
     if not (directory / "agentflow.json").exists():
-        create_project(directory, template="react", name="demo", force=True)
+        create_project(directory, template="react", name="demo", force=True, with_wheel=False)
     env_file, example = directory / ".env", directory / ".env.example"
     if not env_file.exists() and example.exists():  # its first next step: cp .env.example .env
         shutil.copyfile(example, env_file)

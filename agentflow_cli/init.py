@@ -36,7 +36,7 @@ from agentflow_cli.render import (
     write_files,
 )
 from agentflow_cli.templates import template_dir
-from agentflow_cli.wheel import wheel_file
+from agentflow_cli.wheel import WHEEL_NAME, WHEELS, wheel_file
 
 DEFAULT_TEMPLATE = "react"
 DEFAULT_NAME = "my-agent"
@@ -222,11 +222,14 @@ class Created:
     wheel: PurePosixPath  # agentflow's wheel, among the files
 
 
-def create_project(target: Path, *, template: str, name: str, force: bool = False) -> Created:
-    """Render `template` into `target`; what was written and what it replaced."""
+def create_project(
+    target: Path, *, template: str, name: str, force: bool = False, with_wheel: bool = True
+) -> Created:
+    """Render `template` into `target`; what was written and what it replaced. Without
+    `with_wheel` (a project only served, such as the demo) `wheels/` stays empty."""
     chosen = load_template(template)
     check_name(name)
-    wheel, wheel_bytes = wheel_file()
+    wheel, wheel_bytes = wheel_file() if with_wheel else (WHEELS / WHEEL_NAME, None)
     context = {
         **chosen.defaults,
         "name": name,
@@ -238,7 +241,9 @@ def create_project(target: Path, *, template: str, name: str, force: bool = Fals
         "distribution": DISTRIBUTION,
         "wheel_path": str(wheel),
     }
-    files = {**render_files(list_files(chosen.roots), context), wheel: wheel_bytes}
+    files = render_files(list_files(chosen.roots), context)
+    if wheel_bytes is not None:
+        files[wheel] = wheel_bytes
     outputs = list(files)
     _check_target(target, outputs, force)
     overwritten = existing_paths(target, outputs)

@@ -35,6 +35,7 @@ from agentflow_cli.output import CliError
 
 PROJECT = DISTRIBUTION.replace("-", "_")  # the name in wheel and dist-info names
 WHEELS = PurePosixPath("wheels")  # where a project or a build output keeps it
+WHEEL_NAME = f"{PROJECT}-{__version__}-py3-none-any.whl"  # pure Python: one wheel for all
 # What a checkout's wheel is made of (pyproject.toml's wheel target): the cache key.
 _CHECKOUT_INPUTS = ("pyproject.toml", "README.md", "LICENSE", "agentflow_cli", "runtime/agentflow",
                     "templates")  # fmt: skip
