@@ -316,7 +316,10 @@ def run_build(
             f"(a directory where a file goes, or the reverse): {', '.join(blocked)}",
             hint="move them away, or write elsewhere with --output DIR",
         )
-    existing = changed_paths(target, files)  # a file with the same content is no conflict
+    # A file with the same content is no conflict, and the wheel is always the running
+    # agentflow's (the Dockerfile pins its version).
+    changed = changed_paths(target, files)
+    existing = [path for path in changed if path != wheel]
     before = set(existing_paths(target, files))
     if existing and not force:
         raise CliError(
@@ -331,7 +334,7 @@ def run_build(
         ("example", target / ENV_EXAMPLE), ("compose", target / "docker-compose.yml"),
         ("k8s", target / "k8s"), ("wheels", target / WHEELS))}  # fmt: skip
     written = [
-        (path, "overwritten" if path in existing else "unchanged" if path in before else "")
+        (path, "overwritten" if path in changed else "unchanged" if path in before else "")
         for path in files
     ]
     report = list_files([template_dir("build")])[PurePosixPath("_report.txt")]

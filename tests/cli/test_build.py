@@ -44,7 +44,8 @@ from tests.runtime.conftest import free_port
 runner = CliRunner()
 WHEEL = f"agentflow_runner-{__version__}-py3-none-any.whl"
 SECRET = "build-test-" + "0123456789abcdef" * 3 + "x" * 5  # 64 bytes
-DOCKERFILE_ALWAYS = [".dockerignore", ".env.production.example", "Dockerfile", f"wheels/{WHEEL}"]
+# ... and wheels/WHEEL, which the projects of `agentflow init` already hold (the same bytes).
+DOCKERFILE_ALWAYS = [".dockerignore", ".env.production.example", "Dockerfile"]
 K8S = ["k8s/configmap.yaml", "k8s/deployment.yaml", "k8s/hpa.yaml", "k8s/pdb.yaml",
        "k8s/service.yaml"]  # fmt: skip
 CMD = 'exec agentflow api --host 0.0.0.0 --port "${PORT}"'
@@ -120,6 +121,7 @@ def test_a_sqlite_project_gets_a_single_machine_dockerfile_with_a_loud_warning(
     code, output = build(project)
     assert code == 0, output
     assert generated(project, before) == DOCKERFILE_ALWAYS
+    assert f"wheels/{WHEEL} (unchanged)" in output
     assert "warning: the sqlite checkpointer keeps threads in a file on one machine" in output
     assert "ONE container with ONE worker" in output and "/app/.agentflow" in output
     assert "configures no auth" in output
@@ -345,8 +347,7 @@ def test_the_kubernetes_manifests_scale_probe_and_drain(production: Path) -> Non
 
 
 def test_no_generated_file_holds_a_secret_value(production: Path) -> None:
-    names = [*DOCKERFILE_ALWAYS, "docker-compose.yml", *K8S]
-    for path in [production / name for name in names if not name.endswith(".whl")]:
+    for path in [production / name for name in [*DOCKERFILE_ALWAYS, "docker-compose.yml", *K8S]]:
         text = path.read_text()
         # ${VAR...} are compose/shell references, never values: judge the rest.
         neutral = re.sub(r'"?\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}"?', r"<\1>", text)
@@ -384,6 +385,16 @@ def test_existing_files_are_refused_then_overwritten_with_force(production: Path
     assert "k8s/deployment.yaml (unchanged)" in output  # same content: never a conflict
     assert (production / "Dockerfile").read_text().startswith("# syntax=docker/dockerfile:1")
     assert (production / "notes.txt").read_text() == "keep\n"
+
+
+def test_the_wheel_is_always_the_running_agentflows(production: Path) -> None:
+    wheel = production / "wheels" / WHEEL  # init put it there; build found the same bytes
+    fresh = wheel.read_bytes()
+    wheel.write_bytes(b"an older build of the same version")
+    code, output = build(production, "--docker-compose", "--k8s")
+    assert code == 0, output  # no --force needed: the Dockerfile pins the running version
+    assert f"wheels/{WHEEL} (overwritten)" in output and "Dockerfile (unchanged)" in output
+    assert wheel.read_bytes() == fresh
 
 
 def reported_paths(output: str) -> list[str]:
@@ -532,7 +543,7 @@ def test_doctor_production_passes_with_the_generated_environment(live: tuple[Pat
 
     example = dotenv_values(project / ".env.production.example")
     env = {**CLEAN_ENV, **{k: v or "" for k, v in example.items()}, **LOCAL}
-    env["PORT"] = str(free_port())
+    env.update(PORT=str(free_port()), OPENAI_API_KEY="sk-build-test-not-a-real-key")  # no demo
     config = str(project / "agentflow.json")
     result = runner.invoke(app, ["doctor", "--production", "--json", "--config", config], env=env)
     findings = json.loads(result.stdout)["findings"]
