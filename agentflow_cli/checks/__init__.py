@@ -11,6 +11,7 @@ config
     AF-CONFIG-004  the settings load (types, values, checkpointer, auth, limits)
 graph
     AF-GRAPH-001   the graph import path resolves to a compiled graph (in a subprocess)
+    AF-GRAPH-002   no offline model (DemoChat, EchoChat, ScriptedChat) answers in production
 environment
     AF-ENV-001     the dotenv file named by "env" exists (and a .env file is not ignored)
     AF-ENV-002     every `required_env` variable is set

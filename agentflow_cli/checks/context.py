@@ -22,6 +22,8 @@ from agentflow.runtime.settings import (
 from agentflow_cli.checks import secret_values, settings_secrets
 
 if TYPE_CHECKING:
+    from agentflow_cli.checks import Skipped
+    from agentflow_cli.checks.graph import GraphProbe
     from agentflow_cli.checks.network import PgProbe, ServiceProbe
 
 # The ${VAR} syntax agentflow.json values may use (expanded by the settings loader).
@@ -84,6 +86,12 @@ class Context:
             names += [n for n in required if isinstance(n, str)]
         values = secret_values(self.environ_all, names)
         return values + (settings_secrets(self.settings) if self.settings else [])
+
+    @functools.cached_property
+    def graph_probe(self) -> GraphProbe | Skipped:
+        from agentflow_cli.checks.graph import probe_project_graph
+
+        return probe_project_graph(self)
 
     @functools.cached_property
     def postgres(self) -> PgProbe:

@@ -52,5 +52,5 @@ def test_demo_serves_the_react_project_and_keeps_threads(tmp_path: Path) -> None
     # made by `agentflow init --template react --yes`, then its first next step (.env)
     assert (demo / "pyproject.toml").is_file() and (demo / "tests" / "test_graph.py").is_file()
     assert (demo / ".env").read_text() == (demo / ".env.example").read_text()
-    assert "OPENAI_API_KEY is not set: using the offline demo model" in output
+    assert output.count("the graph answers with an offline model (DemoChat 'demo')") == 1
     assert "Traceback" not in output

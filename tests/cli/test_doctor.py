@@ -276,6 +276,24 @@ def postgres_down(root: Path, stack: ExitStack) -> Run:
     return doctor(make_project(root, config), "--json", env=env)
 
 
+# An offline model, and a count of the graph's imports (doctor imports it once, in the probe).
+OFFLINE_GRAPH = """
+from pathlib import Path
+from agentflow.models import DemoChat
+from agentflow.tools import create_react_agent
+
+with (Path(__file__).parent / "imports.log").open("a") as log:
+    log.write("imported\\n")
+app = create_react_agent(DemoChat(), [])
+"""
+
+
+@scenario
+def offline_model_production(root: Path, stack: ExitStack) -> Run:
+    project = make_project(root, {"graph": "graph.react:app"}, OFFLINE_GRAPH)
+    return doctor(project, "--production", "--json")
+
+
 class Runs:
     def __init__(self, root: Path, stack: ExitStack) -> None:
         self.root, self.stack, self.done = root, stack, dict[str, Run]()
@@ -300,6 +318,8 @@ TRIGGERS = [
     ("AF-CONFIG-003", "production_defaults", "warning", "(did you mean 'run_timeout'?)"),
     ("AF-CONFIG-004", "bad_settings", "error", "unknown checkpointer 'mongo'"),
     ("AF-GRAPH-001", "graph_missing_dependency", "error", "'not_installed_pkg', which is not"),
+    ("AF-GRAPH-002", "offline_model_production", "error",
+     "offline model in production (DemoChat 'demo')"),
     ("AF-ENV-001", "dotenv_missing", "error", "'.env.production' named by agentflow.json"),
     ("AF-ENV-001", "dotenv_missing_in_development", "warning", "development runs without it"),
     ("AF-ENV-001", "production_defaults", "warning", 'no "env" key'),
@@ -449,7 +469,7 @@ def test_human_output_groups_rows_and_ends_with_the_summary(runs: Runs) -> None:
     assert "  ! AF-CONFIG-003 known keys" in out
     errors, warnings = (len(re.findall(rf"^  {mark} ", out, re.M)) for mark in "✗!")
     assert (errors, warnings) == (6, 2)
-    assert out.endswith("\n\n6 errors, 2 warnings, 12 ok, 4 skipped\n")
+    assert out.endswith("\n\n6 errors, 2 warnings, 13 ok, 4 skipped\n")
 
 
 @pytest.mark.parametrize(("no_color", "escapes"), [("1", False), (None, True)])
@@ -538,3 +558,35 @@ def test_doctor_finds_the_project_from_a_subdirectory(tmp_path: Path) -> None:
     found = next(f for f in doc["findings"] if f["code"] == "AF-CONFIG-001")
     assert found["severity"] == "ok"
     assert str(project / "agentflow.json") in found["detail"]
+
+
+def test_the_offline_model_finding_and_a_single_import_of_the_graph(runs: Runs) -> None:
+    run = runs["offline_model_production"]
+    finding = run.finding("AF-GRAPH-002")
+    assert "OPENAI_API_KEY" in finding["fix"]
+    assert run.finding("AF-GRAPH-001")["severity"] == "ok"
+    log = runs.root / "offline_model_production" / "graph" / "imports.log"
+    assert log.read_text().splitlines() == ["imported"]  # one probe for both findings
+    skipped = runs["graph_missing_dependency"].skipped()
+    assert skipped["AF-GRAPH-002"] == "the graph does not import: see AF-GRAPH-001"
+
+
+def test_the_model_a_template_picks_from_the_environment_is_reported(tmp_path: Path) -> None:
+    """A react project on the offline model is fine for development, an error for production
+    until OPENAI_API_KEY makes it pick a real model."""
+    project = tmp_path / "agent"
+    made = runner.invoke(app, ["init", str(project), "--template", "react", "--yes"])
+    assert made.exit_code == 0, made.output
+    development = doctor(project, "--json").finding("AF-GRAPH-002")
+    assert development["severity"] == "ok"
+    assert development["detail"] == (
+        "the graph answers with DemoChat 'demo' (offline): fine for development, an error in "
+        "production"
+    )
+    assert doctor(project, "--json", "--production").finding("AF-GRAPH-002")["severity"] == (
+        "error"
+    )
+    key = {"OPENAI_API_KEY": "sk-doctor-model-0123456789"}
+    real = doctor(project, "--json", "--production", env=key).finding("AF-GRAPH-002")
+    assert real["severity"] == "ok"
+    assert real["detail"] == "the graph answers with OpenAIChat 'gpt-4o-mini-2024-07-18'"

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import secrets
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -17,8 +20,15 @@ import jwt
 import pytest
 from httpx_sse import connect_sse
 
+from agentflow.models import DemoChat
 from agentflow.runtime import load_settings
-from tests.runtime.conftest import ServerFactory, user_message, write_project
+from agentflow.tools import create_react_agent
+from tests.cli.test_api import make_project, wait_for
+from tests.models.conftest import SECRET_KEY, FakeProvider
+from tests.runtime.conftest import ServerFactory, free_port, user_message, write_project
+from tests.runtime.test_routes import PROVIDER_REFUSAL, provider, provider_agent
+
+__all__ = ["provider"]  # a fixture, used by name
 
 SECRET = secrets.token_hex(32)
 PRODUCTION = {"MODE": "production"}
@@ -250,3 +260,80 @@ def test_warnings_are_logged_at_startup(
     warnings = [line["message"] for line in lines if line["level"] == "WARNING"]
     assert any("ORIGINS" in message for message in warnings), lines
     assert any("in-memory" in message for message in warnings), lines
+
+
+# --- models -----------------------------------------------------------------------------
+
+
+def test_a_refused_key_is_a_generic_502_and_the_log_has_the_masked_reason(
+    monkeypatch: pytest.MonkeyPatch, make_server: ServerFactory, provider: FakeProvider
+) -> None:
+    captured_logs = capture_stderr(monkeypatch)
+    provider.error(401, PROVIDER_REFUSAL).error(401, PROVIDER_REFUSAL)
+    url = make_server(env=PRODUCTION, graph=provider_agent(provider))
+    with httpx.Client(base_url=url, timeout=30) as http:
+        response = http.post("/v1/graph/invoke", json=user_message("hi"))
+        error = assert_error(response, 502, "model_auth_failed")
+        assert error["message"] == (
+            "the model provider refused the server's credentials; the server log has the details"
+        )
+        with connect_sse(http, "POST", "/v1/graph/stream", json=user_message("hi")) as source:
+            events = list(source.iter_sse())
+    streamed = events[-2].json()
+    assert (events[-2].event, streamed["code"]) == ("error", "model_auth_failed")
+    assert streamed["message"] == error["message"]
+    logged = wait_for_line(
+        captured_logs, lambda line: "Incorrect API key provided" in line.get("message", "")
+    )
+    assert "HTTP 401" in logged["message"]
+    assert SECRET_KEY not in captured_logs.getvalue()
+    assert provider.attempts == 2
+
+
+def test_health_is_degraded_while_an_offline_model_serves_production(
+    make_server: ServerFactory,
+) -> None:
+    url = make_server(env=PRODUCTION, graph=create_react_agent(DemoChat(), []))
+    health = httpx.get(url + "/health", timeout=10)
+    assert health.status_code == 200  # still ready: it answers, but not with a real model
+    body = health.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["models"] == {
+        "status": "degraded",
+        "models": [{"name": "demo", "class": "DemoChat", "offline": True}],
+        "reason": "an offline model answers in production",
+    }
+    development = httpx.get(make_server(graph=create_react_agent(DemoChat(), [])) + "/health")
+    assert development.json()["checks"]["models"]["status"] == "ok"
+
+
+OFFLINE_GRAPH = """
+from agentflow.models import DemoChat
+from agentflow.tools import create_react_agent
+
+app = create_react_agent(DemoChat(), [])
+"""
+
+
+@pytest.mark.parametrize("mode", ["production", "development"])
+def test_api_logs_one_warning_when_an_offline_model_serves(tmp_path: Path, mode: str) -> None:
+    path = make_project(tmp_path, {"checkpointer": "sqlite"}, OFFLINE_GRAPH)
+    port = free_port()
+    env = {**os.environ, "MODE": mode, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentflow_cli", "api", "--config", str(path), "--port", str(port)],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ping")
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        output, _ = proc.communicate(timeout=10)
+    offline = [line for line in output.splitlines() if "offline model" in line]
+    assert len(offline) == 1, output
+    assert "WARNING" in offline[0] and "DemoChat 'demo'" in offline[0]
+    assert "OPENAI_API_KEY" in offline[0]
+    assert ("MODE=production" in offline[0]) == (mode == "production")

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
+from agentflow.graph import CompiledGraph
+from agentflow.models import ChatModel, DemoChat, FallbackChat, OpenAIChat
+from agentflow.tools import create_react_agent
+from tests.models.conftest import FAST_RETRY, SECRET_KEY, FakeProvider
 from tests.runtime import graphs
 from tests.runtime.conftest import ServerFactory, user_message
 
@@ -391,3 +396,67 @@ def test_token_usage_per_model_in_response_stream_and_metrics(make_server: Serve
         metrics = http.get("/metrics").text
     assert 'agentflow_tokens_total{kind="prompt",model="large-2"} 60.0' in metrics
     assert 'agentflow_tokens_total{kind="completion",model="small-1"} 10.0' in metrics
+
+
+# -- the models in use, and a provider that refuses the key ---------------------------------------
+
+
+def provider_agent(provider: FakeProvider, *fallbacks: ChatModel) -> CompiledGraph:
+    """A ReAct agent on an OpenAI-compatible model served by `provider`."""
+    model: ChatModel = OpenAIChat(
+        "gpt-test-2024-01-01", base_url=provider.url, api_key=SECRET_KEY, retry=FAST_RETRY
+    )
+    if fallbacks:
+        model = FallbackChat([model, *fallbacks])
+    return create_react_agent(model, [])
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    server = FakeProvider()
+    yield server
+    server.close()
+
+
+def test_health_names_the_models_in_use(make_server: ServerFactory, provider: FakeProvider) -> None:
+    url = make_server(graph=provider_agent(provider, DemoChat()))
+    response = httpx.get(url + "/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["checks"]["models"] == {
+        "status": "ok",
+        "models": [
+            {"name": "gpt-test-2024-01-01", "class": "OpenAIChat", "offline": False},
+            {"name": "demo", "class": "DemoChat", "offline": True},
+        ],
+    }
+    assert SECRET_KEY not in response.text and "sk-test" not in response.text
+    plain = httpx.get(make_server() + "/health", timeout=10).json()  # no model in the graph
+    assert plain["checks"]["models"] == {"status": "ok", "models": []}
+
+
+PROVIDER_REFUSAL = (
+    f"Incorrect API key provided: {SECRET_KEY}. You can find your API key at "
+    "https://platform.openai.com/account/api-keys."
+)
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_key_the_provider_refuses_is_a_502_with_its_reason_masked(
+    make_server: ServerFactory, provider: FakeProvider, status: int
+) -> None:
+    provider.error(status, PROVIDER_REFUSAL).error(status, PROVIDER_REFUSAL)
+    url = make_server(graph=provider_agent(provider))
+    with httpx.Client(base_url=url, timeout=30) as http:
+        response = http.post("/v1/graph/invoke", json=user_message("hi"))
+        error = assert_error(response, 502, "model_auth_failed")
+        message = str(error["message"])
+        assert message.startswith("the model provider refused the server's credentials: ")
+        assert f"HTTP {status}" in message and "Incorrect API key provided: " in message
+        with connect_sse(http, "POST", "/v1/graph/stream", json=user_message("hi")) as source:
+            events = list(source.iter_sse())
+    assert [e.event for e in events][-2:] == ["error", "end"]
+    streamed = events[-2].json()
+    assert (streamed["code"], streamed["message"]) == ("model_auth_failed", message)
+    for text in (message, events[-2].data):
+        assert SECRET_KEY not in text and "SECRET0123" not in text
+    assert provider.attempts == 2  # one call per request: a refused key is never retried

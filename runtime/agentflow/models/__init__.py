@@ -16,6 +16,7 @@ from agentflow.models.errors import (
     ScriptExhaustedError,
 )
 from agentflow.models.fallback import FallbackChat, should_fall_back
+from agentflow.models.inventory import ModelInfo, models_in_graph
 from agentflow.models.offline import EchoChat, RecordedCall, ScriptedChat
 from agentflow.models.openai import OpenAIChat, aclose_shared_clients
 from agentflow.models.retry import (
@@ -35,6 +36,7 @@ __all__ = [
     "ModelConnectionError",
     "ModelError",
     "ModelHTTPError",
+    "ModelInfo",
     "ModelResponseError",
     "ModelTimeoutError",
     "ModelUnavailableError",
@@ -47,6 +49,7 @@ __all__ = [
     "aclose_shared_clients",
     "call_model",
     "is_retryable",
+    "models_in_graph",
     "retry_async",
     "should_fall_back",
 ]

@@ -42,6 +42,7 @@ from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
 from agentflow.runtime.openapi import Endpoint, build_document
 from agentflow.runtime.ratelimit import build_limiter
+from agentflow.runtime.resources import offline_models_warning
 from agentflow.runtime.routes import graph as graph_routes
 from agentflow.runtime.routes import system, threads
 from agentflow.runtime.runs import RunService
@@ -311,6 +312,9 @@ def create_app(
                 "serving graph %s (%s checkpointer, %s mode)",
                 settings.graph, settings.checkpointer.kind, settings.mode,
             )  # fmt: skip
+            offline = offline_models_warning(bound, production=settings.production)
+            if offline is not None:
+                logger.warning(offline)
         try:
             yield
         finally:

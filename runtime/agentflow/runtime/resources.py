@@ -1,12 +1,16 @@
-"""What /health reports about the process and the model provider: memory against its limit
-(the container's cgroup, else the machine), and whether a provider is configured — names and
-presence only, never a value."""
+"""What /health reports about the process and the models: memory against its limit (the
+container's cgroup, else the machine), whether a provider is configured, and the models the
+graph answers with — names and presence only, never a value."""
 
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 from typing import Any
+
+from agentflow.graph.compiled import CompiledGraph
+from agentflow.models import ModelInfo, models_in_graph
 
 MEMORY_WARN_FRACTION = 0.9
 _UNLIMITED = 1 << 60
@@ -76,3 +80,43 @@ def model_provider_check() -> dict[str, Any]:
         "base_url_set": base_url,
         "model_set": bool(os.environ.get("OPENAI_MODEL")),
     }
+
+
+_MODELS: weakref.WeakKeyDictionary[CompiledGraph, list[ModelInfo]] = weakref.WeakKeyDictionary()
+
+
+def graph_models(graph: CompiledGraph) -> list[ModelInfo]:
+    """The models the graph's nodes hold, looked up once per graph."""
+    if graph not in _MODELS:
+        _MODELS[graph] = models_in_graph(graph)
+    return _MODELS[graph]
+
+
+def offline_models_warning(graph: CompiledGraph, *, production: bool) -> str | None:
+    """The startup warning when an offline model (canned answers) serves the graph."""
+    offline = [m.label for m in graph_models(graph) if m.offline]
+    if not offline:
+        return None
+    which = ", ".join(offline)
+    fix = (
+        "set OPENAI_API_KEY (and OPENAI_MODEL, OPENAI_BASE_URL) if the graph picks its model "
+        "from the environment, as the agentflow templates do, or give the graph a real model"
+    )
+    if production:
+        return (
+            f"MODE=production, but the graph answers with an offline model ({which}): every "
+            f"reply is canned, no real model is called. {fix[0].upper()}{fix[1:]}; "
+            "`agentflow doctor --production` reports this as AF-GRAPH-002."
+        )
+    return f"the graph answers with an offline model ({which}), not a real one: {fix}."
+
+
+def models_check(graph: CompiledGraph, *, production: bool) -> dict[str, Any]:
+    """The models in use (class, name, offline or not); degraded when an offline model
+    serves production."""
+    models = graph_models(graph)
+    check: dict[str, Any] = {"status": "ok", "models": [m.to_dict() for m in models]}
+    if production and any(m.offline for m in models):
+        check["status"] = "degraded"
+        check["reason"] = "an offline model answers in production"
+    return check

@@ -24,6 +24,7 @@ from agentflow.graph.errors import (
 )
 from agentflow.graph.messages import new_id
 from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.models.errors import ModelHTTPError
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.metrics import Metrics
@@ -308,6 +309,16 @@ def run_error(exc: BaseException, *, production: bool) -> ApiError:
         return ApiError(422, "invalid_input", mask_secrets(str(exc)))
     if isinstance(exc, ConflictError):
         return thread_busy()
+    refused = model_auth_error(exc)
+    if refused is not None:
+        return ApiError(
+            502,
+            "model_auth_failed",
+            "the model provider refused the server's credentials; the server log has the details"
+            if production
+            else "the model provider refused the server's credentials: "
+            + mask_secrets(str(refused)),
+        )
     if isinstance(exc, CheckpointerError):
         return ApiError(
             503,
@@ -324,6 +335,23 @@ def run_error(exc: BaseException, *, production: bool) -> ApiError:
         500, "run_failed",
         f"the run failed{node}: {type(detail).__name__}: {mask_secrets(str(detail))}",
     )  # fmt: skip
+
+
+AUTH_STATUSES = frozenset({401, 403})
+
+
+def model_auth_error(exc: BaseException) -> ModelHTTPError | None:
+    """The provider's 401/403 behind a failed run (a wrong or unauthorised API key): the
+    server's setup is wrong, not the request, so it is a 502, never retried."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ModelHTTPError) and current.status_code in AUTH_STATUSES:
+            return current
+        inner = current.error if isinstance(current, NodeError) else None
+        current = inner or current.__cause__ or current.__context__
+    return None
 
 
 def _timeout(seconds: float) -> Any:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from agentflow.runtime.metrics import CONTENT_TYPE
-from agentflow.runtime.resources import memory_check, model_provider_check
+from agentflow.runtime.resources import memory_check, model_provider_check, models_check
 from agentflow.runtime.state import runtime
 from agentflow.utils import mask_secrets
 
@@ -41,6 +41,8 @@ async def health(request: Request) -> JSONResponse:
         checks["checkpointer"] = check
     checks["redis"] = rt.runs.coordinator.health()
     checks["model_provider"] = model_provider_check()
+    if rt.graph_error is None:
+        checks["models"] = models_check(rt.graph, production=rt.settings.production)
     checks["memory"] = memory_check()
     healthy = all(c["status"] in ("ok", "not_configured", "degraded") for c in checks.values())
     if not rt.runs.accepting:

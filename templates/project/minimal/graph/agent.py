@@ -5,7 +5,6 @@ Grow it with more nodes and edges; `agentflow init --template react` shows tools
 
 from __future__ import annotations
 
-import logging
 import os
 
 from agentflow.graph import END, START, AgentState, CompiledGraph, Message, StateGraph
@@ -15,18 +14,12 @@ from agentflow.models import ChatModel, DemoChat, OpenAIChat, call_model
 DEFAULT_MODEL = "gpt-4o-mini-2024-07-18"
 SYSTEM_PROMPT = "You are a helpful assistant. Answer briefly."
 
-logger = logging.getLogger("agentflow.project")
-
 
 def choose_model() -> ChatModel:
-    """An OpenAI-compatible model when OPENAI_API_KEY is set, else the offline demo."""
+    """An OpenAI-compatible model when OPENAI_API_KEY is set, else the offline demo (the
+    server logs a warning when it serves an offline model)."""
     if os.environ.get("OPENAI_API_KEY"):
         return OpenAIChat(os.environ.get("OPENAI_MODEL") or DEFAULT_MODEL)
-    logger.warning(
-        "OPENAI_API_KEY is not set: using the offline demo model (DemoChat), which "
-        "cannot really answer. Set OPENAI_API_KEY (and OPENAI_MODEL, OPENAI_BASE_URL) "
-        "for a real model."
-    )
     return DemoChat()
 
 

@@ -10,13 +10,48 @@ from agentflow.tools import tool
 
 @tool(read_only=True)
 def add(a: float, b: float) -> float:
-    """Add two numbers.
+    """Add two numbers: a + b.
 
     Args:
         a: the first number
         b: the second number
     """
     return a + b
+
+
+@tool(read_only=True)
+def subtract(a: float, b: float) -> float:
+    """Subtract one number from another: a - b.
+
+    Args:
+        a: the number to subtract from
+        b: the number to subtract
+    """
+    return a - b
+
+
+@tool(read_only=True)
+def multiply(a: float, b: float) -> float:
+    """Multiply two numbers: a * b.
+
+    Args:
+        a: the first number
+        b: the second number
+    """
+    return a * b
+
+
+@tool(read_only=True)
+def divide(a: float, b: float) -> float:
+    """Divide one number by another: a / b.
+
+    Args:
+        a: the dividend
+        b: the divisor, not zero
+    """
+    if b == 0:
+        raise ValueError("cannot divide by zero")
+    return a / b
 
 
 @tool(read_only=True)
