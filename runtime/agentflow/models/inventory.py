@@ -22,6 +22,7 @@ from typing import Any
 MAX_DEPTH = 4
 MAX_OBJECTS = 5_000  # a bound on the walk whatever the graph's nodes hold
 _MISSING = object()
+_BUILTIN_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +48,10 @@ class ModelInfo:
 
 def _static(obj: object, name: str) -> Any:
     """``obj.name`` without running the object's code (no ``__getattr__``, no properties);
-    a slot is read through its member descriptor."""
+    slots and ``__dict__`` are read through their built-in descriptors."""
     try:
         value = inspect.getattr_static(obj, name, _MISSING)
-        if isinstance(value, types.MemberDescriptorType) and not isinstance(obj, type):
+        if isinstance(value, _BUILTIN_DESCRIPTORS) and not isinstance(obj, type):
             return value.__get__(obj, type(obj))
     except Exception:  # an unset slot, or an object that refuses introspection
         return _MISSING
