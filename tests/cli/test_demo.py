@@ -35,6 +35,13 @@ def test_demo_serves_the_react_project_and_keeps_threads(tmp_path: Path) -> None
         body = {"messages": [{"role": "user", "content": "what is 12 + 30"}], "thread_id": "d1"}
         reply = httpx.post(base + "/v1/graph/invoke", json=body, timeout=30).json()
         assert reply["messages"][-1]["content"] == "The add tool returned: 42"
+        for question, answer in [
+            ("what is 2 * 3", "The multiply tool returned: 6"),
+            ("1" * 200_000 + "+", "I'm DemoChat, an offline demo model"),  # answered at once
+        ]:
+            body = {"messages": [{"role": "user", "content": question}]}
+            other = httpx.post(base + "/v1/graph/invoke", json=body, timeout=60).json()
+            assert other["messages"][-1]["content"].startswith(answer)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
         proc.communicate(timeout=5)
