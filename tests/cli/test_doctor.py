@@ -542,7 +542,10 @@ def test_api_refuses_to_start_on_every_blocking_finding(
     assert result.exit_code == 3 and served == []
     output = " ".join(result.output.split())
     assert "not set: AGENTFLOW_DOCTOR_UNSET [AF-ENV-002]" in output
-    assert "raised KeyError: 'AGENTFLOW_DOCTOR_UNSET' (graph/react.py:2) [AF-GRAPH-001]" in output
+    assert (
+        "needs the environment variable AGENTFLOW_DOCTOR_UNSET, which is not set "
+        "(graph/react.py:2) [AF-GRAPH-001]"
+    ) in output
 
 
 def test_doctor_finds_the_project_from_a_subdirectory(tmp_path: Path) -> None:

@@ -57,7 +57,8 @@ def test_debug_shows_the_traceback() -> None:
 
 # Every option that takes a value, and the default its help must show.
 DEFAULTS = {
-    "init": {"path": "the current directory", "--template": "react", "--name": "the directory's name"},
+    "init": {"path": "the current directory", "--template": "react",
+             "--name": "the directory's name"},
     "doctor": {"--config": "the nearest one"},
     "play": {"--host": "127.0.0.1", "--port": "8000", "--config": "the nearest one"},
     "api": {"--host": "HOST or 127.0.0.1", "--port": "PORT or 8000",
