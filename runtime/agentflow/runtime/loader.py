@@ -46,14 +46,7 @@ def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
             "to your project's dependencies",
         ) from None
     except Exception as exc:
-        variable = missing_variable(exc)
-        if variable is not None:
-            raise MissingVariableError(
-                f"importing {module_name!r} needs the environment variable {variable}, which "
-                f"is not set ({_user_frame(exc, project_dir)})",
-                where=key,
-                fix=_missing_variable_fix(variable),
-            ) from None
+        _refuse_missing_variable(exc, f"importing {module_name!r}", project_dir, key)
         raise ImportFromStringError(
             f"importing {module_name!r} raised {type(exc).__name__}: {exc} "
             f"({_user_frame(exc, project_dir)})",
@@ -93,12 +86,19 @@ def missing_variable(exc: BaseException) -> str | None:
     return exc.args[0] if inside_environ else None
 
 
-def _missing_variable_fix(name: str) -> str:
-    return (
-        f"set {name} in the project's dotenv file (the one agentflow.json names with "
+def _refuse_missing_variable(exc: Exception, doing: str, project_dir: Path, key: str) -> None:
+    """Raise MissingVariableError when `exc` is an unset variable read by the user's code."""
+    name = missing_variable(exc)
+    if name is None:
+        return
+    raise MissingVariableError(
+        f"{doing} needs the environment variable {name}, which is not set "
+        f"({_user_frame(exc, project_dir)})",
+        where=key,
+        fix=f"set {name} in the project's dotenv file (the one agentflow.json names with "
         f'"env", e.g. .env) or export it, and list it in agentflow.json\'s "required_env" '
-        "so a missing value is reported before the server starts"
-    )
+        "so a missing value is reported before the server starts",
+    ) from None
 
 
 def load_graph(
@@ -116,14 +116,7 @@ def load_graph(
         try:
             target = target()
         except Exception as exc:
-            variable = missing_variable(exc)
-            if variable is not None:
-                raise MissingVariableError(
-                    f"the graph factory {spec} needs the environment variable {variable}, "
-                    f"which is not set ({_user_frame(exc, project_dir)})",
-                    where=key,
-                    fix=_missing_variable_fix(variable),
-                ) from None
+            _refuse_missing_variable(exc, f"the graph factory {spec}", project_dir, key)
             raise ImportFromStringError(
                 f"calling the graph factory {spec} raised {type(exc).__name__}: {exc}",
                 where=key,
