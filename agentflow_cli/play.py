@@ -75,15 +75,16 @@ def open_when_ready(url: str, ping: str, timeout: float = 15.0) -> None:
     """Open `url` in a browser once the server answers; failures are ignored."""
 
     def wait_and_open() -> None:
-        import httpx
+        import urllib.request
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(ping, timeout=1).status_code == 200:
-                    webbrowser.open(url)
-                    return
-            except (httpx.HTTPError, OSError):
+                with urllib.request.urlopen(ping, timeout=1) as reply:
+                    if reply.status == 200:
+                        webbrowser.open(url)
+                        return
+            except OSError:  # URLError, refused, reset: not up yet
                 pass
             time.sleep(0.2)
 

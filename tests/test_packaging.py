@@ -79,7 +79,7 @@ def test_help_does_not_import_the_server_stack() -> None:
         "from agentflow_cli.main import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass"
     )
-    heavy = {"starlette", "uvicorn", "asyncpg", "redis", "httpx", "agentflow.graph"}
+    heavy = {"starlette", "uvicorn", "asyncpg", "redis", "httpx", "aiohttp", "agentflow.graph"}
     assert not heavy & (modules | {m.split(".")[0] for m in modules})
 
 

@@ -207,3 +207,16 @@ def test_play_honours_required_env(project: Path) -> None:
         eventually(lambda: ask(base, "hi").status_code == 200)
     output, _ = proc.communicate(timeout=10)
     assert "t0ken" not in output
+
+
+def test_the_browser_opens_once_the_server_answers(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentflow_cli.play import open_when_ready
+
+    opened: list[str] = []
+    monkeypatch.setattr("webbrowser.open", opened.append)
+    with running_play(project) as (base, proc):
+        open_when_ready(base + "/playground", base + "/ping", timeout=10)
+        eventually(lambda: opened == [base + "/playground"], timeout=10)
+    proc.communicate(timeout=10)

@@ -8,7 +8,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 import pytest
 
 from agentflow.graph.messages import Message, ToolCall
@@ -25,6 +25,7 @@ from agentflow.models import (
     aclose_shared_clients,
     call_model,
 )
+from agentflow.models import http as http_module
 from agentflow.models import openai as openai_module
 
 if TYPE_CHECKING:
@@ -561,22 +562,22 @@ async def test_instances_share_one_client_per_loop(
     await first.ainvoke([Message.user("1")])
     await second.ainvoke([Message.user("2")])
 
-    client = openai_module.shared_client()
-    assert openai_module._shared_clients[asyncio.get_running_loop()] is client
-    assert len(openai_module._shared_clients) == 1
+    session = http_module.shared_session()
+    assert http_module._sessions[asyncio.get_running_loop()] is session
+    assert len(http_module._sessions) == 1
     await aclose_shared_clients()
-    assert client.is_closed
-    assert asyncio.get_running_loop() not in openai_module._shared_clients
+    assert session.closed
+    assert asyncio.get_running_loop() not in http_module._sessions
 
 
 async def test_a_given_client_is_used_and_not_closed(
     provider: FakeProvider, secret_key: str, fast_retry: RetryPolicy
 ):
     provider.json(provider.completion("mine"))
-    async with httpx.AsyncClient() as client:
+    async with aiohttp.ClientSession() as client:
         model = make_model(provider, secret_key, fast_retry, client=client)
         reply = await model.ainvoke([Message.user("hi")])
         assert reply.content == "mine"
-        assert asyncio.get_running_loop() not in openai_module._shared_clients
+        assert asyncio.get_running_loop() not in http_module._sessions
         await aclose_shared_clients()
-        assert not client.is_closed
+        assert not client.closed

@@ -16,9 +16,10 @@ from agentflow.models.errors import (
     ScriptExhaustedError,
 )
 from agentflow.models.fallback import FallbackChat, should_fall_back
+from agentflow.models.http import aclose_shared_clients
 from agentflow.models.inventory import ModelInfo, models_in_graph
 from agentflow.models.offline import EchoChat, RecordedCall, ScriptedChat
-from agentflow.models.openai import OpenAIChat, aclose_shared_clients
+from agentflow.models.openai import OpenAIChat
 from agentflow.models.retry import (
     RETRYABLE_STATUS_CODES,
     RetryPolicy,

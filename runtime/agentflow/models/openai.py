@@ -1,4 +1,4 @@
-"""OpenAIChat: any OpenAI-compatible chat-completions endpoint, over httpx.
+"""OpenAIChat: any OpenAI-compatible chat-completions endpoint, over aiohttp.
 
 Configuration, highest precedence first:
 
@@ -17,8 +17,9 @@ Configuration, highest precedence first:
   model) in the process; each attempt waits for a slot up to its timeout, then fails with
   ``ModelLimitError`` (see ``agentflow.models.limits``).
 
-All instances share one pooled ``httpx.AsyncClient`` per event loop unless given ``client=``;
-``aclose_shared_clients()`` closes the current loop's one (the server calls it on shutdown).
+All instances share one aiohttp session per event loop, with no cap on connections (see
+``agentflow.models.http``), unless given ``client=``; ``aclose_shared_clients()`` closes the
+current loop's one (the server calls it on shutdown).
 """
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ import asyncio
 import contextlib
 import json
 import os
-import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
 
 from agentflow.graph.messages import Message, ToolCall, Usage
 from agentflow.models.base import ToolSchema, aclose_iterator
@@ -46,6 +46,7 @@ from agentflow.models.errors import (
     ModelTimeoutError,
     scrub,
 )
+from agentflow.models.http import call_timeout, iter_lines, shared_session
 from agentflow.models.limits import (
     MAX_CONCURRENCY_ENV,
     RPM_ENV,
@@ -65,53 +66,12 @@ BASE_URL_ENV = "OPENAI_BASE_URL"
 TIMEOUT_ENV = "AGENTFLOW_MODEL_TIMEOUT"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_TIMEOUT = 60.0
-CONNECT_TIMEOUT_CAP = 10.0
-POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _HINTS = {
     401: f"check the API key ({API_KEY_ENV})",
     403: "the API key has no access to this model or endpoint",
     404: "check the model name and the base URL",
 }
-
-# ---------------------------------------------------------------------------------------------
-# the shared connection pool: one client per event loop
-
-
-_shared_clients: dict[asyncio.AbstractEventLoop, httpx.AsyncClient] = {}
-_shared_lock = threading.Lock()
-
-
-def _prune_closed_loops() -> None:
-    for loop in [loop for loop in _shared_clients if loop.is_closed()]:
-        del _shared_clients[loop]
-
-
-def shared_client() -> httpx.AsyncClient:
-    """The pooled client of the running event loop, created on first use."""
-    loop = asyncio.get_running_loop()
-    with _shared_lock:
-        _prune_closed_loops()
-        client = _shared_clients.get(loop)
-        if client is None or client.is_closed:
-            client = httpx.AsyncClient(
-                limits=POOL_LIMITS,
-                timeout=httpx.Timeout(DEFAULT_TIMEOUT, connect=CONNECT_TIMEOUT_CAP),
-                follow_redirects=False,
-            )
-            _shared_clients[loop] = client
-        return client
-
-
-async def aclose_shared_clients() -> None:
-    """Close the shared client of the running loop and forget those of closed loops."""
-    loop = asyncio.get_running_loop()
-    with _shared_lock:
-        client = _shared_clients.pop(loop, None)
-        _prune_closed_loops()
-    if client is not None:
-        await client.aclose()
-
 
 # ---------------------------------------------------------------------------------------------
 # configuration helpers
@@ -295,7 +255,7 @@ class OpenAIChat:
         temperature: float | None = None,
         extra_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int | None = None,
         requests_per_minute: int | None = None,
@@ -368,12 +328,8 @@ class OpenAIChat:
     def _timeout(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else _check_timeout(timeout, "timeout")
 
-    @staticmethod
-    def _httpx_timeout(seconds: float) -> httpx.Timeout:
-        return httpx.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT_CAP))
-
-    def _client_for_call(self) -> httpx.AsyncClient:
-        return self._client if self._client is not None else shared_client()
+    def _client_for_call(self) -> aiohttp.ClientSession:
+        return self._client if self._client is not None else shared_session()
 
     def _slot(self, seconds: float) -> contextlib.AbstractAsyncContextManager[None]:
         """A request slot under the model's outbound limits (waits up to `seconds`)."""
@@ -396,13 +352,13 @@ class OpenAIChat:
         )
 
     def _transport_error(self, exc: Exception, seconds: float) -> ModelError:
-        if isinstance(exc, asyncio.TimeoutError | httpx.TimeoutException):
+        if isinstance(exc, asyncio.TimeoutError):
             return ModelTimeoutError(
                 f"no response from {self._display} within the {seconds:g}s timeout "
                 f"({type(exc).__name__}); raise it with timeout= or {TIMEOUT_ENV}",
                 model=self.name,
             )
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        if isinstance(exc, aiohttp.InvalidURL):
             return ModelConfigError(f"invalid model URL {self._display}", model=self.name)
         detail = scrub(str(exc), self._api_key)
         return ModelConnectionError(
@@ -483,20 +439,23 @@ class OpenAIChat:
         client = self._client_for_call()
         async with self._slot(seconds):
             try:
-                response = await asyncio.wait_for(
-                    client.post(
-                        self.url,
-                        content=body,
-                        headers=self._headers(stream=False),
-                        timeout=self._httpx_timeout(seconds),
-                    ),
-                    seconds,
-                )
-            except (asyncio.TimeoutError, httpx.TransportError) as exc:
+                async with client.post(
+                    self.url,
+                    data=body,
+                    headers=self._headers(stream=False),
+                    timeout=call_timeout(seconds, stream=False),
+                    allow_redirects=False,
+                ) as response:
+                    status, headers, content = (
+                        response.status,
+                        response.headers,
+                        await response.read(),
+                    )
+            except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
                 raise self._transport_error(exc, seconds) from None
-        if response.status_code >= 400:
-            raise self._http_error(response.status_code, response.headers, response.content)
-        return self._parse_completion(response.content)
+        if status >= 400:
+            raise self._http_error(status, headers, content)
+        return self._parse_completion(content)
 
     async def astream(
         self,
@@ -537,41 +496,41 @@ class OpenAIChat:
                 await aclose_iterator(inner)
 
     async def _stream_request(
-        self, client: httpx.AsyncClient, body: bytes, seconds: float
+        self, client: aiohttp.ClientSession, body: bytes, seconds: float
     ) -> AsyncIterator[str | Message]:
         try:
-            async with client.stream(
-                "POST",
+            async with client.post(
                 self.url,
-                content=body,
+                data=body,
                 headers=self._headers(stream=True),
-                timeout=self._httpx_timeout(seconds),
+                timeout=call_timeout(seconds, stream=True),
+                allow_redirects=False,
             ) as response:
-                if response.status_code >= 400:
-                    raise self._http_error(
-                        response.status_code, response.headers, await response.aread()
-                    )
+                if response.status >= 400:
+                    raise self._http_error(response.status, response.headers, await response.read())
                 ctype = response.headers.get("content-type", "")
                 if "text/event-stream" not in ctype and "json" in ctype:
                     # the server ignored stream=true and answered in one piece
-                    message = self._parse_completion(await response.aread())
+                    message = self._parse_completion(await response.read())
                     if message.text:
                         yield message.text
                     yield message
                     return
                 async for item in self._read_events(response):
                     yield item
-        except httpx.TransportError as exc:
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             raise self._transport_error(exc, seconds) from None
+        except ValueError as exc:  # a line over the bound
+            raise ModelResponseError(f"{self._display}: {exc}", model=self.name) from None
 
-    async def _read_events(self, response: httpx.Response) -> AsyncIterator[str | Message]:
+    async def _read_events(self, response: aiohttp.ClientResponse) -> AsyncIterator[str | Message]:
         parts: list[str] = []
         calls: dict[int, _PartialCall] = {}
         usage: Usage | None = None
         finish_reason: Any = None
         envelope: dict[str, Any] = {}
         done = False
-        async for line in response.aiter_lines():
+        async for line in iter_lines(response):
             if not line.startswith("data:"):
                 continue  # blank separators, comments, event:/id:/retry: fields
             payload = line[5:].strip()
