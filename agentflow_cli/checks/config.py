@@ -12,7 +12,7 @@ from agentflow_cli.checks.context import Context
 # Keys of the nested objects the settings loader reads with .get() (unknown ones are silently
 # ignored there, so a typo would never be noticed). Mirrors runtime/agentflow/runtime/settings.py.
 NESTED_KEYS = {
-    "limits": frozenset({"max_body_bytes", "run_timeout", "recursion_limit"}),
+    "limits": frozenset({"max_body_bytes", "run_timeout", "recursion_limit", "max_active_runs"}),
     "auth": frozenset({"type", "kind", "path", "algorithm", "secret", "public_key"})
     | {"jwks_url", "audience", "issuer", "leeway"},
 }

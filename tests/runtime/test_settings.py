@@ -144,3 +144,13 @@ def test_production_refuses_short_jwt_secrets(tmp_path: Path) -> None:
     ok = load_settings(path, environ={"MODE": "production", "JWT_SECRET_KEY": "k" * 32})
     assert ok.auth is not None and ok.auth.secret == Secret("k" * 32)
     assert "kkkk" not in repr(ok)
+
+
+def test_max_active_runs_from_limits_and_the_environment(tmp_path: Path) -> None:
+    path = project(tmp_path, {"graph": "g:app", "limits": {"max_active_runs": 300}})
+    assert load_settings(path, environ={}).max_active_runs == 300
+    assert load_settings(path, environ={"MAX_ACTIVE_RUNS": "40"}).max_active_runs == 40
+    default = load_settings(project(tmp_path, {"graph": "g:app"}), environ={})
+    assert default.max_active_runs == 2000
+    with pytest.raises(ConfigError, match="MAX_ACTIVE_RUNS"):
+        load_settings(path, environ={"MAX_ACTIVE_RUNS": "0"})

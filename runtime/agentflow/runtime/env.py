@@ -26,6 +26,7 @@ SHUTDOWN_GRACE = "SHUTDOWN_GRACE"
 HEARTBEAT_INTERVAL = "HEARTBEAT_INTERVAL"
 IDEMPOTENCY_TTL = "IDEMPOTENCY_TTL"
 PLAYGROUND = "PLAYGROUND"  # serve /playground under `agentflow api` too (play always does)
+MAX_ACTIVE_RUNS = "MAX_ACTIVE_RUNS"  # runs one worker holds at once; more get 503
 RUN_LEASE_TTL = "RUN_LEASE_TTL"  # seconds a crashed worker's thread stays locked
 
 # Internal: how `agentflow api` hands its resolved options to worker processes.

@@ -38,6 +38,9 @@ EventSink = Callable[[StreamChunk], None]
 OBSERVED = frozenset({StreamEvent.NODE_END, StreamEvent.ERROR, StreamEvent.MESSAGE})
 
 
+OVERLOAD_RETRY_AFTER = "1"  # seconds: runs against a model finish within a few
+
+
 class RunTimeoutError(Exception):
     """The run exceeded RUN_TIMEOUT."""
 
@@ -95,6 +98,15 @@ class RunService:
         user's thread, 409 when the thread already has a run, 503 while shutting down."""
         if not self.accepting:
             raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly")
+        if len(self.active) >= self.settings.max_active_runs:
+            self.metrics.count_run("refused")
+            raise ApiError(
+                503,
+                "overloaded",
+                f"this worker is running {len(self.active)} runs, its limit "
+                "(MAX_ACTIVE_RUNS); retry shortly",
+                headers={"Retry-After": OVERLOAD_RETRY_AFTER},
+            )
         fresh = request.thread_id is None  # a new random id: nobody else can know it yet
         thread_id = request.thread_id or new_id()
         running = self.active.get(thread_id)

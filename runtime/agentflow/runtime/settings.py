@@ -25,6 +25,9 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 CHECKPOINTERS = ("sqlite", "memory", "postgres")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 MIN_JWT_SECRET_BYTES = 32
+# Runs one worker process holds at once (each waits on its model); beyond it new runs are
+# refused at once with 503 + Retry-After instead of slowing every run down.
+DEFAULT_MAX_ACTIVE_RUNS = 2000
 KNOWN_KEYS = frozenset(
     {"graph", "env", "checkpointer", "auth", "required_env", "origins", "limits", "name",
      "description", "$schema", "rate_limits"}
@@ -141,6 +144,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     run_timeout: float = 300.0
     recursion_limit: int = 25
+    max_active_runs: int = DEFAULT_MAX_ACTIVE_RUNS
     heartbeat_interval: float = 15.0
     shutdown_grace: float = 30.0
     idempotency_ttl: float = 24 * 3600.0
@@ -358,6 +362,11 @@ def load_settings(
         ),
         recursion_limit=envr.integer(
             env.RECURSION_LIMIT, _limit(limits, "recursion_limit", 25, where), minimum=1
+        ),
+        max_active_runs=envr.integer(
+            env.MAX_ACTIVE_RUNS,
+            _limit(limits, "max_active_runs", DEFAULT_MAX_ACTIVE_RUNS, where),
+            minimum=1,
         ),
         heartbeat_interval=envr.number(env.HEARTBEAT_INTERVAL, 15.0, minimum=0.01),
         shutdown_grace=envr.number(env.SHUTDOWN_GRACE, 30.0, minimum=0),
