@@ -581,3 +581,17 @@ async def test_a_given_client_is_used_and_not_closed(
         assert asyncio.get_running_loop() not in http_module._sessions
         await aclose_shared_clients()
         assert not client.closed
+
+
+def test_the_proxy_comes_from_the_environment_once_per_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "models.internal")
+    assert http_module.proxy_for("https://api.openai.com/v1/chat/completions") == (
+        "http://proxy.internal:3128"
+    )
+    assert http_module.proxy_for("https://models.internal/v1/chat/completions") is None
+    assert http_module.proxy_for("http://127.0.0.1:8000/v1/chat/completions") is None
+    model = OpenAIChat(MODEL, api_key="sk-test", base_url="https://api.openai.com/v1")
+    assert model._proxy == "http://proxy.internal:3128"

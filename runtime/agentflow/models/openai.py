@@ -46,7 +46,7 @@ from agentflow.models.errors import (
     ModelTimeoutError,
     scrub,
 )
-from agentflow.models.http import call_timeout, iter_lines, shared_session
+from agentflow.models.http import call_timeout, iter_lines, proxy_for, shared_session
 from agentflow.models.limits import (
     MAX_CONCURRENCY_ENV,
     RPM_ENV,
@@ -272,6 +272,7 @@ class OpenAIChat:
         self.base_url = url.rstrip("/")
         self.url = self.base_url + "/chat/completions"
         self._display = _display_url(self.url)
+        self._proxy = proxy_for(self.url)
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
         key = key.strip()
         if not key and not is_local_url(self.base_url):
@@ -445,6 +446,7 @@ class OpenAIChat:
                     headers=self._headers(stream=False),
                     timeout=call_timeout(seconds, stream=False),
                     allow_redirects=False,
+                    proxy=self._proxy,
                 ) as response:
                     status, headers, content = (
                         response.status,
@@ -505,6 +507,7 @@ class OpenAIChat:
                 headers=self._headers(stream=True),
                 timeout=call_timeout(seconds, stream=True),
                 allow_redirects=False,
+                proxy=self._proxy,
             ) as response:
                 if response.status >= 400:
                     raise self._http_error(response.status, response.headers, await response.read())

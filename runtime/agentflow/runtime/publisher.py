@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from typing import Any
+
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from agentflow.graph.state import state_values
 from agentflow.graph.stream import StreamChunk, StreamEvent
@@ -21,6 +26,53 @@ _EVENT_NAMES = {
     StreamEvent.ERROR: "error",
     StreamEvent.END: "end",
 }
+
+
+class EventStreamResponse(StreamingResponse):
+    """An SSE response that writes its frames and nothing else: no task listening for the
+    client to leave (Starlette's response starts one per stream on ASGI servers before spec
+    2.4). A run outlives its client by design, so a stream whose client left ends with its
+    run; the server drops what is written to a closed connection."""
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
+
+
+class StreamBuffer:
+    """The chunks of one run on their way to its SSE response: the run appends them as they
+    come (never blocking), the response drains whatever has arrived in one go."""
+
+    __slots__ = ("_chunks", "_signal", "closed")
+
+    def __init__(self) -> None:
+        self._chunks: deque[StreamChunk] = deque()
+        self._signal = asyncio.Event()
+        self.closed = False  # the run is over: after this drain nothing more comes
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._chunks) or self.closed
+
+    def put(self, chunk: StreamChunk) -> None:
+        self._chunks.append(chunk)
+        self._signal.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._signal.set()
+
+    async def wait(self) -> None:
+        """Until there is something to drain, or the run is over."""
+        while not self.ready:
+            self._signal.clear()
+            await self._signal.wait()
+
+    def drain(self) -> list[StreamChunk]:
+        chunks = list(self._chunks)
+        self._chunks.clear()
+        return chunks
 
 
 def sse_frame(event: str, data: Any, event_id: int | str | None = None) -> bytes:

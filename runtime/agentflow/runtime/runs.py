@@ -192,7 +192,7 @@ class RunService:
 
         try:
             try:
-                async with _timeout(self.settings.run_timeout):
+                async with time_limit(self.settings.run_timeout):
                     result = await self.graph.arun(
                         graph_input,
                         config,
@@ -366,7 +366,7 @@ def model_auth_error(exc: BaseException) -> ModelHTTPError | None:
     return None
 
 
-def _timeout(seconds: float) -> Any:
+def time_limit(seconds: float) -> Any:
     """asyncio.timeout on 3.11+, a wait_for-like fallback before."""
     timeout = getattr(asyncio, "timeout", None)
     if timeout is not None:

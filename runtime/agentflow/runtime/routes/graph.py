@@ -11,14 +11,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from agentflow.checkpointer.base import IdempotencyRecord
 from agentflow.graph.compiled import RunResult
-from agentflow.graph.stream import StreamChunk
 from agentflow.runtime.errors import ApiError
-from agentflow.runtime.publisher import HEARTBEAT, chunk_payload, sse_frame
-from agentflow.runtime.runs import ActiveRun, run_error
+from agentflow.runtime.publisher import (
+    HEARTBEAT,
+    EventStreamResponse,
+    StreamBuffer,
+    chunk_payload,
+    sse_frame,
+)
+from agentflow.runtime.runs import ActiveRun, run_error, time_limit
 from agentflow.runtime.schemas import parse_run_request, parse_stop_request, read_json
 from agentflow.runtime.state import AppRuntime, current_user, request_id, require_graph
 
@@ -123,20 +128,20 @@ async def stream(request: Request) -> Response:
     require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
     run_request = parse_run_request(body)
-    queue: asyncio.Queue[StreamChunk | None] = asyncio.Queue()
+    buffer = StreamBuffer()
     active = await rt.runs.start(
-        run_request, user_id=user_id, request_id=request_id(request), sink=queue.put_nowait
+        run_request, user_id=user_id, request_id=request_id(request), sink=buffer.put
     )
     _log_run(request, active)
     assert active.task is not None
-    active.task.add_done_callback(lambda _: queue.put_nowait(None))
-    events = _events(active, queue, rt, request.scope["state"]["log"])
-    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+    active.task.add_done_callback(lambda _: buffer.close())
+    events = _events(active, buffer, rt, request.scope["state"]["log"])
+    return EventStreamResponse(events, headers=SSE_HEADERS)
 
 
 async def _events(
     active: ActiveRun,
-    queue: asyncio.Queue[StreamChunk | None],
+    buffer: StreamBuffer,
     rt: AppRuntime,
     log_fields: dict[str, Any],
 ) -> AsyncIterator[bytes]:
@@ -147,16 +152,21 @@ async def _events(
     event_id = 0
     heartbeat = rt.settings.heartbeat_interval
     while True:
-        try:
-            chunk = await asyncio.wait_for(queue.get(), heartbeat)
-        except TimeoutError:
-            yield HEARTBEAT
-            continue
-        if chunk is None:
+        if not buffer.ready:  # a timer only while waiting, none per event
+            try:
+                async with time_limit(heartbeat):
+                    await buffer.wait()
+            except TimeoutError:
+                yield HEARTBEAT
+                continue
+        frames = []  # what arrived together goes out in one write
+        for chunk in buffer.drain():
+            event_id += 1
+            frames.append(sse_frame(*chunk_payload(chunk), event_id))
+        if frames:
+            yield b"".join(frames)
+        if buffer.closed:
             break
-        event_id += 1
-        name, data = chunk_payload(chunk)
-        yield sse_frame(name, data, event_id)
     log_fields.update(active.log_fields())
     if task.cancelled() or task.exception() is not None:
         exc: BaseException = (
