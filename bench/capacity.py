@@ -17,8 +17,8 @@ Started here, all on 127.0.0.1 and stopped by PID at the end (also on Ctrl-C or 
 
 Per level C, for each server and for the mock alone (the ceiling): a closed loop of C
 aiohttp clients (one ClientSession, TCPConnector(limit=0)), each doing back-to-back
-streamed runs on a fresh thread for `--warmup` + `--duration` seconds (client i starts
-i/C of a model call late, so they do not finish in lockstep waves); runs still going at
+streamed runs on a fresh thread for `--warmup` + `--duration` seconds (the clients start
+evenly over the warm-up, not all at once and not in lockstep waves); runs still going at
 the end finish on their own, each bounded by `--run-timeout`. Ours: POST /v1/graph/stream
 to the `end` event. LangGraph: POST /threads/{new id}/runs/stream with if_not_exists=create
 and stream_mode messages-tuple (what langgraph-sdk's runs.stream sends), to the end of the
@@ -34,7 +34,9 @@ in the JSON), CPU ms per run (/proc/PID/stat across the window / runs completed 
 and GET /ping (langgraph: /ok) p50/p99 every 50 ms on a connection of its own, from a
 separate process, corrected for coordinated omission. Between measurements the script
 waits until the mock has no call in flight and the server is idle (a server still busy
-after 60 s is restarted). RLIMIT_NOFILE is raised to the hard limit here and inherited by
+after 60 s is restarted). The machine's TCP listen-queue overflows during a level are in the
+JSON (`listen_overflows`): a client turned away there retries its connection after 1, 3,
+7 ... s, or sees a reset. RLIMIT_NOFILE is raised to the hard limit here and inherited by
 every process started.
 """
 
@@ -146,6 +148,15 @@ def drop_pg_schema(dsn: str) -> None:
 # --- one measurement -----------------------------------------------------------------------
 
 
+def listen_overflows() -> int:
+    """TcpExt ListenOverflows of the machine: connections a full accept queue turned away
+    (their clients retry after 1, 3, 7 ... s, or see a reset)."""
+    heads, values = [
+        line.split() for line in Path("/proc/net/netstat").read_text().splitlines()[:2]
+    ]
+    return int(values[heads.index("ListenOverflows")])
+
+
 async def watch_server(pid: int, window: Window, stop: asyncio.Event) -> dict[str, Any]:
     """Peak VmRSS sampled every 0.25 s until `stop`; CPU seconds across the window, read
     when it starts and when it ends (the times of the reads are kept, for CPU per run)."""
@@ -198,6 +209,7 @@ async def measure(
     target: Target, clients: int, args: argparse.Namespace, server: Process | None,
     ping_path: str | None,
 ) -> dict[str, Any]:  # fmt: skip
+    overflows = listen_overflows()
     window = Window.from_now(args.warmup, args.duration)
     stop = asyncio.Event()
     watcher = asyncio.create_task(watch_server(server.pid, window, stop)) if server else None
@@ -206,12 +218,13 @@ async def measure(
         if server and ping_path else None
     )  # fmt: skip
     try:
-        stagger = min(args.model_duration, args.warmup)
-        runs = await closed_loop(target, clients, window, args.run_timeout, stagger)
+        ramp = args.warmup or args.model_duration
+        runs = await closed_loop(target, clients, window, args.run_timeout, ramp)
     finally:
         stop.set()
     step = args.model_duration / args.deltas
     result = summarise(runs, window, args.model_duration, step)
+    result["listen_overflows"] = listen_overflows() - overflows
     if watcher is not None:
         stats = await watcher
         reads = stats.pop("cpu", [])
@@ -261,6 +274,8 @@ def describe(name: str, level: int, result: dict[str, Any]) -> str:
         )
     if ping:
         parts.append(f"/ping p99 {ping['p99_ms']} ms")
+    if result["listen_overflows"]:
+        parts.append(f"listen queue overflows {result['listen_overflows']:,}")
     return ", ".join(parts)
 
 

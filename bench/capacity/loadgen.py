@@ -150,11 +150,13 @@ async def one_run(session: aiohttp.ClientSession, target: Target, timeout: float
     started = time.perf_counter()
     first: float | None = None
     outcome = ""
+    responded = False
     try:
         async with session.post(
             url, data=body, headers=HEADERS,
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response:  # fmt: skip
+            responded = True
             if response.status != 200:
                 text = await response.read()
                 kind, retry_after = status_outcome(response.status, dict(response.headers), text)
@@ -183,7 +185,15 @@ async def one_run(session: aiohttp.ClientSession, target: Target, timeout: float
     except TimeoutError:
         return Run(started, time.perf_counter(), first, f"timeout ({timeout:.0f} s, client)")
     except aiohttp.ClientError as exc:
-        return Run(started, time.perf_counter(), first, f"connection {type(exc).__name__}")
+        return Run(started, time.perf_counter(), first, connection_error(exc, responded))
+
+
+def connection_error(exc: aiohttp.ClientError, responded: bool) -> str:
+    """`connection <class> (<OS reason>), <before the response | mid-response>`."""
+    os_error = getattr(exc, "os_error", exc)  # ClientConnectorError wraps the OSError
+    reason = getattr(os_error, "strerror", None)
+    where = "mid-response" if responded else "before the response"
+    return f"connection {type(exc).__name__}{f' ({reason})' if reason else ''}, {where}"
 
 
 @dataclass
@@ -201,20 +211,20 @@ class Window:
 
 
 async def closed_loop(
-    target: Target, clients: int, window: Window, timeout: float, stagger: float
+    target: Target, clients: int, window: Window, timeout: float, ramp: float
 ) -> list[Run]:
     """`clients` concurrent clients, each starting a new run as soon as its last one ended,
     until `window.t_end`; runs still going then end on their own (each within `timeout`).
-    Client i starts at i/clients * `stagger` (one model call's duration): started all at
-    once, the clients would stay in lockstep, finishing in waves that a window counts
-    whole or not at all. A refused run's client waits for its Retry-After (at most 5 s)
-    before its next run."""
+    Client i starts at i/clients * `ramp`: thousands connecting in the same instant
+    overflow a listen queue, and clients started together stay in lockstep, finishing in
+    waves that a window counts whole or not at all. A refused run's client waits for its
+    Retry-After (at most 5 s) before its next run."""
     connector = aiohttp.TCPConnector(limit=0)
     runs: list[Run] = []
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def client(i: int) -> None:
-            await asyncio.sleep(i / clients * stagger)
+            await asyncio.sleep(i / clients * ramp)
             while time.perf_counter() < window.t_end:
                 run = await one_run(session, target, timeout)
                 runs.append(run)
