@@ -209,3 +209,18 @@ def test_sigterm_drains_in_flight_runs_then_exits_0(tmp_path: Path) -> None:
             proc.kill()
         output, _ = proc.communicate(timeout=10)
     assert "Traceback" not in output
+
+
+def test_the_server_accepts_a_burst_of_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn's default backlog (2,048) reset clients when 5,000 connected at once."""
+    from agentflow.runtime.server import serve
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append(options))
+    monkeypatch.setattr("signal.signal", lambda *args: None)
+    settings = Settings(project_dir=tmp_path, config_path=None, graph="graph.react:app")
+    monkeypatch.setattr("agentflow.runtime.server.create_app", lambda settings: object())
+    serve(settings)
+    assert calls[0]["backlog"] >= 8192

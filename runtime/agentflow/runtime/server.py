@@ -112,6 +112,8 @@ def tune_gc() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
+LISTEN_BACKLOG = 8192
+
 # What `play` never reloads for: environments, VCS, caches, our own state and logs, and the
 # SQLite journal files that every request touches.
 RELOAD_EXCLUDES = [
@@ -138,6 +140,9 @@ def serve(
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         "timeout_graceful_shutdown": settings.shutdown_grace,
         "timeout_keep_alive": 5,
+        # uvicorn's 2,048 pending connections reset clients when thousands connect at once
+        # (a burst of new chats); the kernel caps it at net.core.somaxconn.
+        "backlog": LISTEN_BACKLOG,
         "lifespan": "on",
     }
     # uvicorn re-raises SIGTERM after its graceful shutdown; a drained stop is a clean exit.
