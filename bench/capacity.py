@@ -330,6 +330,18 @@ def print_tables(args: argparse.Namespace, results: dict[str, dict[int, Any]]) -
         print("\n".join(lines))
 
 
+def code_version() -> dict[str, Any]:
+    """The commit served, and the server files that differed from it (a dirty tree)."""
+    root = BENCH.parent
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "runtime", "agentflow_cli").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted": [line[3:] for line in changed]}
+
+
 def main() -> None:
     args = parse_args()
     raise_nofile_limit()
@@ -354,6 +366,7 @@ def main() -> None:
                 drop_pg_schema(args.pg_dsn)
     print_tables(args, results)
     report = {
+        "code": code_version(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "loadavg": os.getloadavg()},
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
