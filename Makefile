@@ -49,6 +49,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/cli_help.py
 	$(BIN)/python bench/ratelimit_bench.py
 	$(BIN)/python bench/tracing_bench.py
+	$(BIN)/python bench/capacity.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
