@@ -58,7 +58,12 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH / "capacity")]
 
-from http_bench import cpu_seconds, percentile  # noqa: E402
+from http_bench import (  # noqa: E402
+    checkpointer_config,
+    cpu_seconds,
+    drop_pg_schema,
+    percentile,
+)
 from loadgen import (  # noqa: E402
     OK,
     Target,
@@ -129,20 +134,6 @@ def parse_args() -> argparse.Namespace:
         parser.error("--deltas must be >= 1 and --model-duration > 0")
     args.langgraph_jobs = args.langgraph_jobs or max(args.levels)
     return args
-
-
-def checkpointer_config(kind: str, args: argparse.Namespace) -> Any:
-    if not kind.startswith("postgres"):
-        return kind
-    config = {"kind": "postgres", "dsn": args.pg_dsn, "schema": PG_SCHEMA}
-    if kind == "postgres+redis":
-        config["redis"] = args.redis_url
-    return config
-
-
-def drop_pg_schema(dsn: str) -> None:
-    sql = f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'
-    subprocess.run(["psql", dsn, "-qc", sql], check=False, capture_output=True)
 
 
 # --- one measurement -----------------------------------------------------------------------
@@ -311,7 +302,9 @@ async def run_levels(args: argparse.Namespace, mock: Process, servers: dict[str,
 def make_servers(args: argparse.Namespace, tmp: Path, mock_url: str) -> dict[str, Process]:
     servers: dict[str, Process] = {}
     for kind in args.checkpointers:
-        servers[kind] = agentflow_server(tmp, kind, checkpointer_config(kind, args), mock_url)
+        servers[kind] = agentflow_server(
+            tmp, kind, checkpointer_config(kind, args, PG_SCHEMA), mock_url
+        )
     if not args.no_langgraph:
         venv = ensure_langgraph_venv(LANGGRAPH_VENV)
         servers["langgraph"] = langgraph_server(tmp, venv, args.langgraph_jobs, mock_url)
@@ -363,7 +356,7 @@ def main() -> None:
             for process in [*servers.values(), mock]:
                 process.stop()
             if any(kind.startswith("postgres") for kind in args.checkpointers):
-                drop_pg_schema(args.pg_dsn)
+                drop_pg_schema(args.pg_dsn, PG_SCHEMA)
     print_tables(args, results)
     report = {
         "code": code_version(),

@@ -529,18 +529,19 @@ PG_SCHEMA = f"bench_http_{os.getpid()}"
 CHECKPOINTERS = ("memory", "sqlite", "postgres", "postgres+redis")
 
 
-def checkpointer_config(kind: str, args: argparse.Namespace) -> Any:
+def checkpointer_config(kind: str, args: argparse.Namespace, schema: str = PG_SCHEMA) -> Any:
+    """The agentflow.json `checkpointer` of a bench server (Postgres in a schema of its own)."""
     if not kind.startswith("postgres"):
         return kind
-    config = {"kind": "postgres", "dsn": args.pg_dsn, "schema": PG_SCHEMA}
+    config = {"kind": "postgres", "dsn": args.pg_dsn, "schema": schema}
     if kind == "postgres+redis":
         config["redis"] = args.redis_url
     return config
 
 
-def drop_pg_schema(dsn: str) -> None:
+def drop_pg_schema(dsn: str, schema: str = PG_SCHEMA) -> None:
     subprocess.run(
-        ["psql", dsn, "-qc", f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE'],
+        ["psql", dsn, "-qc", f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'],
         check=False, capture_output=True,
     )  # fmt: skip
 

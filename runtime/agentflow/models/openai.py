@@ -329,6 +329,19 @@ class OpenAIChat:
     def _timeout(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else _check_timeout(timeout, "timeout")
 
+    def _post(
+        self, client: aiohttp.ClientSession, body: bytes, seconds: float, *, stream: bool
+    ) -> Any:
+        """The request of one attempt (an async context manager giving the response)."""
+        return client.post(
+            self.url,
+            data=body,
+            headers=self._headers(stream=stream),
+            timeout=call_timeout(seconds, stream=stream),
+            allow_redirects=False,
+            proxy=self._proxy,
+        )
+
     def _client_for_call(self) -> aiohttp.ClientSession:
         return self._client if self._client is not None else shared_session()
 
@@ -440,14 +453,7 @@ class OpenAIChat:
         client = self._client_for_call()
         async with self._slot(seconds):
             try:
-                async with client.post(
-                    self.url,
-                    data=body,
-                    headers=self._headers(stream=False),
-                    timeout=call_timeout(seconds, stream=False),
-                    allow_redirects=False,
-                    proxy=self._proxy,
-                ) as response:
+                async with self._post(client, body, seconds, stream=False) as response:
                     status, headers, content = (
                         response.status,
                         response.headers,
@@ -501,14 +507,7 @@ class OpenAIChat:
         self, client: aiohttp.ClientSession, body: bytes, seconds: float
     ) -> AsyncIterator[str | Message]:
         try:
-            async with client.post(
-                self.url,
-                data=body,
-                headers=self._headers(stream=True),
-                timeout=call_timeout(seconds, stream=True),
-                allow_redirects=False,
-                proxy=self._proxy,
-            ) as response:
+            async with self._post(client, body, seconds, stream=True) as response:
                 if response.status >= 400:
                     raise self._http_error(response.status, response.headers, await response.read())
                 ctype = response.headers.get("content-type", "")
