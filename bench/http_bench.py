@@ -157,6 +157,18 @@ def loaded_impl(pid: int) -> dict[str, bool]:
     return {"uvloop": "/uvloop/" in maps, "httptools": "/httptools/" in maps}
 
 
+def stop_process(proc: subprocess.Popen[Any] | None, grace: float) -> None:
+    """SIGTERM a process this script started, SIGKILL it after `grace` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 @dataclass
 class Server:
     name: str
@@ -202,15 +214,7 @@ class Server:
         self.impl = loaded_impl(self.proc.pid)
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(self.proc, grace=10)
 
 
 def post_json(url: str, body: Any) -> Any:

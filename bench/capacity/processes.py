@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from http_bench import free_port
+from http_bench import free_port, stop_process
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE.parent
@@ -89,15 +88,7 @@ class Process:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(self.proc, grace=15)
 
 
 def get_json(url: str) -> Any:
