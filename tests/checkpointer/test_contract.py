@@ -283,6 +283,34 @@ async def test_idempotency_records_are_per_user_and_expire(cp: Checkpointer) -> 
     assert await cp.get_idempotent("alice", "k2") is None
 
 
+async def test_an_idempotency_claim_is_taken_once_and_changed_only_by_its_owner(
+    cp: Checkpointer,
+) -> None:
+    import time as _time
+
+    from agentflow.checkpointer import IdempotencyRecord
+
+    def pending(run_id: str, expires_in: float = 60, key: str = "k") -> IdempotencyRecord:
+        return IdempotencyRecord(
+            key=key, user_id="alice", request_hash="h", expires_at=_time.time() + expires_in,
+            state="pending", thread_id="t1", run_ids=[run_id], claimed_at=_time.time(),
+        )  # fmt: skip
+
+    assert await cp.claim_idempotent(pending("r1")) is None  # claimed
+    existing = await cp.claim_idempotent(pending("r2"))  # a second claimant sees the first
+    assert existing is not None and existing.run_ids == ["r1"] and existing.state == "pending"
+    # A reply may hold NUL and lone surrogates: the record stores them faithfully.
+    body = {"messages": [{"content": "a\x00b \ud800"}]}
+    done = IdempotencyRecord(**{**pending("r1").to_dict(), "state": "done", "body": body})
+    assert not await cp.replace_idempotent(done, "r2")  # not the owner
+    assert await cp.replace_idempotent(done, "r1")
+    found = await cp.get_idempotent("alice", "k")
+    assert found is not None and found.state == "done" and found.body == body
+    # An expired claim is free to take.
+    assert await cp.claim_idempotent(pending("r3", expires_in=-1, key="old")) is None
+    assert await cp.claim_idempotent(pending("r4", key="old")) is None
+
+
 async def test_ping_succeeds_on_a_working_store(cp: Checkpointer) -> None:
     await cp.ping()
 

@@ -39,7 +39,7 @@ async def test_workers_starting_together_migrate_exactly_once(schema: str) -> No
         conn = await asyncpg.connect(PG_DSN)
         rows = await conn.fetch(f'SELECT version FROM "{schema}".schema_version')
         await conn.close()
-        assert [r["version"] for r in rows] == [1, 2]
+        assert [r["version"] for r in rows] == [1, 2, 3]
     finally:
         await asyncio.gather(*(w.close() for w in workers))
 

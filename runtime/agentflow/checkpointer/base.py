@@ -10,9 +10,8 @@ conversation, never with steps x messages.
 from __future__ import annotations
 
 import abc
-import base64
-import binascii
 import json
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -130,14 +129,29 @@ class ThreadSnapshot:
 
 @dataclass(slots=True)
 class IdempotencyRecord:
-    """A stored response for an `Idempotency-Key`, scoped to one user."""
+    """What the store knows about one user's `Idempotency-Key`.
+
+    A request claims its key first (`state="pending"`, naming the thread and the run): the
+    claim lives in the shared store, so it holds across workers and replicas. A finished run
+    turns it into `"done"` with the response to replay; a run that failed or was refused
+    marks it `"failed"`, so a retry may take it over. `claim` names the attempt that owns the
+    record (its run id): only that attempt may change it.
+    """
 
     key: str
     user_id: str
     request_hash: str
-    status: int
-    body: dict[str, Any]
-    expires_at: float
+    status: int = 0
+    body: dict[str, Any] = field(default_factory=dict)
+    expires_at: float = 0.0
+    state: str = "done"  # pending | failed | done
+    thread_id: str | None = None
+    run_ids: list[str] = field(default_factory=list)  # every attempt's run, oldest first
+    claimed_at: float = 0.0
+
+    @property
+    def claim(self) -> str:
+        return self.run_ids[-1] if self.run_ids else ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -147,17 +161,26 @@ class IdempotencyRecord:
             "status": self.status,
             "body": self.body,
             "expires_at": self.expires_at,
+            "state": self.state,
+            "thread_id": self.thread_id,
+            "run_ids": self.run_ids,
+            "claimed_at": self.claimed_at,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IdempotencyRecord:
-        return cls(**data)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 def dumps(value: Any, *, what: str) -> str:
     """JSON-encode for storage; a value that is not JSON-serialisable names itself."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        text.encode()
+        return text
+    except UnicodeEncodeError:  # a lone surrogate: JSON escapes keep it, UTF-8 cannot
+        return json.dumps(value, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise CheckpointerError(
             f"cannot store {what}: {exc}. State fields must be JSON-serialisable "
@@ -165,20 +188,34 @@ def dumps(value: Any, *, what: str) -> str:
         ) from None
 
 
+# A page position: the last item's update time (repr: it round-trips exactly) and thread id.
+# Every string of this shape is a position (perhaps past the end), so any can be passed.
+CURSOR_PATTERN = r"^-?[0-9]{1,24}(\.[0-9]{1,17})?~[^\x00]*$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def encode_cursor(updated_at: float, thread_id: str) -> str:
-    raw = json.dumps([updated_at, thread_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    position = repr(float(updated_at))
+    if "e" in position:  # outside 1e-4..1e16: not a clock reading, exactness matters less
+        position = f"{updated_at:.6f}"
+    return f"{position}~{thread_id}"
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        updated_at, thread_id = json.loads(raw)
-        return float(updated_at), str(thread_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
+    """The position `encode_cursor` wrote; InvalidCursorError for any other shape, and for a
+    thread id no storage can compare (a lone surrogate)."""
+    if _CURSOR.fullmatch(cursor) is None:
         raise InvalidCursorError(
             "invalid pagination cursor; pass the next_cursor value from the previous page"
-        ) from exc
+        )
+    position, thread_id = cursor.split("~", 1)
+    try:
+        thread_id.encode()
+    except UnicodeEncodeError:
+        raise InvalidCursorError(
+            "invalid pagination cursor; pass the next_cursor value from the previous page"
+        ) from None
+    return float(position), thread_id
 
 
 class InvalidCursorError(CheckpointerError, ValueError):
@@ -284,6 +321,17 @@ class Checkpointer(abc.ABC):
         """Store (or replace) a record; expired records may be purged at any time."""
 
     @abc.abstractmethod
+    async def claim_idempotent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Store `record` unless an unexpired record exists for its user and key, atomically
+        for every worker sharing the store: None when stored (the caller owns the key),
+        else the existing record."""
+
+    @abc.abstractmethod
+    async def replace_idempotent(self, record: IdempotencyRecord, claim: str) -> bool:
+        """Replace the record only if its stored `claim` is still `claim` (compare and set);
+        False when another attempt took it over or it expired."""
+
+    @abc.abstractmethod
     async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
         """Record the result of a completed tool call under its idempotency key, so a
         resumed or retried step reuses it instead of running the tool again."""
@@ -329,5 +377,9 @@ class Checkpointer(abc.ABC):
 
 def check_limit(limit: int) -> int:
     if limit < 1 or limit > 1000:
-        raise CheckpointerError(f"limit must be between 1 and 1000, got {limit}")
+        raise InvalidLimitError(f"limit must be between 1 and 1000, got {limit}")
     return limit
+
+
+class InvalidLimitError(CheckpointerError, ValueError):
+    """A page size out of range: the caller's mistake, not the storage's."""

@@ -174,6 +174,19 @@ class InMemoryCheckpointer(Checkpointer):
         raw = dumps(record.to_dict(), what="an idempotent response")
         self._idempotency[(record.user_id, record.key)] = (record.expires_at, raw)
 
+    async def claim_idempotent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        existing = await self.get_idempotent(record.user_id, record.key)
+        if existing is None:  # no await between the check and the store: atomic here
+            await self.put_idempotent(record)
+        return existing
+
+    async def replace_idempotent(self, record: IdempotencyRecord, claim: str) -> bool:
+        existing = await self.get_idempotent(record.user_id, record.key)
+        if existing is None or existing.claim != claim:
+            return False
+        await self.put_idempotent(record)
+        return True
+
 
 def _copy_info(info: ThreadInfo) -> ThreadInfo:
     return ThreadInfo(**{**info.to_dict(), "metadata": dict(info.metadata)})

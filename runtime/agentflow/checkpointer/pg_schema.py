@@ -98,6 +98,13 @@ def migrations(s: str) -> list[str]:
             PRIMARY KEY (thread_id, key)
         );
         """,
+        # 3: idempotency claims shared by every worker: the owning attempt in a column of
+        # its own (compare and set), the record as JSON text (jsonb refuses NUL and lone
+        # surrogates, which a model reply may contain).
+        f"""
+        ALTER TABLE {s}.idempotency ALTER COLUMN data TYPE text USING data::text;
+        ALTER TABLE {s}.idempotency ADD COLUMN IF NOT EXISTS claim text NOT NULL DEFAULT '';
+        """,
     ]
 
 

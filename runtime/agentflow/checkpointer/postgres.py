@@ -41,6 +41,7 @@ from agentflow.graph.messages import Message
 logger = logging.getLogger("agentflow.checkpointer.postgres")
 R = TypeVar("R")
 CONNECT_ATTEMPTS = 5
+BROKEN_CONNECTION_ATTEMPTS = 2
 TRANSIENT = (
     OSError,
     asyncio.TimeoutError,
@@ -183,15 +184,31 @@ class PgCheckpointer(Checkpointer):
         if self._pool is None:
             await self.setup()
         assert self._pool is not None
-        try:
-            async with self._pool.acquire() as conn:
-                return await fn(conn)
-        except (CheckpointerError, ConflictError):
-            raise
-        except (*TRANSIENT, asyncpg.PostgresError) as exc:
-            raise CheckpointerError(
-                f"Postgres is unavailable ({type(exc).__name__}); retry shortly"
-            ) from exc
+        for attempt in range(1, BROKEN_CONNECTION_ATTEMPTS + 1):
+            try:
+                async with self._pool.acquire() as conn:
+                    try:
+                        return await fn(conn)
+                    except asyncpg.exceptions.InternalClientError:
+                        conn.terminate()  # its protocol state is lost: never reuse it
+                        raise
+            except (CheckpointerError, ConflictError):
+                raise
+            except asyncpg.exceptions.InternalClientError as exc:
+                # e.g. "cannot switch to state ...; another operation is in progress" on a
+                # connection that outlived a Postgres restart: the request never reached
+                # the server, so it is safe to send again on a fresh connection.
+                if attempt < BROKEN_CONNECTION_ATTEMPTS:
+                    logger.warning("discarded a broken Postgres connection: %s", exc)
+                    continue
+                raise CheckpointerError(
+                    f"Postgres connections keep breaking ({type(exc).__name__}); retry shortly"
+                ) from exc
+            except (*TRANSIENT, asyncpg.PostgresError) as exc:
+                raise CheckpointerError(
+                    f"Postgres is unavailable ({type(exc).__name__}); retry shortly"
+                ) from exc
+        raise AssertionError("unreachable")
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.fetchval("SELECT 1"))
@@ -434,7 +451,8 @@ class PgCheckpointer(Checkpointer):
     # -- idempotency ---------------------------------------------------------------------
 
     async def get_idempotent(self, user_id: str, key: str) -> IdempotencyRecord | None:
-        # Fast path: records never change before they expire, and Redis drops them then.
+        # Fast path: finished records never change before they expire, and Redis drops them
+        # then; claims in progress are never cached.
         redis_key = self.redis.key("idem", user_id, key) if self.redis else ""
         if self.redis is not None:
             raw = await self.redis.call(lambda r: r.get(redis_key))
@@ -447,7 +465,7 @@ class PgCheckpointer(Checkpointer):
                 "WHERE user_id = $1 AND key = $2 AND expires_at > $3",
                 user_id, key, time.time(),
             )  # fmt: skip
-            return IdempotencyRecord.from_dict(data) if data is not None else None
+            return IdempotencyRecord.from_dict(json.loads(data)) if data is not None else None
 
         record = await self._run(run)
         if record is not None:
@@ -456,7 +474,7 @@ class PgCheckpointer(Checkpointer):
 
     async def _remember_idempotent(self, record: IdempotencyRecord) -> None:
         ttl = int(record.expires_at - time.time())
-        if self.redis is not None and ttl > 0:
+        if self.redis is not None and ttl > 0 and record.state == "done":
             redis_key = self.redis.key("idem", record.user_id, record.key)
             payload = json.dumps(record.to_dict(), separators=(",", ":"))
             await self.redis.call(lambda r: r.set(redis_key, payload, ex=ttl))
@@ -465,20 +483,66 @@ class PgCheckpointer(Checkpointer):
         data = dumps(record.to_dict(), what="an idempotent response")
 
         async def run(conn: asyncpg.Connection) -> None:
+            await self._purge_idempotent(conn)
             await conn.execute(
-                f"DELETE FROM {self.s}.idempotency WHERE ctid IN (SELECT ctid FROM "
-                f"{self.s}.idempotency WHERE expires_at <= $1 LIMIT 100)",
-                time.time(),
-            )
-            await conn.execute(
-                f"INSERT INTO {self.s}.idempotency (user_id, key, data, expires_at) "
-                "VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (user_id, key) "
-                "DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-                record.user_id, record.key, data, record.expires_at,
+                f"INSERT INTO {self.s}.idempotency (user_id, key, data, expires_at, claim) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO UPDATE SET "
+                "data = excluded.data, expires_at = excluded.expires_at, claim = excluded.claim",
+                record.user_id, record.key, data, record.expires_at, record.claim,
             )  # fmt: skip
 
         await self._run(run)
         await self._remember_idempotent(record)
+
+    async def _purge_idempotent(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(
+            f"DELETE FROM {self.s}.idempotency WHERE ctid IN (SELECT ctid FROM "
+            f"{self.s}.idempotency WHERE expires_at <= $1 LIMIT 100)",
+            time.time(),
+        )
+
+    async def claim_idempotent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        data = dumps(record.to_dict(), what="an idempotent response")
+
+        async def run(conn: asyncpg.Connection) -> IdempotencyRecord | None:
+            while True:  # the existing record may expire between the two statements
+                claimed = await conn.fetchval(
+                    f"INSERT INTO {self.s}.idempotency (user_id, key, data, expires_at, claim) "
+                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, key) DO UPDATE SET "
+                    "data = excluded.data, expires_at = excluded.expires_at, "
+                    f"claim = excluded.claim WHERE {self.s}.idempotency.expires_at <= $6 "
+                    "RETURNING true",
+                    record.user_id, record.key, data, record.expires_at, record.claim,
+                    time.time(),
+                )  # fmt: skip
+                if claimed:
+                    await self._purge_idempotent(conn)
+                    return None
+                existing = await conn.fetchval(
+                    f"SELECT data FROM {self.s}.idempotency WHERE user_id = $1 AND key = $2",
+                    record.user_id, record.key,
+                )  # fmt: skip
+                if existing is not None:
+                    return IdempotencyRecord.from_dict(json.loads(existing))
+
+        return await self._run(run)
+
+    async def replace_idempotent(self, record: IdempotencyRecord, claim: str) -> bool:
+        data = dumps(record.to_dict(), what="an idempotent response")
+
+        async def run(conn: asyncpg.Connection) -> bool:
+            status = await conn.execute(
+                f"UPDATE {self.s}.idempotency SET data = $3, expires_at = $4, claim = $5 "
+                "WHERE user_id = $1 AND key = $2 AND claim = $6 AND expires_at > $7",
+                record.user_id, record.key, data, record.expires_at, record.claim, claim,
+                time.time(),
+            )  # fmt: skip
+            return bool(status == "UPDATE 1")
+
+        replaced = await self._run(run)
+        if replaced:
+            await self._remember_idempotent(record)
+        return replaced
 
     # -- run leases: the cross-worker "one run per thread" lock of last resort ------------
 
@@ -526,6 +590,34 @@ class PgCheckpointer(Checkpointer):
                 thread_id, time.time(),
             )  # fmt: skip
             return bool(found)
+
+        return await self._run(run)
+
+    async def live_leases(self, thread_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """The unexpired leases among `thread_ids`: thread id -> (run id, owner)."""
+        if not thread_ids:
+            return {}
+
+        async def run(conn: asyncpg.Connection) -> dict[str, tuple[str, str]]:
+            rows = await conn.fetch(
+                f"SELECT thread_id, run_id, owner FROM {self.s}.run_leases "
+                "WHERE thread_id = ANY($1::text[]) AND expires_at >= $2",
+                list(thread_ids), time.time(),
+            )  # fmt: skip
+            return {r["thread_id"]: (r["run_id"], r["owner"]) for r in rows}
+
+        return await self._run(run)
+
+    async def leases_of(self, owner_prefix: str) -> list[tuple[str, str, str]]:
+        """Every lease whose owner starts with `owner_prefix`: (thread id, run id, owner)."""
+
+        async def run(conn: asyncpg.Connection) -> list[tuple[str, str, str]]:
+            rows = await conn.fetch(
+                f"SELECT thread_id, run_id, owner FROM {self.s}.run_leases "
+                "WHERE starts_with(owner, $1)",
+                owner_prefix,
+            )
+            return [(r["thread_id"], r["run_id"], r["owner"]) for r in rows]
 
         return await self._run(run)
 

@@ -372,6 +372,41 @@ class SqliteCheckpointer(Checkpointer):
 
         await self._run(run)
 
+    async def claim_idempotent(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        data = dumps(record.to_dict(), what="an idempotent response")
+
+        def run(conn: sqlite3.Connection) -> IdempotencyRecord | None:
+            # One statement on the one writer connection: atomic for every request.
+            claimed = conn.execute(
+                "INSERT INTO idempotency (user_id, key, data, expires_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, key) DO UPDATE SET data = excluded.data, "
+                "expires_at = excluded.expires_at WHERE idempotency.expires_at <= ? "
+                "RETURNING 1",
+                (record.user_id, record.key, data, record.expires_at, time.time()),
+            ).fetchone()
+            if claimed is not None:
+                return None
+            row = conn.execute(
+                "SELECT data FROM idempotency WHERE user_id = ? AND key = ?",
+                (record.user_id, record.key),
+            ).fetchone()
+            return IdempotencyRecord.from_dict(json.loads(row[0]))
+
+        return await self._run(run)
+
+    async def replace_idempotent(self, record: IdempotencyRecord, claim: str) -> bool:
+        data = dumps(record.to_dict(), what="an idempotent response")
+
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE idempotency SET data = ?, expires_at = ? WHERE user_id = ? AND key = ? "
+                "AND expires_at > ? AND json_extract(data, '$.run_ids[#-1]') = ?",
+                (data, record.expires_at, record.user_id, record.key, time.time(), claim),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(run)
+
 
 _THREAD_COLUMNS = (
     "thread_id, user_id, title, metadata, status, message_count, created_at, updated_at"

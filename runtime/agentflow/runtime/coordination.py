@@ -14,7 +14,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class RunCoordinator(Protocol):
     async def acquire(self, thread_id: str, run_id: str) -> bool: ...
     async def release(self, thread_id: str, run_id: str) -> None: ...
     async def request_stop(self, thread_id: str) -> bool: ...
+    async def running(self, thread_ids: Sequence[str]) -> set[str]: ...
     def health(self) -> dict[str, str]: ...
 
 
@@ -57,8 +58,21 @@ class LocalCoordinator:
     async def request_stop(self, thread_id: str) -> bool:
         return False
 
+    async def running(self, thread_ids: Sequence[str]) -> set[str]:
+        return set()
+
     def health(self) -> dict[str, str]:
         return {"status": "not_configured"}
+
+
+def process_namespace() -> str:
+    """This host and PID namespace: pids are comparable only between processes that share
+    both (two containers may share a hostname, never a PID namespace)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        namespace = "0"
+    return f"{socket.gethostname()}/{namespace}"
 
 
 class SharedCoordinator:
@@ -67,7 +81,10 @@ class SharedCoordinator:
         self.lease_ttl = lease_ttl
         self.renew_every = lease_ttl / 5
         self.redis: RedisLink | None = store.redis
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # A lease names its process, so a lease left by a dead process on this host is
+        # released at once instead of blocking its thread until the TTL.
+        self.host = process_namespace()
+        self.owner = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.channel = f"agentflow:{store.schema}:stop"
         self._renewals: dict[str, asyncio.Task[None]] = {}
         self._listener: asyncio.Task[None] | None = None
@@ -77,6 +94,10 @@ class SharedCoordinator:
         self._on_stop = on_stop
         if self.redis is not None:
             self._listener = asyncio.create_task(self._listen(), name="stop-listener")
+        # A worker the supervisor started to replace a dead one frees the dead one's threads.
+        with contextlib.suppress(Exception):  # best effort: the TTL frees them anyway
+            for thread_id, run_id, owner in await self.store.leases_of(f"{self.host}:"):
+                await self._release_if_dead(thread_id, run_id, owner)
 
     async def close(self) -> None:
         tasks = [*self._renewals.values(), *([self._listener] if self._listener else [])]
@@ -97,8 +118,13 @@ class SharedCoordinator:
                 lambda r: r.set(key, run_id, nx=True, px=int(self.lease_ttl * 1000))
             )
             if got is not None and not got:
-                return False  # Redis is up and another run holds the thread
-        if not await self.store.acquire_lease(thread_id, run_id, self.owner, self.lease_ttl):
+                if not await self._reap(thread_id):
+                    return False  # Redis is up and another run holds the thread
+                return await self.acquire(thread_id, run_id)
+        taken = await self.store.acquire_lease(thread_id, run_id, self.owner, self.lease_ttl)
+        if not taken and await self._reap(thread_id):
+            taken = await self.store.acquire_lease(thread_id, run_id, self.owner, self.lease_ttl)
+        if not taken:
             await self._release_redis(thread_id, run_id)
             return False
         self._renewals[thread_id] = asyncio.create_task(
@@ -113,6 +139,50 @@ class SharedCoordinator:
         await self._release_redis(thread_id, run_id)
         with contextlib.suppress(Exception):  # an unreleased lease expires by itself
             await self.store.release_lease(thread_id, run_id)
+
+    async def running(self, thread_ids: Sequence[str]) -> set[str]:
+        """The threads among `thread_ids` with a run in progress on any worker (a lease
+        left by a dead process on this host does not count: it is released)."""
+        leases = await self.store.live_leases(thread_ids)
+        live = set()
+        for thread_id, (run_id, owner) in leases.items():
+            if not await self._release_if_dead(thread_id, run_id, owner):
+                live.add(thread_id)
+        return live
+
+    async def _reap(self, thread_id: str) -> bool:
+        """Release the thread's lease if the process holding it is dead; True if freed."""
+        lease = (await self.store.live_leases([thread_id])).get(thread_id)
+        return lease is not None and await self._release_if_dead(thread_id, *lease)
+
+    async def _release_if_dead(self, thread_id: str, run_id: str, owner: str) -> bool:
+        if not self._is_dead(owner):
+            return False
+        logger.warning(
+            "released thread %s: its run %s belonged to process %s, which is gone",
+            thread_id, run_id, owner,
+        )  # fmt: skip
+        await self._release_redis(thread_id, run_id)
+        await self.store.release_lease(thread_id, run_id)
+        return True
+
+    def _is_dead(self, owner: str) -> bool:
+        """Whether the process named by a lease's owner (host:pid:nonce) is certainly gone:
+        it ran on this host and its pid is now unused, or is ours under another nonce."""
+        host, _, rest = owner.partition(":")
+        pid_text, _, _ = rest.partition(":")
+        if host != self.host or not pid_text.isdigit() or owner == self.owner:
+            return False
+        pid = int(pid_text)
+        if pid == os.getpid():
+            return True  # this process reuses the pid: the lease is a predecessor's
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False  # someone else's live process
+        return False
 
     async def _release_redis(self, thread_id: str, run_id: str) -> None:
         if self.redis is not None:

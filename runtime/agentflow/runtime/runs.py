@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,9 @@ from agentflow.utils import mask_secrets
 
 logger = logging.getLogger("agentflow.runtime.runs")
 EventSink = Callable[[StreamChunk], None]
+# Called with the run's result (None when it failed or was cancelled) after the run and
+# before it gives up the thread: what must be recorded while nobody else can run there.
+FinishHook = Callable[[RunResult | None], Awaitable[object]]
 # What metrics and logs need from a run nobody streams.
 OBSERVED = frozenset({StreamEvent.NODE_END, StreamEvent.ERROR, StreamEvent.MESSAGE})
 
@@ -58,6 +61,7 @@ class ActiveRun:
     leased: bool = False
     error_class: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    on_finish: FinishHook | None = None
 
     def log_fields(self) -> dict[str, Any]:
         """Outcome fields for the request's summary log line."""
@@ -93,9 +97,13 @@ class RunService:
         user_id: str,
         request_id: str,
         sink: EventSink | None = None,
+        run_id: str | None = None,
+        on_finish: FinishHook | None = None,
     ) -> ActiveRun:
         """Claim the thread and start the run in the background. Raises 404 for another
-        user's thread, 409 when the thread already has a run, 503 while shutting down."""
+        user's thread, 409 when the thread already has a run, 503 while shutting down.
+        `on_finish` (an idempotent request's bookkeeping) marks the thread as one others may
+        know of: it is leased like any named thread."""
         if not self.accepting:
             raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly")
         if len(self.active) >= self.settings.max_active_runs:
@@ -107,14 +115,15 @@ class RunService:
                 "(MAX_ACTIVE_RUNS); retry shortly",
                 headers={"Retry-After": OVERLOAD_RETRY_AFTER},
             )
-        fresh = request.thread_id is None  # a new random id: nobody else can know it yet
+        # A new random id: nobody else can know it yet (unless a retry can, by its key).
+        fresh = request.thread_id is None and on_finish is None
         thread_id = request.thread_id or new_id()
         running = self.active.get(thread_id)
         if running is not None:  # never tell another user that the thread exists
             if running.user_id != user_id:
                 raise ApiError(404, "thread_not_found", "thread not found")
             raise thread_busy()
-        run = ActiveRun(thread_id, new_id(), user_id, request_id)
+        run = ActiveRun(thread_id, run_id or new_id(), user_id, request_id, on_finish=on_finish)
         self.active[thread_id] = run  # claimed before any await: no race within a worker
         try:
             info = None if fresh else await self.checkpointer.get_thread(thread_id)
@@ -190,6 +199,7 @@ class RunService:
             if sink is not None and chunk.event != StreamEvent.ERROR:
                 sink(chunk)
 
+        result: RunResult | None = None
         try:
             try:
                 async with time_limit(self.settings.run_timeout):
@@ -223,10 +233,19 @@ class RunService:
         finally:
             self.metrics.active_runs.dec()
             self.metrics.count_run(run.outcome)
+            await asyncio.shield(self._finish(run, result))
+
+    async def _finish(self, run: ActiveRun, result: RunResult | None) -> None:
+        """Record the outcome (on_finish), then let the thread go: in this order, so a
+        retry that finds the thread free also finds the outcome."""
+        try:
+            if run.on_finish is not None:
+                await run.on_finish(result)
+        finally:
             if self.active.get(run.thread_id) is run:
                 del self.active[run.thread_id]
             if run.leased:
-                await asyncio.shield(self.coordinator.release(run.thread_id, run.run_id))
+                await self.coordinator.release(run.thread_id, run.run_id)
 
     def _observe(self, run: ActiveRun, chunk: StreamChunk) -> None:
         if chunk.event == StreamEvent.NODE_END:
@@ -262,6 +281,25 @@ class RunService:
             "user_id": run.user_id,
             **extra,
         }
+
+    async def running(self, thread_ids: Sequence[str]) -> set[str]:
+        """The threads among `thread_ids` with a run in progress, here or on any worker."""
+        here = {t for t in thread_ids if t in self.active}
+        rest = [t for t in thread_ids if t not in here]
+        return here | (await self.coordinator.running(rest) if rest else set())
+
+    async def delete_thread(self, thread_id: str) -> None:
+        """Delete the thread unless a run is in progress on it, on any worker (409): the
+        deletion holds the thread like a run does, so no run can start meanwhile."""
+        if thread_id in self.active:
+            raise thread_busy()
+        holder = "delete-" + new_id()
+        if not await self.coordinator.acquire(thread_id, holder):
+            raise thread_busy()
+        try:
+            await self.checkpointer.delete_thread(thread_id)
+        finally:
+            await self.coordinator.release(thread_id, holder)
 
     async def request_stop(self, thread_id: str) -> bool:
         """Cancel the thread's run, here or on whichever worker runs it; its completed
@@ -396,3 +434,19 @@ def time_limit(seconds: float) -> Any:
             handle.cancel()
 
     return fallback()
+
+
+def run_body(result: RunResult, input_count: int) -> dict[str, Any]:
+    """The JSON response of a finished (or paused) run: what it added after its input."""
+    from agentflow.graph.state import state_values
+
+    return {
+        "thread_id": result.thread_id,
+        "run_id": result.run_id,
+        "status": result.status,
+        "messages": [m.to_dict() for m in result.messages[input_count:]],
+        "state": state_values(result.state),
+        "usage": result.usage_report(),
+        "interrupt": result.interrupt.to_dict() if result.interrupt else None,
+        "next": result.next,
+    }

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import re
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +11,9 @@ from starlette.responses import JSONResponse, Response
 
 from agentflow.checkpointer.base import IdempotencyRecord
 from agentflow.graph.compiled import RunResult
+from agentflow.graph.messages import Message
+from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.runtime import idempotency
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.publisher import (
     HEARTBEAT,
@@ -23,12 +22,12 @@ from agentflow.runtime.publisher import (
     chunk_payload,
     sse_frame,
 )
-from agentflow.runtime.runs import ActiveRun, run_error, time_limit
+from agentflow.runtime.runs import ActiveRun, EventSink, run_body, run_error, time_limit
 from agentflow.runtime.schemas import parse_run_request, parse_stop_request, read_json
 from agentflow.runtime.state import AppRuntime, current_user, request_id, require_graph
 
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 async def graph_info(request: Request) -> JSONResponse:
@@ -37,73 +36,60 @@ async def graph_info(request: Request) -> JSONResponse:
     return JSONResponse(rt.graph.get_graph())
 
 
-def run_response(result: RunResult, input_count: int) -> dict[str, Any]:
-    from agentflow.graph.state import state_values
-
-    return {
-        "thread_id": result.thread_id,
-        "run_id": result.run_id,
-        "status": result.status,
-        "messages": [m.to_dict() for m in result.messages[input_count:]],
-        "state": state_values(result.state),
-        "usage": result.usage_report(),
-        "interrupt": result.interrupt.to_dict() if result.interrupt else None,
-        "next": result.next,
-    }
-
-
 async def invoke(request: Request) -> Response:
     rt, user_id = await current_user(request)
     require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
     run_request = parse_run_request(body)
-    key = request.headers.get("idempotency-key")
-    body_hash = ""
-    if key is not None:
-        if not IDEMPOTENCY_KEY.match(key):
-            raise ApiError(
-                400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible characters"
-            )
-        body_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        stored = await rt.checkpointer.get_idempotent(user_id, key)
-        if stored is not None:
-            if stored.request_hash != body_hash:
-                raise ApiError(
-                    422,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used with a different request body; "
-                    "use a new key for a new request",
-                )
-            return JSONResponse(
-                stored.body, status_code=stored.status, headers={"Idempotent-Replayed": "true"}
-            )
-        if (user_id, key) in rt.inflight_keys:
-            raise ApiError(
-                409, "idempotency_in_progress", "a request with this Idempotency-Key is running"
-            )
-        rt.inflight_keys.add((user_id, key))
-    try:
+    key = idempotency.request_key(request.headers)
+    if key is None:
         active = await rt.runs.start(run_request, user_id=user_id, request_id=request_id(request))
-        _log_run(request, active)
-        try:
-            result = await _wait(active, rt)
-        finally:
-            request.scope["state"]["log"].update(active.log_fields())
-        response = run_response(result, len(run_request.messages))
-        if key is not None:
-            record = IdempotencyRecord(
-                key=key,
-                user_id=user_id,
-                request_hash=body_hash,
-                status=200,
-                body=response,
-                expires_at=time.time() + rt.settings.idempotency_ttl,
-            )
-            await rt.checkpointer.put_idempotent(record)
-        return JSONResponse(response)
+        result = await _wait_logged(request, active, rt)
+        return JSONResponse(run_body(result, len(run_request.messages)))
+    claimed = await idempotency.claim(rt, user_id, key, body, run_request)
+    if isinstance(claimed, IdempotencyRecord):
+        return JSONResponse(claimed.body, status_code=claimed.status, headers=REPLAYED)
+    active, outcome = await _start_claimed(request, rt, user_id, claimed)
+    await _wait_logged(request, active, rt)
+    return JSONResponse(outcome)
+
+
+async def _start_claimed(
+    request: Request,
+    rt: AppRuntime,
+    user_id: str,
+    claimed: idempotency.Claim,
+    sink: EventSink | None = None,
+) -> tuple[ActiveRun, dict[str, Any]]:
+    """Start the run that owns an Idempotency-Key; the dict receives its response body
+    once it finished (recorded for retries before the run lets its thread go)."""
+    outcome: dict[str, Any] = {}
+
+    async def finish(result: RunResult | None) -> None:
+        body = await idempotency.settle(rt, claimed, result)
+        outcome.update(body or {})
+
+    try:
+        active = await rt.runs.start(
+            claimed.request,
+            user_id=user_id,
+            request_id=request_id(request),
+            sink=sink,
+            run_id=claimed.run_id,
+            on_finish=finish,
+        )
+    except BaseException:
+        await idempotency.release(rt, claimed)
+        raise
+    return active, outcome
+
+
+async def _wait_logged(request: Request, active: ActiveRun, rt: AppRuntime) -> RunResult:
+    _log_run(request, active)
+    try:
+        return await _wait(active, rt)
     finally:
-        if key is not None:
-            rt.inflight_keys.discard((user_id, key))
+        request.scope["state"]["log"].update(active.log_fields())
 
 
 async def _wait(active: ActiveRun, rt: AppRuntime) -> RunResult:
@@ -128,15 +114,50 @@ async def stream(request: Request) -> Response:
     require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
     run_request = parse_run_request(body)
+    key = idempotency.request_key(request.headers)
     buffer = StreamBuffer()
-    active = await rt.runs.start(
-        run_request, user_id=user_id, request_id=request_id(request), sink=buffer.put
-    )
+    if key is None:
+        active = await rt.runs.start(
+            run_request, user_id=user_id, request_id=request_id(request), sink=buffer.put
+        )
+    else:
+        claimed = await idempotency.claim(rt, user_id, key, body, run_request)
+        if isinstance(claimed, IdempotencyRecord):
+            return EventStreamResponse(replay_frames(claimed.body), headers=SSE_HEADERS | REPLAYED)
+        sink = _with_earlier(buffer.put, claimed.earlier)
+        active, _ = await _start_claimed(request, rt, user_id, claimed, sink=sink)
     _log_run(request, active)
     assert active.task is not None
     active.task.add_done_callback(lambda _: buffer.close())
     events = _events(active, buffer, rt, request.scope["state"]["log"])
     return EventStreamResponse(events, headers=SSE_HEADERS)
+
+
+def _with_earlier(sink: EventSink, earlier: list[Message]) -> EventSink:
+    """A resumed run's stream: after its metadata, what its earlier attempt said."""
+    if not earlier:
+        return sink
+
+    def put(chunk: StreamChunk) -> None:
+        sink(chunk)
+        if chunk.event == StreamEvent.METADATA:
+            for message in earlier:
+                sink(StreamChunk(StreamEvent.MESSAGE, chunk.thread_id, chunk.run_id,
+                                 message=message))  # fmt: skip
+
+    return put
+
+
+async def replay_frames(body: dict[str, Any]) -> AsyncIterator[bytes]:
+    """A finished run's recorded response as the SSE events its stream sent: metadata,
+    its messages, the interrupt if it paused, then end."""
+    ids = {"thread_id": body["thread_id"], "run_id": body["run_id"]}
+    events: list[tuple[str, dict[str, Any]]] = [("metadata", ids)]
+    events += [("message", {**ids, "node": None, "message": m}) for m in body["messages"]]
+    if body.get("interrupt"):
+        events.append(("interrupt", {**ids, **body["interrupt"]}))
+    events.append(("end", {**ids, "status": body["status"], "usage": body["usage"]}))
+    yield b"".join(sse_frame(name, data, i) for i, (name, data) in enumerate(events, 1))
 
 
 async def _events(
