@@ -124,3 +124,29 @@ async def test_run_leases(schema: str) -> None:
         assert await cp.acquire_lease("t1", "run-b", "worker-b", ttl=0.05)
         await asyncio.sleep(0.1)  # an expired lease (a crashed worker) is taken over
         assert await cp.acquire_lease("t1", "run-c", "worker-c", ttl=5)
+
+
+async def test_a_connection_in_a_broken_protocol_state_is_discarded_and_the_call_retried(
+    schema: str,
+) -> None:
+    """After a Postgres restart asyncpg may raise InternalClientError ("cannot switch to
+    state ...; another operation is in progress") before sending anything: that connection
+    is thrown away and the call goes out again on a fresh one."""
+    cp = PgCheckpointer(PG_DSN, schema=schema, min_size=1, max_size=1)
+    await cp.setup()
+    used: list[int] = []  # the server process behind each connection
+
+    async def query(conn: asyncpg.Connection) -> int:
+        used.append(conn.get_server_pid())
+        if len(used) == 1:
+            raise asyncpg.exceptions.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+        return int(await conn.fetchval("SELECT 7"))
+
+    try:
+        assert await cp._run(query) == 7
+        assert len(used) == 2 and used[0] != used[1]  # the pool's one connection was replaced
+        await cp.ping()  # the pool is healthy afterwards
+    finally:
+        await cp.close()

@@ -18,7 +18,6 @@ from tests.faults.conftest import (
     LEASE_TTL,
     Cluster,
     Ledger,
-    deadline_loop,
     error_code,
     new_thread,
     texts,

@@ -54,9 +54,7 @@ def test_concurrent_requests_with_one_key_run_once_across_servers(
     responses = [f.result(timeout=30) for f in futures]
     statuses = sorted(r.status_code for r in responses)
     assert statuses.count(200) == 1 and statuses.count(409) == 7, statuses
-    assert {error_code(r) for r in responses if r.status_code == 409} == {
-        "idempotency_in_progress"
-    }
+    assert {error_code(r) for r in responses if r.status_code == 409} == {"idempotency_in_progress"}
     assert all(r.headers.get("retry-after") for r in responses if r.status_code == 409)
     assert texts(a.messages(thread)) == [("user", "sleep 1"), ("assistant", "echo: sleep 1")]
     done = next(r for r in responses if r.status_code == 200)
