@@ -28,7 +28,6 @@ class AppRuntime:
     started_at: float = field(default_factory=time.time)
     graph_error: str | None = None
     config_invalid: bool = False  # graph_error is agentflow.json's (under play)
-    inflight_keys: set[tuple[str, str]] = field(default_factory=set)
     limiter: RateLimiter | None = None
 
 
