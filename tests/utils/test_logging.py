@@ -371,18 +371,22 @@ def test_pretty_stack_info() -> None:
 
 @pytest.fixture
 def agentflow_logger() -> Iterator[logging.Logger]:
-    """The "agentflow" logger, restored to its previous state afterwards."""
-    logger = logging.getLogger("agentflow")
-    handlers, filters = list(logger.handlers), list(logger.filters)
-    level, propagate = logger.level, logger.propagate
+    """The "agentflow" logger; it and the root logger are restored afterwards."""
+    logger, root = logging.getLogger("agentflow"), logging.getLogger()
+    saved = [(lg, list(lg.handlers), list(lg.filters), lg.level, lg.propagate)
+             for lg in (logger, root)]  # fmt: skip
+    root_filters = {h: list(h.filters) for h in root.handlers}
     yield logger
-    for handler in logger.handlers:
-        if handler not in handlers:
-            handler.close()
-    logger.handlers[:] = handlers
-    logger.filters[:] = filters
-    logger.setLevel(level)
-    logger.propagate = propagate
+    for lg, handlers, filters, level, propagate in saved:
+        for handler in lg.handlers:
+            if handler not in handlers:
+                handler.close()
+        lg.handlers[:] = handlers
+        lg.filters[:] = filters
+        lg.setLevel(level)
+        lg.propagate = propagate
+    for handler, filters in root_filters.items():
+        handler.filters[:] = filters
 
 
 def added_handlers(logger: logging.Logger, before: list[logging.Handler]) -> list[logging.Handler]:
@@ -390,15 +394,17 @@ def added_handlers(logger: logging.Logger, before: list[logging.Handler]) -> lis
 
 
 def test_configure_json(agentflow_logger: logging.Logger) -> None:
-    before = list(agentflow_logger.handlers)
+    root = logging.getLogger()
+    before = list(root.handlers)
     stream = io.StringIO()
     configure_logging(level="DEBUG", fmt="json", stream=stream)
-    (handler,) = added_handlers(agentflow_logger, before)
+    (handler,) = added_handlers(root, before)
     assert isinstance(handler, logging.StreamHandler)
     assert isinstance(handler.formatter, JsonFormatter)
     assert any(isinstance(f, SecretRedactionFilter) for f in handler.filters)
     assert agentflow_logger.level == logging.DEBUG
-    assert agentflow_logger.propagate is False
+    assert agentflow_logger.propagate is True
+    assert not agentflow_logger.handlers  # its records reach the root handler: one line each
 
     logging.getLogger("agentflow.graph.run").debug(
         "step %d token=%s", 3, "tok_secret", extra={"node": "agent", "password": "hunter2"}
@@ -420,6 +426,7 @@ def test_configure_pretty_and_level_filtering(
     assert agentflow_logger.level == logging.WARNING
     child = logging.getLogger("agentflow.models")
     child.info("not shown")
+    logging.getLogger("myapp").info("not shown either")
     child.warning("slow model api_key=%s", "abc123", extra={"duration_ms": 950})
     out = stream.getvalue()
     assert "not shown" not in out
@@ -429,13 +436,15 @@ def test_configure_pretty_and_level_filtering(
 
 
 def test_configure_defaults(agentflow_logger: logging.Logger) -> None:
-    before = list(agentflow_logger.handlers)
+    root = logging.getLogger()
+    before = list(root.handlers)
     configure_logging()
-    (handler,) = added_handlers(agentflow_logger, before)
+    (handler,) = added_handlers(root, before)
     assert isinstance(handler, logging.StreamHandler)
     assert handler.stream is sys.stderr
     assert isinstance(handler.formatter, PrettyFormatter)
     assert agentflow_logger.level == logging.INFO
+    assert root.level == logging.INFO
 
 
 def test_configure_writes_to_current_stderr(
@@ -448,14 +457,15 @@ def test_configure_writes_to_current_stderr(
 
 
 def test_configure_twice_replaces_handler(agentflow_logger: logging.Logger) -> None:
-    before = list(agentflow_logger.handlers)
+    root = logging.getLogger()
+    before = list(root.handlers)
     foreign = logging.NullHandler()
-    agentflow_logger.addHandler(foreign)
+    root.addHandler(foreign)
     first, second = io.StringIO(), io.StringIO()
     configure_logging(fmt="json", stream=first)
     configure_logging(level="ERROR", fmt="pretty", stream=second)
     configure_logging(level="ERROR", fmt="pretty", stream=second)
-    added = added_handlers(agentflow_logger, before)
+    added = added_handlers(root, before)
     assert foreign in added
     ours = [h for h in added if h is not foreign]
     assert len(ours) == 1
@@ -465,12 +475,15 @@ def test_configure_twice_replaces_handler(agentflow_logger: logging.Logger) -> N
     assert second.getvalue().count("only once") == 1
 
 
-def test_configure_leaves_root_alone(agentflow_logger: logging.Logger) -> None:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    configure_logging(level="DEBUG", fmt="json", stream=io.StringIO())
-    assert root.handlers == handlers
-    assert root.level == level
+def test_debug_is_for_agentflow_not_every_library(agentflow_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    configure_logging(level="DEBUG", fmt="json", stream=stream)
+    assert logging.getLogger().level == logging.INFO
+    logging.getLogger("agentflow.graph").debug("ours")
+    logging.getLogger("somelib").debug("theirs")
+    logging.getLogger("somelib").info("their info")
+    logging.getLogger("asyncpg.pool").info("pool chatter")
+    assert [line["message"] for line in json_lines(stream)] == ["ours", "their info"]
 
 
 @pytest.mark.parametrize("level", ["verbose", "", "warn ", "10"])

@@ -4,7 +4,12 @@ Configuration, highest precedence first:
 
 * base URL: ``base_url=`` > ``OPENAI_BASE_URL`` > ``https://api.openai.com/v1``
 * API key: ``api_key=`` > ``OPENAI_API_KEY``. A missing key fails at construction, except
-  for servers on localhost (Ollama, vLLM, llama.cpp ...) which usually need none.
+  for servers on localhost (Ollama, vLLM, llama.cpp ...) which usually need none. A base URL
+  with credentials (``https://user:pass@host/v1``) is refused: they would be sent as Basic
+  auth instead of the key, and logged.
+* secrets: the key (and secret-named ``headers=``) are registered with ``register_secret``;
+  a reply that echoes one (in its text or in tool-call arguments) has it masked before it
+  becomes a Message, so it is never stored, returned, streamed or logged.
 * timeout: per-call ``timeout=`` > ``timeout=`` of the constructor > ``AGENTFLOW_MODEL_TIMEOUT``
   > 60 seconds. 60s bounds a stuck provider (a worker must never hang forever) yet leaves room
   for long non-streamed answers. For ``ainvoke`` it bounds the whole call; for ``astream`` it
@@ -59,6 +64,13 @@ from agentflow.models.retry import (
     is_retryable_status,
     parse_retry_after,
     retry_async,
+)
+from agentflow.utils.secrets import (
+    KnownSecretStream,
+    is_secret_key,
+    mask_known_secrets,
+    mask_known_secrets_in,
+    register_secret,
 )
 
 API_KEY_ENV = "OPENAI_API_KEY"
@@ -124,6 +136,19 @@ def _display_url(url: str) -> str:
     if parts.port:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _refuse_credentials(url: str, source: str) -> None:
+    """A base URL with user:password@ would make aiohttp send Basic auth instead of the
+    bearer key, and put the credentials in every log line that names the URL."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return
+    raise ModelConfigError(
+        f"{source} contains credentials (user:password@ before the host): they would be sent "
+        "as HTTP Basic auth instead of the API key, and show up in logs. Remove them from the "
+        f"URL ({_display_url(url)}) and put the key in {API_KEY_ENV} (or pass api_key=)"
+    )
 
 
 def is_local_url(url: str) -> bool:
@@ -203,7 +228,11 @@ def decode_arguments(raw: Any) -> dict[str, Any]:
 
 
 def _tool_call(call_id: Any, name: Any, arguments: Any) -> ToolCall:
-    call = ToolCall(name=str(name or ""), arguments=decode_arguments(arguments))
+    """A ToolCall with any registered secret value the model echoed masked."""
+    call = ToolCall(
+        name=mask_known_secrets(str(name or "")),
+        arguments=mask_known_secrets_in(decode_arguments(arguments)),
+    )
     if call_id:
         call.id = str(call_id)
     return call
@@ -263,8 +292,9 @@ class OpenAIChat:
         self.model = validate_model_name(model)
         self.name = self.model
         url = (base_url or os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL).strip()
+        source = "base_url" if base_url else BASE_URL_ENV
+        _refuse_credentials(url, source)
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-            source = "base_url" if base_url else BASE_URL_ENV
             raise ModelConfigError(
                 f"{source} must be an http(s) URL like https://api.openai.com/v1, "
                 f"got {_display_url(url)!r}"
@@ -282,6 +312,7 @@ class OpenAIChat:
                 model=self.model,
             )
         self._api_key = key or None
+        register_secret(self._api_key)
         if timeout is not None:
             self.timeout = _check_timeout(timeout, "timeout")
         else:
@@ -293,6 +324,9 @@ class OpenAIChat:
         self.temperature = temperature
         self.extra_body = dict(extra_body or {})
         self._extra_headers = dict(headers or {})
+        for header, value in self._extra_headers.items():
+            if header.lower() in ("authorization", "proxy-authorization") or is_secret_key(header):
+                register_secret(value.split(" ", 1)[-1])  # "Bearer <token>": the token
         self._client = client
         self.max_concurrency = limit_option(max_concurrency, MAX_CONCURRENCY_ENV, "max_concurrency")
         self.requests_per_minute = limit_option(requests_per_minute, RPM_ENV, "requests_per_minute")
@@ -416,6 +450,7 @@ class OpenAIChat:
             content = ""
         elif not isinstance(content, str | list):
             content = str(content)
+        content = mask_known_secrets_in(content)
         calls = [
             _tool_call(
                 tc.get("id"),
@@ -531,6 +566,7 @@ class OpenAIChat:
         usage: Usage | None = None
         finish_reason: Any = None
         envelope: dict[str, Any] = {}
+        masked = KnownSecretStream()  # a secret split across deltas is still masked
         done = False
         async for line in iter_lines(response):
             if not line.startswith("data:"):
@@ -567,7 +603,9 @@ class OpenAIChat:
                 text = delta.get("content")
                 if isinstance(text, str) and text:
                     parts.append(text)
-                    yield text
+                    shown = masked.feed(text)
+                    if shown:
+                        yield shown
                 for tc in delta.get("tool_calls") or []:
                     if not isinstance(tc, dict):
                         continue
@@ -589,9 +627,12 @@ class OpenAIChat:
             raise ModelConnectionError(
                 f"the stream from {self._display} ended before it was complete", model=self.name
             )
+        rest = masked.flush()
+        if rest:
+            yield rest
         yield Message(
             role="assistant",
-            content="".join(parts),
+            content=mask_known_secrets("".join(parts)),
             tool_calls=[_tool_call(p.id, p.name, p.arguments) for _, p in sorted(calls.items())],
             usage=usage,
             metadata=self._metadata(envelope, finish_reason),

@@ -16,6 +16,7 @@ from agentflow.graph.state import AgentState
 from agentflow.tools.schema import ArgumentError
 from agentflow.tools.tool import DEFAULT_TOOL_TIMEOUT, Tool, ToolContext
 from agentflow.utils import mask_secrets
+from agentflow.utils.secrets import mask_known_secrets
 
 logger = logging.getLogger("agentflow.tools")
 
@@ -118,12 +119,16 @@ class ToolNode:
         except Exception as exc:
             return self._result(
                 call, started, "error",
-                f"Error: {call.name} failed: {type(exc).__name__}: {mask_secrets(str(exc))}",
+                f"Error: {call.name} failed: {type(exc).__name__}: {exc}",
             )  # fmt: skip
         return self._result(call, started, "ok", text)
 
     def _result(self, call: ToolCall, started: float, status: str, text: str) -> Message:
+        """The tool message; it is stored, sent to the model and logged, so secrets are
+        masked: every known secret value, and in error texts (which quote arguments and
+        exceptions) anything that looks like one."""
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        text = mask_known_secrets(text) if status == "ok" else mask_secrets(text)
         if status != "ok":
             logger.warning(
                 "tool %s failed: %s",

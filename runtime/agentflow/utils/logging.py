@@ -1,8 +1,9 @@
 """Log formatters (JSON lines for production, a compact coloured one for development).
 
-`configure_logging` wires one of them to the "agentflow" logger together with a
-SecretRedactionFilter. Both formatters also mask their own output, so secrets stay out of
-the log even when the filter is not installed.
+`configure_logging` wires one of them to the root logger together with a
+SecretRedactionFilter, so every record that reaches a handler is redacted, whoever logged it
+(agentflow, the graph's own loggers, uvicorn, httpx, asyncpg, redis). Both formatters also
+mask their own output, so secrets stay out of the log even when the filter is not installed.
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ from agentflow.utils.secrets import (
 
 LOGGER_NAME = "agentflow"
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ROOT_HANDLER_NAME = "agentflow.utils.logging:configure_logging"
+# Libraries the server drives: only their warnings, each as one line (no traceback).
+LIBRARY_LOGGERS = ("asyncpg", "redis")
 
-_HANDLER_NAME = "agentflow.utils.logging:configure_logging"
+_LEVEL_NUMBERS: dict[str, int] = {name: getattr(logging, name) for name in LEVELS}
+# uvicorn's copy of its message with terminal colours: noise in a log line.
+_IGNORED_EXTRAS = frozenset({"color_message"})
 _JSON_CORE_FIELDS = frozenset({"ts", "level", "logger", "message", "exc_type", "exc", "stack"})
 _MAX_DEPTH = 8
 _RESET = "\x1b[0m"
@@ -45,7 +51,11 @@ _LEVEL_COLORS = {
 
 def _extra_fields(record: logging.LogRecord) -> dict[str, object]:
     """Attributes the record got from ``extra=`` (everything a plain LogRecord lacks)."""
-    return {k: v for k, v in vars(record).items() if k not in STANDARD_RECORD_ATTRS}
+    return {
+        k: v
+        for k, v in vars(record).items()
+        if k not in STANDARD_RECORD_ATTRS and k not in _IGNORED_EXTRAS
+    }
 
 
 def _exception_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
@@ -166,15 +176,41 @@ class PrettyFormatter(logging.Formatter):
         return f"{clock} {level} {mask_secrets(body)}"
 
 
+class OneLineLibraryErrors(logging.Filter):
+    """Records of the libraries we drive (asyncpg's pool reconnecting, redis) as one line:
+    the exception's class and message instead of a traceback. Other records pass as they are."""
+
+    def __init__(self, names: tuple[str, ...] = LIBRARY_LOGGERS) -> None:
+        super().__init__()
+        self.names = names
+
+    def _is_library(self, name: str) -> bool:
+        return any(name == lib or name.startswith(lib + ".") for lib in self.names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if isinstance(record.exc_info, tuple) else None
+        if exc is not None and self._is_library(record.name):
+            record.msg = f"{record_message(record)} ({type(exc).__name__}: {safe_str(exc)})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure_logging(
     level: str = "INFO",
     fmt: Literal["json", "pretty"] = "pretty",
     stream: TextIO | None = None,
 ) -> None:
-    """Send the "agentflow" logger to one redacting stream handler (default: sys.stderr).
+    """Send every logger's records to one redacting stream handler on the root logger
+    (default: sys.stderr), in the JSON or pretty format.
 
-    Sets the level, turns propagation off and replaces the handler an earlier call added,
-    so calling it again never stacks handlers. Raises ValueError for an unknown level/format.
+    The "agentflow" logger gets `level` and propagates to it (one line per record); the root
+    logger gets `level` but not below INFO, so LOG_LEVEL=DEBUG shows agentflow's debug lines
+    without every library's; asyncpg and redis show warnings only, one line each. Handlers
+    already on the root logger (logging.basicConfig in graph code) get the redaction too.
+    Calling it again replaces the handler an earlier call added, so handlers never pile up.
+    Raises ValueError for an unknown level or format.
     """
     level_name = level.upper()
     if level_name not in LEVELS:
@@ -188,15 +224,24 @@ def configure_logging(
     else:
         raise ValueError(f"invalid log format {fmt!r}; expected 'json' or 'pretty'")
 
-    logger = logging.getLogger(LOGGER_NAME)
-    for old in list(logger.handlers):
-        if old.get_name() == _HANDLER_NAME:
-            logger.removeHandler(old)
-            old.close()
+    root, agentflow = logging.getLogger(), logging.getLogger(LOGGER_NAME)
+    for logger in (root, agentflow):
+        for old in list(logger.handlers):
+            if old.get_name() == ROOT_HANDLER_NAME:
+                logger.removeHandler(old)
+                old.close()
+    redaction = SecretRedactionFilter()
+    for other in root.handlers:
+        if not any(isinstance(f, SecretRedactionFilter) for f in other.filters):
+            other.addFilter(redaction)
     handler = logging.StreamHandler(target)
-    handler.set_name(_HANDLER_NAME)
+    handler.set_name(ROOT_HANDLER_NAME)
     handler.setFormatter(formatter)
-    handler.addFilter(SecretRedactionFilter())
-    logger.addHandler(handler)
-    logger.setLevel(level_name)
-    logger.propagate = False
+    handler.addFilter(OneLineLibraryErrors())  # first: the redaction then masks its line
+    handler.addFilter(redaction)  # on the handler: it sees every logger's records
+    root.addHandler(handler)
+    root.setLevel(max(_LEVEL_NUMBERS[level_name], logging.INFO))
+    agentflow.setLevel(level_name)
+    agentflow.propagate = True
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

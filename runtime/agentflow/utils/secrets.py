@@ -1,14 +1,20 @@
 """Secret redaction for log output: `mask_secrets` and a logging filter that applies it.
 
-Every pattern is compiled once at import. Rules run in a fixed order; each replaces only the
-secret part with ``[REDACTED]`` and none matches its own output, so masking is idempotent.
+Two kinds of secret are masked. Known values: whatever was passed to `register_secret` (the
+settings register every secret they load, `OpenAIChat` its API key), masked wherever they
+appear. Recognisable shapes: every pattern is compiled once at import; rules run in a fixed
+order, each replaces only the secret part with ``[REDACTED]`` and none matches its own
+output, so masking is idempotent.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+from urllib.parse import unquote, urlsplit
 
 REDACTED = "[REDACTED]"
 
@@ -132,8 +138,132 @@ _RULES: tuple[_Rule, ...] = (
 _SECRET_KEY_NAME = re.compile(rf"[A-Za-z0-9_.-]*?(?:{_KEYWORDS})", re.IGNORECASE)
 
 
+# ------------------------------------------------------------------------- known secret values
+
+MIN_SECRET_LENGTH = 8
+
+_known: tuple[str, ...] = ()  # longest first, so a value inside another one is masked with it
+_known_lock = threading.Lock()
+_LIBPQ_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?:'((?:\\.|[^'])*)'|(\S+))")
+_T = TypeVar("_T")
+
+
+def _secret_parts(value: str) -> list[str]:
+    """What of `value` is secret: a URL's password (the rest of a URL is an address), the
+    password of a libpq "key=value" DSN, else the whole value."""
+    if "://" in value:
+        try:
+            password = urlsplit(value).password
+        except ValueError:
+            return [value]
+        return [password, unquote(password)] if password else []
+    found = _LIBPQ_PASSWORD.search(value)
+    if found:
+        return [found[1] if found[1] is not None else found[2]]
+    return [value]
+
+
+def _worth_masking(value: str) -> bool:
+    """Short values and plain words ("postgres", "changeme") would mask ordinary text."""
+    return len(value) >= MIN_SECRET_LENGTH and not value.isalpha()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask `value` from now on wherever `mask_secrets` runs: log lines, exception text,
+    model output. A URL registers only its password. Values shorter than MIN_SECRET_LENGTH
+    characters and values made of letters only are ignored (masking them would hide common
+    words); their recognisable forms (password=..., URLs) are still masked by pattern."""
+    global _known
+    if not value:
+        return
+    new = {part for part in _secret_parts(value.strip()) if _worth_masking(part)}
+    if new <= set(_known):
+        return
+    with _known_lock:
+        _known = tuple(sorted(new | set(_known), key=len, reverse=True))
+
+
+def mask_known_secrets(text: str) -> str:
+    """`text` with every registered secret value replaced by [REDACTED] (no patterns)."""
+    for value in _known:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+def mask_known_secrets_in(value: _T) -> _T:
+    """`mask_known_secrets` applied to every string in nested dicts and lists."""
+    if isinstance(value, str):
+        return mask_known_secrets(value)  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {  # type: ignore[return-value]
+            mask_known_secrets_in(key): mask_known_secrets_in(item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [mask_known_secrets_in(item) for item in value]  # type: ignore[return-value]
+    return value
+
+
+def _starts_token(text: str, at: int, before: str) -> bool:
+    """Whether position `at` of `text` begins a word: the character before it (or `before`,
+    the last one already shown) is not a letter or digit."""
+    previous = text[at - 1] if at else before
+    return not previous.isalnum()
+
+
+def _partial_tail(text: str, known: Iterable[str], before: str) -> int:
+    """Length of the longest end of `text` that could begin a known value: it is the start
+    of the value and it begins a word (a secret glued to the word before it is not expected;
+    holding back every letter that starts some secret would re-cut most deltas)."""
+    longest = 0
+    for value in known:
+        at = text.find(value[0], max(len(text) - len(value) + 1, 0))
+        while at != -1 and len(text) - at > longest:
+            if value.startswith(text[at:]) and (
+                not value[0].isalnum() or _starts_token(text, at, before)
+            ):
+                longest = len(text) - at
+                break
+            at = text.find(value[0], at + 1)
+    return longest
+
+
+class KnownSecretStream:
+    """Masks registered secret values in text that arrives in pieces (a model's streamed
+    deltas), also when a value is split across pieces: the end of a piece that could be the
+    start of a secret (at the start of a word) is held back until the next piece shows
+    whether it is. Whole values are masked wherever they are, inside words too."""
+
+    __slots__ = ("_last", "_pending")
+
+    def __init__(self) -> None:
+        self._pending = ""
+        self._last = ""  # the last character shown, to tell where a word starts
+
+    def feed(self, piece: str) -> str:
+        """The masked text that can be shown now (may be empty)."""
+        known = _known
+        text = self._pending + piece
+        held = 0
+        if known:
+            text = mask_known_secrets(text)
+            held = _partial_tail(text, known, self._last)
+        shown = text[: len(text) - held]
+        self._pending = text[len(shown) :]
+        if shown:
+            self._last = shown[-1]
+        return shown
+
+    def flush(self) -> str:
+        """What is still held back, at the end of the stream (never a whole secret)."""
+        text, self._pending = self._pending, ""
+        return text
+
+
 def mask_secrets(text: str) -> str:
-    """Return `text` with API keys, tokens, passwords and URL credentials replaced by [REDACTED]."""
+    """Return `text` with registered secret values, API keys, tokens, passwords and URL
+    credentials replaced by [REDACTED]."""
+    text = mask_known_secrets(text)
     lowered = text.lower()
     for pattern, replace, triggers in _RULES:
         if any(trigger in lowered for trigger in triggers):
