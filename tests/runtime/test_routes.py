@@ -160,7 +160,7 @@ def test_interrupt_then_resume(client: httpx.Client) -> None:
     ("body", "loc"),
     [
         ({"messages": "hi"}, ["body", "messages"]),
-        ({"messages": [{"role": "robot", "content": "x"}]}, ["body", "messages", 0]),
+        ({"messages": [{"role": "robot", "content": "x"}]}, ["body", "messages", 0, "role"]),
         (
             {"messages": [], "config": {"recursion_limit": "10"}},
             ["body", "config", "recursion_limit"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping
@@ -48,10 +49,23 @@ class Usage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Usage:
+        """Counts as a provider reports them; one that is not a count (a string of words,
+        a list, an infinite or negative number) counts as 0 instead of failing the call."""
         return cls(
-            prompt_tokens=int(data.get("prompt_tokens") or 0),
-            completion_tokens=int(data.get("completion_tokens") or 0),
+            prompt_tokens=token_count(data.get("prompt_tokens")),
+            completion_tokens=token_count(data.get("completion_tokens")),
         )
+
+
+def token_count(value: Any) -> int:
+    """A reported token count as a non-negative int; 0 for anything else."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return 0
+    return max(int(value), 0)
 
 
 @dataclass(slots=True)

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from agentflow.graph.errors import AgentflowError
+from agentflow.runtime.publisher import ApiJSONResponse
 
 
 class ApiError(AgentflowError):
@@ -40,7 +41,7 @@ def error_body(
 
 
 def error_response(error: ApiError, request_id: str) -> JSONResponse:
-    return JSONResponse(
+    return ApiJSONResponse(
         error_body(error.code, error.message, request_id, error.details),
         status_code=error.status,
         headers={**error.headers, "X-Request-ID": request_id},
@@ -52,6 +53,10 @@ def not_found(what: str = "thread") -> ApiError:
 
 
 def validation_error(details: list[dict[str, Any]]) -> ApiError:
+    """422 naming each wrong field by its `loc`: ["body", ...], ["query", name] or
+    ["path", name]."""
+    where = {str(d["loc"][0]) for d in details if d.get("loc")}
+    what = "request body" if where == {"body"} else "request"
     return ApiError(
-        422, "validation_error", "the request body is not valid; see details", details=details
+        422, "validation_error", f"the {what} is not valid; see details", details=details
     )

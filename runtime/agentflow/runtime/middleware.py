@@ -1,6 +1,10 @@
 """Pure-ASGI middleware: request ids, security headers, metrics, one summary log line per
 request, a tracing span per request (continuing the caller's ``traceparent``) and a
-last-resort 500 in the one error shape (never a traceback)."""
+last-resort 500 in the one error shape (never a traceback).
+
+A client that disconnects before its request body arrived is not a server error: the request
+is counted and logged with status 499 (nginx's "client closed request"; nobody receives it),
+at INFO and without a traceback."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import time
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agentflow import tracing
@@ -31,6 +36,7 @@ SECURITY_HEADERS = {
 }
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 QUIET_PATHS = frozenset({"/ping", "/health", "/metrics"})
+CLIENT_CLOSED = 499
 
 
 class RequestMiddleware:
@@ -96,6 +102,11 @@ class RequestMiddleware:
         error_class = None
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            error_class = "ClientDisconnect"
+            if not response_started:  # nobody to answer: counted and logged only
+                status = CLIENT_CLOSED
+                log_fields["outcome"] = "client_closed"
         except Exception as exc:
             error_class = type(exc).__name__
             logger.error(

@@ -1,4 +1,9 @@
-"""Server-Sent Events framing for run streams."""
+"""Encoding what the server sends: JSON bodies and Server-Sent Events frames for run streams.
+
+Text a graph produces may hold lone UTF-16 surrogates (a model's reply cut inside an emoji's
+escape pair). They have no UTF-8 form, so such a value is written with ASCII escapes
+instead (still valid JSON, the same string for the client): a stream or a body is never cut
+by the text in it."""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 from collections import deque
 from typing import Any
 
-from starlette.responses import StreamingResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from agentflow.graph.state import state_values
@@ -75,11 +80,26 @@ class StreamBuffer:
         return chunks
 
 
+def json_bytes(data: Any) -> bytes:
+    """Compact UTF-8 JSON; ASCII escapes for a value holding a lone surrogate."""
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return json.dumps(data, separators=(",", ":"), default=str).encode()
+
+
+class ApiJSONResponse(JSONResponse):
+    """A JSON response that any text a graph produced can be written in."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
 def sse_frame(event: str, data: Any, event_id: int | str | None = None) -> bytes:
     """One SSE event. JSON never contains a raw newline, so `data` is a single line."""
-    payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
     head = f"id: {event_id}\n" if event_id is not None else ""
-    return f"{head}event: {event}\ndata: {payload}\n\n".encode()
+    return f"{head}event: {event}\ndata: ".encode() + json_bytes(data) + b"\n\n"
 
 
 def chunk_payload(chunk: StreamChunk) -> tuple[str, dict[str, Any]]:
