@@ -21,8 +21,8 @@ PUBLIC = {
     "agentflow.graph": [
         "END", "START", "AgentState", "AgentflowError", "CheckpointerError", "Command",
         "CompiledGraph", "GraphError", "GraphRecursionError", "Interrupt", "InvalidInputError",
-        "Message", "NodeError", "RunResult", "StateGraph", "StateSnapshot", "StreamChunk",
-        "StreamEvent", "ToolCall", "Usage", "emit_delta", "interrupt", "streaming_requested",
+        "Message", "NodeError", "NothingToResumeError", "RunResult", "StateGraph",
+        "StateSnapshot", "StreamChunk", "StreamEvent", "ToolCall", "Usage", "emit_delta", "interrupt", "streaming_requested",
     ],
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",

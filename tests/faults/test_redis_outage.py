@@ -39,12 +39,12 @@ def wait_health(server: Server, status: str, timeout: float) -> dict[str, Any]:
 
 def cache_latest_snapshot(server: Server, thread_id: str) -> None:
     """Make `server` read (and so cache in Redis) the thread's latest snapshot without
-    writing: a resume with nothing to resume loads the state, then fails with 422."""
+    writing: a resume with nothing to resume loads the state, then fails with 409."""
     response = server.request(
         "POST", "/v1/graph/invoke", json={"thread_id": thread_id, "resume": "nothing"}
     )
-    assert response.status_code == 422, response.text
-    assert error_code(response) == "invalid_input"
+    assert response.status_code == 409, response.text
+    assert error_code(response) == "nothing_to_resume"
 
 
 def test_redis_outage_degrades_then_recovers(cluster: Cluster, own_redis: RedisProcess) -> None:

@@ -153,7 +153,7 @@ def test_interrupt_then_resume(client: httpx.Client) -> None:
     assert resumed["status"] == "done"
     assert resumed["messages"][-1]["content"] == "you answered yes"
     nothing = client.post("/v1/graph/invoke", json={"thread_id": "q1", "resume": "again"})
-    assert_error(nothing, 422, "invalid_input")
+    assert_error(nothing, 409, "nothing_to_resume")
 
 
 @pytest.mark.parametrize(

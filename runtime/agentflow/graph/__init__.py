@@ -10,6 +10,7 @@ from agentflow.graph.errors import (
     GraphRecursionError,
     InvalidInputError,
     NodeError,
+    NothingToResumeError,
 )
 from agentflow.graph.messages import Message, ToolCall, Usage
 from agentflow.graph.state import AgentState
@@ -29,6 +30,7 @@ __all__ = [
     "InvalidInputError",
     "Message",
     "NodeError",
+    "NothingToResumeError",
     "RunResult",
     "StateGraph",
     "StateSnapshot",

@@ -19,7 +19,13 @@ from agentflow.graph.command import (
     reset_resume_values,
     set_resume_values,
 )
-from agentflow.graph.errors import GraphError, GraphRecursionError, InvalidInputError, NodeError
+from agentflow.graph.errors import (
+    GraphError,
+    GraphRecursionError,
+    InvalidInputError,
+    NodeError,
+    NothingToResumeError,
+)
 from agentflow.graph.messages import Message, Usage, coerce_messages, new_id
 from agentflow.graph.state import (
     AgentState,
@@ -197,7 +203,7 @@ class CompiledGraph:
         resume_values: list[Any] = []
         if has_resume:
             if pending is None or pending.status != "interrupted" or not pending.next:
-                raise InvalidInputError(
+                raise NothingToResumeError(
                     f"nothing to resume: thread {run.thread_id!r} has no pending interrupt. "
                     "Send messages to start a new run instead."
                 )

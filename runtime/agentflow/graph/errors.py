@@ -23,6 +23,10 @@ class InvalidInputError(GraphError):
     """Input (or a node's return value) has the wrong shape."""
 
 
+class NothingToResumeError(InvalidInputError):
+    """A resume (or `Command(resume=...)`) on a thread with no pending interrupt."""
+
+
 class GraphRecursionError(GraphError):
     """A run exceeded its recursion_limit."""
 

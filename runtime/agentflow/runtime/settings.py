@@ -6,6 +6,7 @@ Every error is a `ConfigError` that names the file or variable, the key, and the
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 from agentflow.runtime import env
 from agentflow.runtime.config_sources import ConfigError as ConfigError  # re-exported
 from agentflow.runtime.config_sources import EnvReader, FileReader, expand_vars
+from agentflow.utils.secrets import register_secret
 
 CONFIG_FILE = "agentflow.json"
 MODES = ("development", "production")
@@ -30,18 +32,23 @@ MIN_JWT_SECRET_BYTES = 32
 DEFAULT_MAX_ACTIVE_RUNS = 2000
 KNOWN_KEYS = frozenset(
     {"graph", "env", "checkpointer", "auth", "required_env", "origins", "limits", "name",
-     "description", "$schema", "rate_limits"}
+     "description", "$schema", "rate_limits", "client_roles"}
 )  # fmt: skip
+# Message roles a run request may carry. `user` always; the others come from the graph unless
+# agentflow.json `client_roles` allows them (e.g. a client that seeds a conversation).
+MESSAGE_ROLES = ("user", "system", "assistant", "tool")
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class Secret:
-    """A string that never shows itself in repr, str or logs; `.get()` reveals it."""
+    """A string that never shows itself in repr, str or logs; `.get()` reveals it. Its value
+    is registered with `register_secret`, so the log and model output mask it too."""
 
     __slots__ = ("_value",)
 
     def __init__(self, value: str) -> None:
         self._value = value
+        register_secret(value)  # masked wherever it shows up: logs, errors, model output
 
     def get(self) -> str:
         return self._value
@@ -152,6 +159,12 @@ class Settings:
     required_env: tuple[str, ...] = ()
     playground: bool = False
     rate_limits: RateLimitSettings | None = None
+    client_roles: tuple[str, ...] = ("user",)
+    """Roles a client may send in a run request's messages (agentflow.json `client_roles`).
+    By default only `user`: `system`, `assistant` and `tool` messages come from the graph,
+    and a request carrying one is refused with 422. List a role to accept it from clients,
+    e.g. ["user", "assistant"] to seed a conversation, or ["user", "tool"] for a graph whose
+    tool calls a client answers (a tool message must then carry its `tool_call_id`)."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -376,8 +389,33 @@ def load_settings(
         playground=bool(overrides.get("playground"))
         or (envr.get(env.PLAYGROUND) or "").lower() in ("1", "true", "yes", "on"),
         rate_limits=_rate_limits(reader, where),
+        client_roles=_client_roles(reader, where),
         warnings=tuple(warnings),
     )
+
+
+def _client_roles(reader: FileReader, where: str) -> tuple[str, ...]:
+    """The `client_roles` key: a list of message roles; `user` is always included."""
+    raw = reader.value("client_roles")
+    key = f"{where}: client_roles"
+    if raw is None:
+        return ("user",)
+    if not isinstance(raw, list) or not all(isinstance(role, str) for role in raw):
+        raise ConfigError(
+            f"must be a list of role names, got {raw!r}",
+            where=key,
+            fix='e.g. "client_roles": ["user", "assistant"]',
+        )
+    for role in raw:
+        if role not in MESSAGE_ROLES:
+            close = difflib.get_close_matches(role, MESSAGE_ROLES, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(
+                f"unknown role {role!r}",
+                where=key,
+                fix=f"{hint}roles are {', '.join(MESSAGE_ROLES)}",
+            )
+    return tuple(role for role in MESSAGE_ROLES if role == "user" or role in raw)
 
 
 def _rate_limits(reader: FileReader, where: str) -> RateLimitSettings | None:

@@ -14,6 +14,7 @@ from agentflow.runtime.errors import ApiError, not_found
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.ratelimit import RateLimiter
 from agentflow.runtime.runs import RunService
+from agentflow.runtime.schemas import DEFAULT_RULES, RunRules
 from agentflow.runtime.settings import Settings
 
 
@@ -29,6 +30,7 @@ class AppRuntime:
     graph_error: str | None = None
     config_invalid: bool = False  # graph_error is agentflow.json's (under play)
     limiter: RateLimiter | None = None
+    run_rules: RunRules = DEFAULT_RULES  # what a run request may carry (roles, state fields)
 
 
 def runtime(request: Request) -> AppRuntime:
