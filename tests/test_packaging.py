@@ -22,7 +22,8 @@ PUBLIC = {
         "END", "START", "AgentState", "AgentflowError", "CheckpointerError", "Command",
         "CompiledGraph", "GraphError", "GraphRecursionError", "Interrupt", "InvalidInputError",
         "Message", "NodeError", "NothingToResumeError", "RunResult", "StateGraph",
-        "StateSnapshot", "StreamChunk", "StreamEvent", "ToolCall", "Usage", "emit_delta", "interrupt", "streaming_requested",
+        "StateSnapshot", "StreamChunk", "StreamEvent", "ToolCall", "Usage", "emit_delta",
+        "interrupt", "streaming_requested",
     ],
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
