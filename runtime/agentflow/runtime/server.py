@@ -1,4 +1,9 @@
-"""Serving under uvicorn: preflight checks, one or many workers, graceful drain."""
+"""Serving under uvicorn: preflight checks, one or many workers, graceful drain.
+
+What uvicorn is given beyond its defaults: the guarded HTTP protocol (header limits and
+timeouts, `protocol.py`), a supervisor that logs what it does to workers (`supervisor.py`),
+and a short `timeout_graceful_shutdown`: the drain of the runs happens before uvicorn's
+shutdown starts (`shutdown.py`), so only the last responses are left to send by then."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import os
 import signal
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
@@ -26,6 +31,9 @@ from agentflow.runtime.settings import (
     export_dotenv,
     load_settings,
 )
+
+if TYPE_CHECKING:
+    import uvicorn
 
 
 class StartupError(AgentflowError):
@@ -113,6 +121,9 @@ def tune_gc() -> None:
 
 
 LISTEN_BACKLOG = 8192
+# Seconds uvicorn waits for open requests once the drain (SHUTDOWN_GRACE) has ended every
+# run: the last responses and stream frames go out, then the connections are closed.
+SHUTDOWN_TAIL = 1
 
 # What `play` never reloads for: environments, VCS, caches, our own state and logs, and the
 # SQLite journal files that every request touches.
@@ -130,6 +141,11 @@ def serve(
     `reload=True` (agentflow play) restarts the app when a project file changes."""
     import uvicorn
 
+    from agentflow.runtime.protocol import GuardedHttpProtocol
+    from agentflow.utils import configure_logging
+
+    # The parent's own records (the supervisor's kills and restarts) in the workers' format.
+    configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
     common: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -138,7 +154,8 @@ def serve(
         "server_header": False,
         "proxy_headers": True,
         "forwarded_allow_ips": os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
-        "timeout_graceful_shutdown": settings.shutdown_grace,
+        "http": GuardedHttpProtocol,
+        "timeout_graceful_shutdown": SHUTDOWN_TAIL,
         "timeout_keep_alive": 5,
         # uvicorn's 2,048 pending connections reset clients when thousands connect at once
         # (a burst of new chats); the kernel caps it at net.core.somaxconn.
@@ -157,7 +174,7 @@ def serve(
             reload_dirs=[str(settings.project_dir)],
             reload_includes=RELOAD_INCLUDES,
             reload_excludes=RELOAD_EXCLUDES,
-            **{**common, "timeout_graceful_shutdown": min(settings.shutdown_grace, 3)},
+            **common,
         )
         return
     if settings.workers == 1:
@@ -167,6 +184,25 @@ def serve(
         return
     _hand_over(settings, overrides)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="agentflow-prom-"))
-    uvicorn.run(
-        "agentflow.runtime.server:app_from_env", factory=True, workers=settings.workers, **common
+    supervise(
+        uvicorn.Config(
+            "agentflow.runtime.server:app_from_env",
+            factory=True,
+            workers=settings.workers,
+            **common,
+        )
     )
+
+
+def supervise(config: uvicorn.Config) -> None:
+    """What uvicorn.run does for workers > 1, with the logging supervisor: bind the socket
+    once, start the workers on it, restart the ones that die or hang, until SIGTERM."""
+    from agentflow.runtime.supervisor import WorkerSupervisor
+
+    sock = config.bind_socket()
+    try:
+        WorkerSupervisor(config, sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
