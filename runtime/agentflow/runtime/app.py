@@ -40,7 +40,7 @@ from agentflow.runtime.errors import ApiError, error_body, error_response
 from agentflow.runtime.loader import load_graph
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
-from agentflow.runtime.openapi import Endpoint, build_document
+from agentflow.runtime.openapi import Endpoint, allowed_methods, build_document
 from agentflow.runtime.ratelimit import build_limiter
 from agentflow.runtime.resources import offline_models_warning
 from agentflow.runtime.routes import graph as graph_routes
@@ -58,8 +58,13 @@ from agentflow.utils import configure_logging
 
 logger = logging.getLogger("agentflow.runtime")
 THREAD = "/v1/threads/{thread_id}"
-RUN_HEADERS = (("Idempotency-Key", "replays the stored response for a repeated key"),)
+RUN_HEADERS = (
+    ("Idempotency-Key", "replays the stored response for a repeated key",
+     schemas.IDEMPOTENCY_KEY),
+)  # fmt: skip
 
+# Errors every route of a kind shares (bad bodies, credentials, the state store, rate limits)
+# are added by build_document; `errors` lists the ones particular to the route.
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/ping", system.ping, "Liveness: no dependencies", "system", auth=False,
              response={"type": "object", "properties": {"status": {"const": "ok"}}}),
@@ -70,69 +75,35 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/v1/graph", graph_routes.graph_info, "Nodes, edges and a Mermaid drawing",
              "graph", response=schemas.GRAPH_INFO),
     Endpoint("POST", "/v1/graph/invoke", graph_routes.invoke, "Run the graph to completion",
-             "graph", request=schemas.RUN_REQUEST, response=schemas.RUN_RESPONSE,
-             errors=["400", "404", "409", "413", "422", "500", "503", "504"],
-             headers=RUN_HEADERS),
+             "graph", request=schemas.run_request_for, response=schemas.RUN_RESPONSE,
+             errors=["404", "409", "500", "502", "504"], headers=RUN_HEADERS),
     Endpoint("POST", "/v1/graph/stream", graph_routes.stream, "Run the graph, streaming SSE "
              "events: metadata, node, delta, message, interrupt, error, end", "graph",
-             request=schemas.RUN_REQUEST, response={"type": "string"},
-             media_type="text/event-stream", errors=["400", "404", "409", "413", "422"]),
+             request=schemas.run_request_for, response=schemas.SSE_EVENT,
+             media_type="text/event-stream", errors=["404", "409"]),
     Endpoint("POST", "/v1/graph/stop", graph_routes.stop, "Cancel the run on a thread",
              "graph", request=schemas.STOP_REQUEST, response=schemas.STOP_RESPONSE,
-             errors=["404", "422"]),
+             errors=["404"]),
     Endpoint("GET", "/v1/threads", threads.list_threads, "The caller's threads, newest first",
-             "threads", response=schemas.THREAD_LIST, errors=["422"],
-             query=[("limit", "integer", "1-100, default 20"),
-                    ("cursor", "string", "next_cursor of the previous page")]),
+             "threads", response=schemas.THREAD_LIST,
+             query=[("limit", schemas.THREAD_LIMIT, "page size"),
+                    ("cursor", schemas.CURSOR, "next_cursor of the previous page")]),
     Endpoint("GET", THREAD, threads.get_thread, "One thread", "threads",
              response=schemas.THREAD, errors=["404"]),
     Endpoint("DELETE", THREAD, threads.delete_thread, "Delete a thread and its history",
-             "threads", response={"type": "object"}, errors=["404", "409"]),
+             "threads", response=schemas.DELETED, errors=["404", "409"]),
     Endpoint("GET", THREAD + "/state", threads.thread_state,
              "Latest state, pending interrupt and next nodes", "threads",
              response=schemas.THREAD_STATE, errors=["404"]),
     Endpoint("GET", THREAD + "/messages", threads.thread_messages, "Messages, paginated",
-             "threads", response=schemas.MESSAGE_PAGE, errors=["404", "422"],
-             query=[("offset", "integer", "position to start at"),
-                    ("limit", "integer", "1-500, default 50")]),
+             "threads", response=schemas.MESSAGE_PAGE, errors=["404"],
+             query=[("offset", schemas.OFFSET, "position to start at"),
+                    ("limit", schemas.MESSAGE_LIMIT, "page size")]),
     Endpoint("GET", THREAD + "/history", threads.thread_history, "Checkpoints, newest first",
-             "threads", response=schemas.HISTORY, errors=["404", "422"],
-             query=[("limit", "integer", "1-100, default 20"),
-                    ("before", "string", "next_cursor of the previous page")]),
+             "threads", response=schemas.HISTORY, errors=["404"],
+             query=[("limit", schemas.THREAD_LIMIT, "page size"),
+                    ("before", schemas.CHECKPOINT_ID, "next_cursor of the previous page")]),
 ]  # fmt: skip
-
-
-class _OneLine(logging.Filter):
-    """Library records (asyncpg's pool reconnecting, redis) as one line: the exception's
-    class and message instead of a traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
-            record.args = None
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-def route_library_logs(names: tuple[str, ...] = ("asyncpg", "redis")) -> None:
-    """Send warnings of the libraries we drive through agentflow's handler (JSON in
-    production, secrets redacted) instead of Python's bare stderr fallback."""
-    handlers: list[logging.Handler] = []
-    for source in logging.getLogger("agentflow").handlers:
-        if isinstance(source, logging.StreamHandler):
-            handler = logging.StreamHandler(source.stream)
-            handler.setFormatter(source.formatter)
-            for redaction in source.filters:
-                handler.addFilter(redaction)
-            handler.addFilter(_OneLine())  # on the handler: it sees child loggers' records
-            handlers.append(handler)
-    for name in names:
-        library = logging.getLogger(name)
-        library.handlers = handlers
-        library.propagate = False
-        library.setLevel(logging.WARNING)
 
 
 def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
@@ -269,7 +240,6 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
-        route_library_logs()
         shown = json.loads(os.environ.get(env.SHOWN_WARNINGS) or "[]")
         for warning in settings.warnings:
             if warning not in shown:  # said once: the CLI printed it before serving
@@ -293,6 +263,7 @@ def create_app(
         checkpointer = open_checkpointer(settings.checkpointer)
         await checkpointer.setup()
         bound = loaded.with_checkpointer(checkpointer)
+        document.update(build_document(ENDPOINTS, settings, bound))  # names its state fields
         coordinator = open_coordinator(checkpointer, settings)
         runs = RunService(bound, checkpointer, settings, metrics, coordinator)
         await coordinator.start(runs.stop_local)
@@ -306,6 +277,7 @@ def create_app(
             graph_error=graph_error,
             config_invalid=config_error is not None,
             limiter=build_limiter(settings, checkpointer),
+            run_rules=schemas.RunRules.of(settings, bound),
         )
         if graph_error is None:
             logger.info(
@@ -315,9 +287,16 @@ def create_app(
             offline = offline_models_warning(bound, production=settings.production)
             if offline is not None:
                 logger.warning(offline)
+        from agentflow.runtime.shutdown import drain_on_signal
+        from agentflow.runtime.watchdog import start_watchdog
+
+        watchdog = start_watchdog()
+        restore_signals = drain_on_signal(runs, settings.shutdown_grace)  # SIGTERM drains
         try:
             yield
         finally:
+            restore_signals()
+            watchdog.stop()
             await runs.drain(settings.shutdown_grace)
             await coordinator.close()
             await checkpointer.close()
@@ -330,6 +309,9 @@ def create_app(
         return error_response(exc, request_id(request))
 
     async def storage_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, ValueError):  # a value the caller passed (cursor, limit): 422
+            invalid = ApiError(422, "validation_error", str(exc))
+            return error_response(invalid, request_id(request))
         logger.error("state store error: %s", exc, extra={"error_class": type(exc).__name__})
         error = ApiError(
             503, "storage_unavailable", "the state store is unavailable; retry shortly"
@@ -345,7 +327,11 @@ def create_app(
             message.get(exc.status_code, str(exc.detail)),
             request_id(request),
         )
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        methods = allowed_methods(ENDPOINTS, request.url.path) if exc.status_code == 405 else []
+        if methods:  # every method of the path, not only the refusing route's
+            headers["Allow"] = ", ".join(methods)
+        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
     cors_origins = list(settings.origins)
     wildcard = "*" in cors_origins

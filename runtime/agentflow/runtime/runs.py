@@ -21,6 +21,7 @@ from agentflow.graph.errors import (
     GraphRecursionError,
     InvalidInputError,
     NodeError,
+    NothingToResumeError,
 )
 from agentflow.graph.messages import new_id
 from agentflow.graph.stream import StreamChunk, StreamEvent
@@ -42,6 +43,8 @@ OBSERVED = frozenset({StreamEvent.NODE_END, StreamEvent.ERROR, StreamEvent.MESSA
 
 
 OVERLOAD_RETRY_AFTER = "1"  # seconds: runs against a model finish within a few
+SERVER_SHUTDOWN = "server_shutdown"  # the cancel reason (and error code) of a drained run
+CANCEL_SETTLE = 0.5  # seconds cancelled runs get to checkpoint before the server stops
 
 
 class RunTimeoutError(Exception):
@@ -62,6 +65,7 @@ class ActiveRun:
     error_class: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
     on_finish: FinishHook | None = None
+    cancel_reason: str | None = None  # SERVER_SHUTDOWN when the drain cancelled it
 
     def log_fields(self) -> dict[str, Any]:
         """Outcome fields for the request's summary log line."""
@@ -317,19 +321,24 @@ class RunService:
         return True
 
     async def drain(self, grace: float) -> None:
-        """Refuse new runs, give running ones `grace` seconds, then cancel the rest (each is
-        checkpointed as cancelled and can be resumed)."""
+        """Refuse new runs, give running ones `grace` seconds, then cancel the rest with the
+        reason SERVER_SHUTDOWN (each is checkpointed as cancelled and can be resumed; their
+        clients are told so) and give them CANCEL_SETTLE seconds to save that."""
         self.accepting = False
-        tasks = [r.task for r in self.active.values() if r.task is not None]
-        if not tasks:
+        running = {r.task: r for r in self.active.values() if r.task and not r.task.done()}
+        if not running:
             return
-        logger.info("waiting up to %.0fs for %d run(s) to finish", grace, len(tasks))
-        _, pending = await asyncio.wait(tasks, timeout=grace)
+        logger.info("waiting up to %gs for %d run(s) to finish", grace, len(running))
+        _, pending = await asyncio.wait(list(running), timeout=grace)
         for task in pending:
+            running[task].cancel_reason = SERVER_SHUTDOWN
             task.cancel()
         if pending:
-            logger.warning("cancelled %d run(s) still going after the grace period", len(pending))
-            await asyncio.wait(pending, timeout=5)
+            logger.warning(
+                "cancelled %d run(s) still going after the %gs grace period; their threads "
+                "can be resumed", len(pending), grace,
+            )  # fmt: skip
+            await asyncio.wait(pending, timeout=CANCEL_SETTLE)
 
 
 def thread_busy() -> ApiError:
@@ -341,13 +350,25 @@ def thread_busy() -> ApiError:
     )
 
 
-def run_error(exc: BaseException, *, production: bool) -> ApiError:
+def run_error(
+    exc: BaseException, *, production: bool, cancel_reason: str | None = None
+) -> ApiError:
     """Map a failed run to the API error a client sees. Production never shows exception
-    text; development shows it with secrets masked."""
+    text; development shows it with secrets masked. `cancel_reason` is the run's (a run
+    the shutdown cancelled is a 503 the client can retry)."""
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, RunTimeoutError):
         return ApiError(504, "run_timeout", "the run took longer than the server's RUN_TIMEOUT")
+    if isinstance(exc, asyncio.CancelledError) and cancel_reason == SERVER_SHUTDOWN:
+        return ApiError(
+            503,
+            SERVER_SHUTDOWN,
+            "the server is restarting and stopped this run before it finished; its completed "
+            "steps are saved: resume it with a request on the same thread_id without new "
+            "messages",
+            headers={"Retry-After": OVERLOAD_RETRY_AFTER},
+        )
     if isinstance(exc, asyncio.CancelledError):
         return ApiError(409, "run_cancelled", "the run was stopped before it finished")
     if isinstance(exc, GraphRecursionError):
@@ -355,6 +376,8 @@ def run_error(exc: BaseException, *, production: bool) -> ApiError:
         if not production:
             message = mask_secrets(str(exc))
         return ApiError(422, "recursion_limit_exceeded", message)
+    if isinstance(exc, NothingToResumeError):  # the thread's state conflicts, not the body
+        return ApiError(409, "nothing_to_resume", mask_secrets(str(exc)))
     if isinstance(exc, InvalidInputError):
         return ApiError(422, "invalid_input", mask_secrets(str(exc)))
     if isinstance(exc, ConflictError):

@@ -17,12 +17,20 @@ from agentflow.runtime import idempotency
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.publisher import (
     HEARTBEAT,
+    ApiJSONResponse,
     EventStreamResponse,
     StreamBuffer,
     chunk_payload,
     sse_frame,
 )
-from agentflow.runtime.runs import ActiveRun, EventSink, run_body, run_error, time_limit
+from agentflow.runtime.runs import (
+    SERVER_SHUTDOWN,
+    ActiveRun,
+    EventSink,
+    run_body,
+    run_error,
+    time_limit,
+)
 from agentflow.runtime.schemas import parse_run_request, parse_stop_request, read_json
 from agentflow.runtime.state import AppRuntime, current_user, request_id, require_graph
 
@@ -40,18 +48,18 @@ async def invoke(request: Request) -> Response:
     rt, user_id = await current_user(request)
     require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
-    run_request = parse_run_request(body)
+    run_request = parse_run_request(body, rt.run_rules)
     key = idempotency.request_key(request.headers)
     if key is None:
         active = await rt.runs.start(run_request, user_id=user_id, request_id=request_id(request))
         result = await _wait_logged(request, active, rt)
-        return JSONResponse(run_body(result, len(run_request.messages)))
+        return ApiJSONResponse(run_body(result, len(run_request.messages)))
     claimed = await idempotency.claim(rt, user_id, key, body, run_request)
     if isinstance(claimed, IdempotencyRecord):
-        return JSONResponse(claimed.body, status_code=claimed.status, headers=REPLAYED)
+        return ApiJSONResponse(claimed.body, status_code=claimed.status, headers=REPLAYED)
     active, outcome = await _start_claimed(request, rt, user_id, claimed)
     await _wait_logged(request, active, rt)
-    return JSONResponse(outcome)
+    return ApiJSONResponse(outcome)
 
 
 async def _start_claimed(
@@ -99,7 +107,11 @@ async def _wait(active: ActiveRun, rt: AppRuntime) -> RunResult:
         return await asyncio.shield(active.task)
     except asyncio.CancelledError:
         if active.task.done() and active.task.cancelled():
-            raise run_error(asyncio.CancelledError(), production=rt.settings.production) from None
+            raise run_error(
+                asyncio.CancelledError(),
+                production=rt.settings.production,
+                cancel_reason=active.cancel_reason,
+            ) from None
         raise
     except Exception as exc:
         raise run_error(exc, production=rt.settings.production) from None
@@ -113,7 +125,7 @@ async def stream(request: Request) -> Response:
     rt, user_id = await current_user(request)
     require_graph(rt)
     body = await read_json(request, rt.settings.max_body_bytes)
-    run_request = parse_run_request(body)
+    run_request = parse_run_request(body, rt.run_rules)
     key = idempotency.request_key(request.headers)
     buffer = StreamBuffer()
     if key is None:
@@ -193,14 +205,17 @@ async def _events(
         exc: BaseException = (
             asyncio.CancelledError() if task.cancelled() else task.exception()  # type: ignore[assignment]
         )
-        error = run_error(exc, production=rt.settings.production)
+        error = run_error(
+            exc, production=rt.settings.production, cancel_reason=active.cancel_reason
+        )
         ids = {"thread_id": active.thread_id, "run_id": active.run_id}
         event_id += 1
         yield sse_frame(
             "error",
-            {**ids, "code": error.code, "message": error.message, "request_id": active.request_id},
+            {**ids, "code": error.code, "message": error.message, "request_id": active.request_id,
+             "resumable": error.code == SERVER_SHUTDOWN},
             event_id,
-        )
+        )  # fmt: skip
         event_id += 1
         status = "cancelled" if task.cancelled() else "error"
         yield sse_frame("end", {**ids, "status": status}, event_id)
