@@ -24,3 +24,14 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     finally:
         tracing.reset()
         provider.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def own_secret_registry() -> Iterator[None]:
+    """Secret values registered during a test (settings, models) are forgotten after it, so
+    one test's secrets never change how another's streams are masked."""
+    from agentflow.utils import secrets
+
+    before = secrets._known
+    yield
+    secrets._known = before
