@@ -28,10 +28,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_app(app: Starlette) -> Iterator[str]:
-    """Run `app` under uvicorn in a thread until the block exits."""
+def serve_app(app: Starlette, **options: Any) -> Iterator[str]:
+    """Run `app` under uvicorn (with more uvicorn `options`) in a thread until the block
+    exits."""
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", **options
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from agentflow.runtime import create_app, load_settings
 from agentflow.runtime.protocol import DEFAULT_LIMITS, ConnectionLimits, guarded_protocol
 from tests.runtime import graphs
-from tests.runtime.conftest import free_port, write_project
+from tests.runtime.conftest import serve_app, write_project
 
 SHORT = replace(DEFAULT_LIMITS, header_timeout=0.5, idle_timeout=0.5)
 WAIT = 10.0  # every socket read gives up after this long: a test never hangs
@@ -35,28 +34,9 @@ PUSH_CAP = 16 * 1024 * 1024
 def guarded_server(tmp_path: Path, limits: ConnectionLimits) -> Iterator[tuple[str, int]]:
     """The app under uvicorn with the server's protocol and `limits`, in a thread."""
     settings = load_settings(write_project(tmp_path / "project"), environ={})
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, graph=graphs.echo),
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        lifespan="on",
-        http=guarded_protocol(limits),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield "127.0.0.1", port
-    finally:
-        server.should_exit = True
-        thread.join(15)
+    with serve_app(create_app(settings, graph=graphs.echo), http=guarded_protocol(limits)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        yield host, int(port)
 
 
 def connect(address: tuple[str, int]) -> socket.socket:

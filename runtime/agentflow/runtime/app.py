@@ -58,6 +58,7 @@ from agentflow.utils import configure_logging
 
 logger = logging.getLogger("agentflow.runtime")
 THREAD = "/v1/threads/{thread_id}"
+RELOAD_GRACE = 3.0  # seconds runs get when `play` reloads the app
 RUN_HEADERS = (
     ("Idempotency-Key", "replays the stored response for a repeated key",
      schemas.IDEMPOTENCY_KEY),
@@ -290,14 +291,20 @@ def create_app(
         from agentflow.runtime.shutdown import drain_on_signal
         from agentflow.runtime.watchdog import start_watchdog
 
+        # Under `play` a reload (a SIGTERM from the reloader) must not wait long for runs.
+        grace = (
+            min(settings.shutdown_grace, RELOAD_GRACE)
+            if settings.playground
+            else (settings.shutdown_grace)
+        )
         watchdog = start_watchdog()
-        restore_signals = drain_on_signal(runs, settings.shutdown_grace)  # SIGTERM drains
+        restore_signals = drain_on_signal(runs, grace)  # SIGTERM drains
         try:
             yield
         finally:
             restore_signals()
             watchdog.stop()
-            await runs.drain(settings.shutdown_grace)
+            await runs.drain(grace)
             await coordinator.close()
             await checkpointer.close()
             from agentflow.models import aclose_shared_clients
