@@ -122,6 +122,7 @@ def test_sigterm_drains_within_the_grace(
     assert isinstance(refused, httpx.Response), f"a new run during the drain: {refused}"
     assert refused.status_code == 503, refused.text
     assert error_code(refused) == "shutting_down"
+    assert refused.headers.get("retry-after") == "1"
     assert refused_after < GRACE  # at once, not when the drain is over
 
     answer = invoke.result(timeout=HTTP_TIMEOUT)

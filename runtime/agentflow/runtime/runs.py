@@ -109,7 +109,12 @@ class RunService:
         `on_finish` (an idempotent request's bookkeeping) marks the thread as one others may
         know of: it is leased like any named thread."""
         if not self.accepting:
-            raise ApiError(503, "shutting_down", "the server is shutting down; retry shortly")
+            raise ApiError(
+                503,
+                "shutting_down",
+                "the server is shutting down; retry shortly (another instance takes over)",
+                headers={"Retry-After": OVERLOAD_RETRY_AFTER},
+            )
         if len(self.active) >= self.settings.max_active_runs:
             self.metrics.count_run("refused")
             raise ApiError(

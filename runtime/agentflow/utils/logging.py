@@ -197,6 +197,9 @@ class OneLineLibraryErrors(logging.Filter):
         return True
 
 
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
 def configure_logging(
     level: str = "INFO",
     fmt: Literal["json", "pretty"] = "pretty",
@@ -245,3 +248,8 @@ def configure_logging(
     agentflow.propagate = True
     for name in LIBRARY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in SERVER_LOGGERS:  # uvicorn's own config gives them handlers that skip ours
+        server = logging.getLogger(name)
+        for old in list(server.handlers):
+            server.removeHandler(old)
+        server.propagate = True
