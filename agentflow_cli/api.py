@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, config_hint, err_console, print_error
 
 if TYPE_CHECKING:
-    from agentflow.runtime import Settings
+    from agentflow.runtime import Components, Settings
     from agentflow_cli.checks import Finding
 
 
@@ -23,7 +23,7 @@ def run_api(
     log_level: str | None,
 ) -> None:
     from agentflow.graph.errors import AgentflowError
-    from agentflow.runtime import load_settings, preflight, serve
+    from agentflow.runtime import load_settings, serve
     from agentflow.runtime.settings import export_dotenv
 
     overrides: dict[str, Any] = {
@@ -35,15 +35,36 @@ def run_api(
         settings = load_settings(config, **overrides)
         show_warnings(settings)
         export_dotenv(settings)  # the graph and required_env see the dotenv file's values
-        refuse_blocking_problems(settings)
-        preflight(settings)  # the last line of defence: auth objects, checkpointer setup
+        components = build_or_refuse(settings)
+        # One worker serves these components; the state store is opened (and migrated)
+        # before the port is bound, and its errors stop the start here too.
+        serve(settings, overrides=overrides, components=components)
     except AgentflowError as exc:
+        code = getattr(exc, "code", None)
+        problem = getattr(exc, "problem", None) or exc
         raise CliError(
-            f"cannot start the server: {getattr(exc, 'problem', None) or exc}",
+            f"cannot start the server: {problem}" + (f" [{code}]" if code else ""),
             hint=config_hint(exc),
             code=EXIT_SERVER_FAILED,
         ) from exc
-    serve(settings, overrides=overrides)
+
+
+def build_or_refuse(settings: Settings) -> Components:
+    """Build the server's components (the graph is imported here, once), or print every
+    blocking problem, the graph's with the others, and stop (exit 3) before binding."""
+    from agentflow.runtime import ConfigError, ImportFromStringError, build_components
+    from agentflow_cli.checks import Finding
+
+    components, found = None, []
+    try:
+        components = build_components(settings)
+    except ConfigError as exc:
+        graph = isinstance(exc, ImportFromStringError) and (exc.where or "").endswith(": graph")
+        code = "AF-GRAPH-001" if graph else "AF-CONFIG-004"
+        found.append(Finding(code, "startup", "error", code, exc.problem, config_hint(exc)))
+    refuse_blocking_problems(settings, also=found)
+    assert components is not None
+    return components
 
 
 def show_warnings(settings: Settings) -> None:
@@ -65,50 +86,31 @@ def project_environ(settings: Settings) -> dict[str, str]:
     return {**dotenv, **os.environ}
 
 
-def blocking_problems(settings: Settings, *, import_graph: bool = True) -> list[Finding]:
-    """The cheap error-severity checks of `agentflow doctor` that would make every request
-    fail, and a port the server cannot bind. The graph is imported in this process (unless
-    `import_graph` is false: `play` shows a broken graph in the page instead): the server
-    is about to import it anyway. The settings loader has already refused a missing or
-    short JWT secret and a bad algorithm. Reaching the checkpointer is left to `preflight`,
-    which retries while the database starts (one quick probe would fail a stack that starts
-    app and database together)."""
-    from agentflow_cli.checks import (
-        Outcome,
-        environment,
-        graph,
-        persistence,
-        runtime,
-        scrubbed,
-        secret_values,
-        settings_secrets,
-    )
+def blocking_problems(settings: Settings) -> list[Finding]:
+    """The runtime's own startup checks (the ones `agentflow doctor` reports under the same
+    codes), and a port the server cannot bind, as error findings with secrets scrubbed. The
+    graph is imported next (`build_or_refuse`); the settings loader has already refused a
+    missing or short JWT secret and a bad algorithm."""
+    from agentflow.runtime import startup_problems
+    from agentflow_cli.checks import Finding, runtime, scrubbed, secret_values, settings_secrets
 
     environ = project_environ(settings)
     port = runtime.port_outcome(settings.host, settings.port)
-    taken = None if port.severity == "ok" else Outcome("error", port.detail, port.fix)
-    outcomes = [
-        (runtime.PORT, taken),
-        (persistence.WORKERS, persistence.workers_outcome(settings)),
-        (environment.REQUIRED_ENV,
-         environment.required_env_outcome(settings.required_env, environ)),
-        (persistence.SQLITE, persistence.sqlite_outcome(settings.checkpointer)),
-    ]  # fmt: skip
-    if import_graph:
-        outcomes.append((graph.GRAPH, graph.import_outcome(settings.graph, settings.project_dir)))
-    secrets = secret_values(environ, settings.required_env) + settings_secrets(settings)
-    return [
-        scrubbed(check.finding(outcome), secrets)
-        for check, outcome in outcomes
-        if outcome is not None and outcome.severity == "error"
+    found = [] if port.severity == "ok" else [runtime.PORT.finding(port)]
+    found += [
+        Finding(p.code, "startup", "error", p.code, p.problem, p.fix)
+        for p in startup_problems(settings, environ)
     ]
+    secrets = secret_values(environ, settings.required_env) + settings_secrets(settings)
+    return [scrubbed(finding, secrets) for finding in found]
 
 
 def refuse_blocking_problems(
-    settings: Settings, *, import_graph: bool = True, what: str = "the server"
+    settings: Settings, *, also: list[Finding] | None = None, what: str = "the server"
 ) -> None:
-    """Print every blocking problem and stop (exit 3) before binding the port."""
-    problems = blocking_problems(settings, import_graph=import_graph)
+    """Print every blocking problem (and the `also` ones) and stop (exit 3) before binding
+    the port."""
+    problems = blocking_problems(settings) + (also or [])
     if not problems:
         return
     *others, last = problems

@@ -44,7 +44,7 @@ def run_play(
 
         run_terminal(settings)
         return
-    refuse_blocking_problems(settings, import_graph=False, what="the playground")
+    refuse_blocking_problems(settings, what="the playground")
     base = f"http://{_display_host(host)}:{port}"
     console.print(
         f"\n[bold]agentflow play[/] — {settings.graph} "

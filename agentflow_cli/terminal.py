@@ -43,8 +43,8 @@ def run_terminal(settings: Settings) -> None:
     """Load the project's graph and chat with it until /quit, Ctrl-D or a double Ctrl-C."""
     from agentflow.graph.errors import AgentflowError
     from agentflow.runtime import ConfigError, load_graph
-    from agentflow.runtime.app import open_checkpointer
     from agentflow.runtime.settings import export_dotenv
+    from agentflow.runtime.startup import checkpointer_for
     from agentflow.utils import configure_logging
 
     configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
@@ -57,7 +57,7 @@ def run_terminal(settings: Settings) -> None:
         ) from None
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    checkpointer = open_checkpointer(settings.checkpointer)
+    checkpointer = checkpointer_for(settings.checkpointer)
     try:
         try:
             loop.run_until_complete(checkpointer.setup())

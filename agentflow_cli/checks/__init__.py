@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from agentflow.runtime.settings import Settings
+    from agentflow.runtime.startup import StartupProblem
     from agentflow_cli.checks.context import Context
 
 Severity = Literal["error", "warning", "ok"]
@@ -64,6 +65,11 @@ class Outcome:
     severity: Severity
     detail: str
     fix: str = ""
+
+
+def problem_outcome(problem: StartupProblem) -> Outcome:
+    """The error outcome of a check the runtime itself makes before serving."""
+    return Outcome("error", problem.problem, problem.fix)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,8 @@ from importlib import metadata
 from pathlib import Path
 
 from agentflow.runtime.settings import MODES
-from agentflow_cli.checks import Check, Outcome, Skipped
+from agentflow.runtime.startup import missing_variables, required_env_problem
+from agentflow_cli.checks import Check, Outcome, Skipped, problem_outcome
 from agentflow_cli.checks.context import Context
 
 MIN_PYTHON = (3, 10)
@@ -44,20 +45,12 @@ def _dotenv(ctx: Context) -> Outcome:
     return Outcome("ok", f"{value!r} exists and defines {len(ctx.dotenv)} variables")
 
 
-def missing_variables(names: Iterable[str], environ: Mapping[str, str]) -> list[str]:
-    return [name for name in names if not (environ.get(name) or "").strip()]
-
-
 def required_env_outcome(names: Iterable[str], environ: Mapping[str, str]) -> Outcome:
     """Every name in `required_env` is set (to something) in `environ`."""
     names = list(names)
-    missing = missing_variables(names, environ)
-    if missing:
-        return Outcome(
-            "error",
-            f"required environment variables are not set: {', '.join(missing)}",
-            "set them in the environment or in the dotenv file named by 'env'",
-        )
+    problem = required_env_problem(names, environ)
+    if problem is not None:
+        return problem_outcome(problem)
     if not names:
         return Outcome("ok", "no required_env listed")
     return Outcome("ok", f"all {len(names)} set: {', '.join(names)}")

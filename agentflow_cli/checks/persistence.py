@@ -3,12 +3,10 @@ SQLite file, and (online) the Postgres schema version and connection budget."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from agentflow.checkpointer.pg_schema import migrations
 from agentflow.runtime.settings import CheckpointerSettings, Settings
-from agentflow_cli.checks import Check, Outcome, Skipped
+from agentflow.runtime.startup import sqlite_problem, workers_problem
+from agentflow_cli.checks import Check, Outcome, Skipped, problem_outcome
 from agentflow_cli.checks.context import Context
 
 # Connections kept free for psql, migrations and monitoring, on top of the superuser ones.
@@ -33,39 +31,21 @@ def _durable(ctx: Context) -> Outcome:
 
 
 def workers_outcome(settings: Settings) -> Outcome:
-    checkpointer, workers = settings.checkpointer, settings.workers
-    if workers > 1 and not checkpointer.shareable:
-        kind = checkpointer.kind
-        return Outcome(
-            "error",
-            f"{workers} workers cannot share the {kind} checkpointer: each worker would see "
-            "different threads"
-            + (" and SQLite allows one writer process" if kind == "sqlite" else ""),
-            'use "checkpointer": "postgres" (with DATABASE_URL) for several workers, or run '
-            "one worker (WEB_CONCURRENCY=1 or --workers 1)",
-        )
-    plural = "s" * (workers != 1)
-    return Outcome("ok", f"{workers} worker{plural}, {checkpointer.kind} checkpointer")
+    problem = workers_problem(settings)
+    if problem is not None:
+        return problem_outcome(problem)
+    workers, kind = settings.workers, settings.checkpointer.kind
+    return Outcome("ok", f"{workers} worker{'s' * (workers != 1)}, {kind} checkpointer")
 
 
 def sqlite_outcome(checkpointer: CheckpointerSettings) -> Outcome | None:
     """The SQLite file (and its directory, for the WAL files) can be created and written."""
     if checkpointer.kind != "sqlite":
         return None
+    problem = sqlite_problem(checkpointer)
+    if problem is not None:
+        return problem_outcome(problem)
     path = checkpointer.path
-    existing: Path = path.parent
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    fix = (
-        "make it writable by the server's user, or choose another file with "
-        '"checkpointer": {"kind": "sqlite", "path": "..."}'
-    )
-    if not existing.is_dir():
-        return Outcome("error", f"cannot create {path}: {existing} is not a directory", fix)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return Outcome("error", f"cannot write {path}: {existing} is read-only here", fix)
-    if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
-        return Outcome("error", f"{path} exists but is not a writable file", fix)
     return Outcome("ok", f"{path} is writable" if path.exists() else f"{path} will be created")
 
 

@@ -67,7 +67,7 @@ def fresh_imports() -> Iterator[None]:
 def served(monkeypatch: pytest.MonkeyPatch) -> list[Settings]:
     calls: list[Settings] = []
 
-    def fake_serve(settings: Settings, *, overrides: dict[str, Any] | None = None) -> None:
+    def fake_serve(settings: Settings, **options: Any) -> None:
         calls.append(settings)
 
     monkeypatch.setattr("agentflow.runtime.serve", fake_serve)
@@ -217,10 +217,12 @@ def test_the_server_accepts_a_burst_of_connections(
     """uvicorn's default backlog (2,048) reset clients when 5,000 connected at once."""
     from agentflow.runtime.server import serve
 
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append(options))
+    configs: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        "agentflow.runtime.server.serve_one",
+        lambda settings, parts, options: configs.append(options),
+    )
     monkeypatch.setattr("signal.signal", lambda *args: None)
     settings = Settings(project_dir=tmp_path, config_path=None, graph="graph.react:app")
-    monkeypatch.setattr("agentflow.runtime.server.create_app", lambda settings: object())
     serve(settings)
-    assert calls[0]["backlog"] >= 8192
+    assert configs[0]["backlog"] >= 8192

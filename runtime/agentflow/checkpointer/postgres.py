@@ -146,8 +146,21 @@ class PgCheckpointer(Checkpointer):
             f"({type(last).__name__}: {last}). Check DATABASE_URL and that the server is up."
         ) from None
 
+    async def _schema_version(self, pool: asyncpg.Pool) -> int:
+        """The schema's version, read without a lock (0 while it does not exist)."""
+        try:
+            version = await pool.fetchval(f"SELECT max(version) FROM {self.s}.schema_version")
+        except (asyncpg.exceptions.UndefinedTableError, asyncpg.exceptions.InvalidSchemaNameError):
+            return 0
+        return int(version or 0)
+
     async def _migrate(self, pool: asyncpg.Pool) -> None:
+        """Bring the schema to this version, once: a process that finds it current (every
+        worker after the first start) takes no lock and changes nothing."""
         steps = migrations(self.s)
+        if await self._schema_version(pool) == len(steps):
+            return
+        logger.info("migrating schema %s", self.schema)
         lock_id = zlib.crc32(f"agentflow-migrate:{self.schema}".encode())
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)

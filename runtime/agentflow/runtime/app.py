@@ -26,18 +26,11 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from agentflow.checkpointer import (
-    Checkpointer,
-    CheckpointerError,
-    InMemoryCheckpointer,
-    SqliteCheckpointer,
-)
+from agentflow.checkpointer import Checkpointer, CheckpointerError
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime import env, schemas
-from agentflow.runtime.auth import build_authenticator
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, error_body, error_response
-from agentflow.runtime.loader import load_graph
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
 from agentflow.runtime.openapi import Endpoint, allowed_methods, build_document
@@ -46,12 +39,13 @@ from agentflow.runtime.resources import offline_models_warning
 from agentflow.runtime.routes import graph as graph_routes
 from agentflow.runtime.routes import system, threads
 from agentflow.runtime.runs import RunService
-from agentflow.runtime.settings import (
-    CheckpointerSettings,
-    ConfigError,
-    Settings,
-    check_required_env,
-    export_dotenv,
+from agentflow.runtime.settings import ConfigError, Settings, export_dotenv
+from agentflow.runtime.startup import (
+    Components,
+    StartupError,
+    build_components,
+    open_storage,
+    required_env_problem,
 )
 from agentflow.runtime.state import AppRuntime, request_id
 from agentflow.utils import configure_logging
@@ -105,24 +99,6 @@ ENDPOINTS: list[Endpoint] = [
              query=[("limit", schemas.THREAD_LIMIT, "page size"),
                     ("before", schemas.CHECKPOINT_ID, "next_cursor of the previous page")]),
 ]  # fmt: skip
-
-
-def open_checkpointer(settings: CheckpointerSettings) -> Checkpointer:
-    if settings.kind == "memory":
-        return InMemoryCheckpointer()
-    if settings.kind == "sqlite":
-        return SqliteCheckpointer(settings.path)
-    from agentflow.checkpointer.postgres import PgCheckpointer
-
-    assert settings.dsn is not None
-    return PgCheckpointer(
-        settings.dsn.get(),
-        schema=settings.schema,
-        min_size=settings.pool_min,
-        max_size=settings.pool_max,
-        pgbouncer=settings.pgbouncer,
-        redis_url=settings.redis_url.get() if settings.redis_url else None,
-    )
 
 
 def open_coordinator(checkpointer: Checkpointer, settings: Settings) -> RunCoordinator:
@@ -186,10 +162,12 @@ def create_app(
     settings: Settings,
     *,
     graph: CompiledGraph | None = None,
+    components: Components | None = None,
     config_error: ConfigError | None = None,
 ) -> Starlette:
-    """Build the app. The graph is imported (or the given one used) once, at startup, and
-    bound to the configured checkpointer. Under `play` (settings.playground) a graph that
+    """Build the app. At startup the lifespan builds the components it was not given (the
+    graph is imported, or the given one used, once) and binds the graph to the configured
+    checkpointer. Under `play` (settings.playground) a graph that
     fails to import, a missing `required_env` variable or a `config_error` (agentflow.json
     does not load) keep the server up, answering 503 with the problem until it is fixed."""
     metrics = Metrics()
@@ -247,22 +225,24 @@ def create_app(
                 logger.warning(warning)
         export_dotenv(settings)
         graph_error: str | None = None
+        built = components
         try:
             if config_error is not None:
                 raise config_error
-            if settings.playground:
-                check_required_env(settings, os.environ)
-            loaded = graph or load_graph(settings.graph, settings.project_dir)
+            missing = required_env_problem(settings.required_env, os.environ)
+            if settings.playground and missing is not None:
+                raise StartupError.of(missing)
+            built = built or build_components(settings, graph=graph)
         except ConfigError as exc:
             if not settings.playground:
                 raise
             # Under `play` a broken project keeps the server up, showing the error until the
             # file is fixed (the reloader restarts the app then).
             graph_error = str(exc)
-            loaded = unavailable_graph()
+            built = build_components(settings, graph=unavailable_graph())
             logger.error("the project failed to load: %s", graph_error)
-        checkpointer = open_checkpointer(settings.checkpointer)
-        await checkpointer.setup()
+        checkpointer = built.checkpointer or await open_storage(settings.checkpointer)
+        loaded = built.graph
         bound = loaded.with_checkpointer(checkpointer)
         document.update(build_document(ENDPOINTS, settings, bound))  # names its state fields
         coordinator = open_coordinator(checkpointer, settings)
@@ -274,7 +254,7 @@ def create_app(
             checkpointer=checkpointer,
             runs=runs,
             metrics=metrics,
-            authenticate=build_authenticator(settings.auth, settings.project_dir),
+            authenticate=built.authenticate,
             graph_error=graph_error,
             config_invalid=config_error is not None,
             limiter=build_limiter(settings, checkpointer),

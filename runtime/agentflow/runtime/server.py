@@ -18,59 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 
-from agentflow.graph.errors import AgentflowError
 from agentflow.runtime import env
-from agentflow.runtime.app import create_app, open_checkpointer
-from agentflow.runtime.auth import build_authenticator
-from agentflow.runtime.loader import load_graph
-from agentflow.runtime.settings import (
-    CheckpointerSettings,
-    ConfigError,
-    Settings,
-    check_required_env,
-    export_dotenv,
-    load_settings,
-)
+from agentflow.runtime.app import create_app
+from agentflow.runtime.settings import CheckpointerSettings, ConfigError, Settings, load_settings
+from agentflow.runtime.startup import StartupError, build_components, open_storage
 
 if TYPE_CHECKING:
     import uvicorn
 
-
-class StartupError(AgentflowError):
-    """A problem found before binding the port: what, why and the fix."""
-
-
-def preflight(settings: Settings) -> None:
-    """Check what would make every request fail, before serving: required env vars, the
-    graph import, auth settings, the checkpointer, and worker count vs checkpointer."""
-    if settings.workers > 1 and not settings.checkpointer.shareable:
-        kind = settings.checkpointer.kind
-        raise ConfigError(
-            f"{settings.workers} workers cannot share the {kind} checkpointer: each worker "
-            "would see different threads"
-            + (" and SQLite allows one writer process" if kind == "sqlite" else ""),
-            where="agentflow.json: checkpointer",
-            fix='use "checkpointer": "postgres" (with DATABASE_URL) for several workers, '
-            "or run with --workers 1",
-        )
-    export_dotenv(settings)
-    check_required_env(settings, os.environ)
-    load_graph(settings.graph, settings.project_dir)
-    build_authenticator(settings.auth, settings.project_dir)
-    asyncio.run(_check_checkpointer(settings))
-
-
-async def _check_checkpointer(settings: Settings) -> None:
-    checkpointer = open_checkpointer(settings.checkpointer)
-    try:
-        await checkpointer.setup()
-        await checkpointer.ping()
-    except AgentflowError as exc:
-        raise StartupError(
-            f"the {settings.checkpointer.kind} checkpointer is unusable: {exc}"
-        ) from None
-    finally:
-        await checkpointer.close()
+    from agentflow.runtime.startup import Components
 
 
 def app_from_env() -> Starlette:
@@ -135,10 +91,16 @@ RELOAD_INCLUDES = ["*.py", "*.json", ".env", "*.yaml", "*.yml", "*.toml"]
 
 
 def serve(
-    settings: Settings, *, overrides: dict[str, Any] | None = None, reload: bool = False
+    settings: Settings,
+    *,
+    overrides: dict[str, Any] | None = None,
+    reload: bool = False,
+    components: Components | None = None,
 ) -> None:
     """Run the API until SIGTERM/SIGINT; in-flight requests get SHUTDOWN_GRACE seconds.
-    `reload=True` (agentflow play) restarts the app when a project file changes."""
+    `reload=True` (agentflow play) restarts the app when a project file changes. One worker
+    serves the `components` the preflight built; several workers (and reloads) build their
+    own, each once, and the state store is migrated here, once, before they start."""
     import uvicorn
 
     from agentflow.runtime.protocol import GuardedHttpProtocol
@@ -178,10 +140,9 @@ def serve(
         )
         return
     if settings.workers == 1:
-        app = create_app(settings)
-        tune_gc()
-        uvicorn.run(app, **common)
+        serve_one(settings, components, common)
         return
+    asyncio.run(_migrate(settings.checkpointer))  # before the workers: they only connect
     _hand_over(settings, overrides)
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="agentflow-prom-"))
     supervise(
@@ -192,6 +153,37 @@ def serve(
             **common,
         )
     )
+
+
+def serve_one(settings: Settings, components: Components | None, options: dict[str, Any]) -> None:
+    """One process: the components are built (unless given) and the state store opened in
+    the server's own event loop before the port is bound, so a `StartupError` stops the
+    start with its message, and the app serves them."""
+    import uvicorn
+
+    parts = components or build_components(settings)
+    config = uvicorn.Config(create_app(settings, components=parts), **options)
+
+    async def main() -> None:
+        if parts.checkpointer is None:
+            parts.checkpointer = await open_storage(settings.checkpointer)
+        tune_gc()
+        server = uvicorn.Server(config)
+        await server.serve()
+        if not server.started:
+            raise StartupError(
+                f"the server did not start on {settings.host}:{settings.port}",
+                code="AF-RUNTIME-003",
+                fix="see the log lines above",
+            )
+
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(main())
+
+
+async def _migrate(settings: CheckpointerSettings) -> None:
+    checkpointer = await open_storage(settings)
+    await checkpointer.close()
 
 
 def supervise(config: uvicorn.Config) -> None:
