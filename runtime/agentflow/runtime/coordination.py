@@ -227,7 +227,7 @@ class SharedCoordinator:
                             self._on_stop(message["data"].decode())
                 finally:
                     with contextlib.suppress(Exception):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             except asyncio.CancelledError:
                 raise
             except Exception:
