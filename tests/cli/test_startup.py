@@ -106,3 +106,32 @@ def test_workers_call_the_factory_once_each_and_migrate_once(
     # The parent (its preflight) and each of the two workers: three processes, one call each.
     assert sorted(calls.values()) == [1, 1, 1], output
     assert output.count(f"migrating schema {pg_schema}") == 1, output
+
+
+def test_play_without_reload_stays_up_with_a_broken_graph(tmp_path: Path) -> None:
+    """Without the reloader `play` serves in one process too; a graph that fails to import
+    is shown by the server (503 on runs), not a failed start."""
+    project = make_project(tmp_path, "memory")
+    (project / "graph" / "react.py").write_text("raise RuntimeError('half-written')\n")
+    port = free_port()
+    args = ["play", "--no-reload", "--no-browser", "--port", str(port)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "agentflow_cli", *args],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/ping", timeout=60)
+        reply = httpx.post(
+            f"http://127.0.0.1:{port}/v1/graph/invoke",
+            json={"messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert reply.status_code == 503
+        assert "half-written" in reply.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)

@@ -161,11 +161,12 @@ def serve_one(settings: Settings, components: Components | None, options: dict[s
     start with its message, and the app serves them."""
     import uvicorn
 
-    parts = components or build_components(settings)
+    # Under `play` the lifespan builds them: a broken project keeps the server up there.
+    parts = components or (None if settings.playground else build_components(settings))
     config = uvicorn.Config(create_app(settings, components=parts), **options)
 
     async def main() -> None:
-        if parts.checkpointer is None:
+        if parts is not None and parts.checkpointer is None:
             parts.checkpointer = await open_storage(settings.checkpointer)
         tune_gc()
         server = uvicorn.Server(config)
