@@ -253,3 +253,5 @@ def configure_logging(
         for old in list(server.handlers):
             server.removeHandler(old)
         server.propagate = True
+        server.setLevel(logging.NOTSET)  # uvicorn's `log_level` would hide its startup lines
+        server.disabled = False
