@@ -1,21 +1,11 @@
-"""Config checks: agentflow.json is there, parses, has no misspelt keys, and loads."""
+"""Config checks: agentflow.json is there, parses, has only declared keys, and loads."""
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Iterable
-
-from agentflow.runtime.settings import KNOWN_KEYS, ConfigError
+from agentflow.runtime.settings import ConfigError
+from agentflow.utils.config import unknown_keys
 from agentflow_cli.checks import Check, Outcome, Skipped
 from agentflow_cli.checks.context import Context
-
-# Keys of the nested objects the settings loader reads with .get() (unknown ones are silently
-# ignored there, so a typo would never be noticed). Mirrors runtime/agentflow/runtime/settings.py.
-NESTED_KEYS = {
-    "limits": frozenset({"max_body_bytes", "run_timeout", "recursion_limit", "max_active_runs"}),
-    "auth": frozenset({"type", "kind", "path", "algorithm", "secret", "public_key"})
-    | {"jwks_url", "audience", "issuer", "leeway"},
-}
 
 
 def _found(ctx: Context) -> Outcome:
@@ -32,37 +22,25 @@ def _valid_json(ctx: Context) -> Outcome | Skipped:
     return Outcome("ok", f"a JSON object with {len(ctx.data or {})} keys")
 
 
-def unknown_keys(data: dict[str, object]) -> list[tuple[str, str | None]]:
-    """(dotted key, closest known key or None) for every key the loader would ignore."""
-    found = [(key, _closest(key, KNOWN_KEYS)) for key in data if key not in KNOWN_KEYS]
-    for section, known in NESTED_KEYS.items():
-        value = data.get(section)
-        if isinstance(value, dict):
-            found += [
-                (f"{section}.{key}", _closest(key, known)) for key in value if key not in known
-            ]
-    return found
-
-
-def _closest(key: str, known: Iterable[str]) -> str | None:
-    matches = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
 def _known_keys(ctx: Context) -> Outcome:
+    """Every key at any depth is one a setting declares (agentflow.utils.config)."""
     found = unknown_keys(ctx.data or {})
     if not found:
         return Outcome("ok", "every key is one agentflow reads")
-    details, fixes = [], []
-    for key, suggestion in found:
-        hint = f" (did you mean {suggestion!r}?)" if suggestion else ""
-        details.append(f"{key!r}{hint}")
-        fixes.append(f"rename {key!r} to {suggestion!r}" if suggestion else f"remove {key!r}")
+    details = [
+        f"{key!r}" + (f" (did you mean {meant!r}?)" if meant else "") for key, meant, _ in found
+    ]
+    fixes = [
+        f"rename {key!r} to {meant!r}"
+        if meant
+        else f"remove {key!r} (known there: {', '.join(known)})"
+        for key, meant, known in found
+    ]
     return Outcome(
-        "warning",
-        f"unknown key{'s' if len(found) > 1 else ''} {', '.join(details)}: ignored, so the "
-        "setting you meant does not apply",
-        "; ".join(fixes) + f" (known keys: {', '.join(sorted(KNOWN_KEYS))})",
+        "error",
+        f"unknown key{'s' if len(found) > 1 else ''} {', '.join(details)}: agentflow refuses "
+        "to start until the setting you meant is spelt as it reads it",
+        "; ".join(fixes),
     )
 
 
@@ -72,11 +50,13 @@ def settings_error_owner(exc: Exception) -> str:
     if not isinstance(exc, ConfigError):
         return LOADS.code
     where = exc.where or ""
+    if exc.problem.startswith("unknown key "):
+        return "AF-CONFIG-003"
     if where.endswith(": env"):
         return "AF-ENV-001"
     if "refers to ${" in exc.problem:
         return "AF-ENV-003"
-    if ": auth" in where or exc.problem.startswith("JWT_SECRET_KEY"):
+    if ": auth" in where or exc.problem.startswith("JWT_"):
         return "AF-SEC-004"
     return LOADS.code
 

@@ -314,8 +314,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
 TRIGGERS = [
     ("AF-CONFIG-001", "no_config", "error", "no configuration file"),
     ("AF-CONFIG-002", "invalid_json", "error", "invalid JSON at line 1"),
-    ("AF-CONFIG-003", "production_defaults", "warning", "(did you mean 'description'?)"),
-    ("AF-CONFIG-003", "production_defaults", "warning", "(did you mean 'run_timeout'?)"),
+    ("AF-CONFIG-003", "production_defaults", "error", "(did you mean 'description'?)"),
+    ("AF-CONFIG-003", "production_defaults", "error", "(did you mean 'run_timeout'?)"),
     ("AF-CONFIG-004", "bad_settings", "error", "unknown checkpointer 'mongo'"),
     ("AF-GRAPH-001", "graph_missing_dependency", "error", "'not_installed_pkg', which is not"),
     ("AF-GRAPH-002", "offline_model_production", "error",
@@ -466,10 +466,10 @@ def test_human_output_groups_rows_and_ends_with_the_summary(runs: Runs) -> None:
     assert "  ✗ AF-SEC-001 CORS origins: ORIGINS=* lets any website" in out
     assert "      fix: list your frontend origins instead" in out
     assert "  ✓ AF-CONFIG-001 agentflow.json found" in out
-    assert "  ! AF-CONFIG-003 known keys" in out
+    assert "  ✗ AF-CONFIG-003 known keys" in out
     errors, warnings = (len(re.findall(rf"^  {mark} ", out, re.M)) for mark in "✗!")
-    assert (errors, warnings) == (6, 2)
-    assert out.endswith("\n\n6 errors, 2 warnings, 13 ok, 4 skipped\n")
+    assert (errors, warnings) == (7, 1)
+    assert out.endswith("\n\n7 errors, 1 warning, 13 ok, 4 skipped\n")
 
 
 @pytest.mark.parametrize(("no_color", "escapes"), [("1", False), (None, True)])
@@ -482,11 +482,14 @@ def test_no_color_means_no_escape_codes(runs: Runs, no_color: str | None, escape
 
 
 def test_exit_codes_strict_and_usage_errors(tmp_path: Path) -> None:
-    project = make_project(tmp_path, {"graph": "graph.react:app", "checkpionter": "sqlite"})
-    assert doctor(project).exit_code == 0  # a warning only
+    project = make_project(tmp_path, {"graph": "graph.react:app", "env": ".env"})
+    assert doctor(project).exit_code == 0  # a warning only: no .env yet
     strict = doctor(project, "--strict", "--json")
     assert strict.exit_code == 1 and strict.doc["summary"]["exit_code"] == 1
-    assert "did you mean 'checkpointer'?" in strict.finding("AF-CONFIG-003")["detail"]
+    config = {"graph": "graph.react:app", "checkpionter": "sqlite"}
+    typo = doctor(make_project(tmp_path / "typo", config), "--json")  # an unknown key: an error
+    assert typo.exit_code == 1
+    assert "did you mean 'checkpointer'?" in typo.finding("AF-CONFIG-003")["detail"]
     missing = doctor(tmp_path / "nope.json")
     assert missing.exit_code == 2 and "no such file" in missing.output
     assert doctor(project, "--bogus").exit_code == 2

@@ -85,7 +85,8 @@ def test_checkpointer_object_expands_variables(tmp_path: Path) -> None:
         ({"graph": "g:app", "checkpointer": "mongo"}, {}, "unknown checkpointer 'mongo'"),
         ({"graph": "g:app", "checkpointer": {"kind": "postgres", "dsn": "${NOPE}"}}, {},
          r"checkpointer.dsn: refers to \$\{NOPE\}, which is not set"),
-        ({"graph": "g:app", "checkpointer": {"kind": "sqlite", "bogus": 1}}, {}, "unknown options"),
+        ({"graph": "g:app", "checkpointer": {"kind": "sqlite", "bogus": 1}}, {},
+         "checkpointer.bogus: unknown key 'bogus'"),
         ({"graph": "g:app", "checkpointer": "postgres"}, {}, "needs a database URL"),
         ({"graph": "g:app", "env": "missing.env"}, {"MODE": "production"},
          "dotenv file 'missing.env' does not exist"),
@@ -132,9 +133,11 @@ def test_the_nearest_config_is_found_from_a_subdirectory(
     assert load_settings(environ={}).config_path == path.resolve()
 
 
-def test_unknown_keys_warn(tmp_path: Path) -> None:
-    settings = load_settings(project(tmp_path, {"graph": "g:app", "grpah": "x"}), environ={})
-    assert any("unknown key 'grpah'" in w for w in settings.warnings)
+def test_unknown_keys_are_errors(tmp_path: Path) -> None:
+    path = project(tmp_path, {"graph": "g:app", "grpah": "x"})
+    with pytest.raises(ConfigError, match=r"grpah: unknown key 'grpah' \(did you mean 'graph'\?\)"):
+        load_settings(path, environ={})
+    assert load_settings(path, environ={}, unknown_keys="ignore").graph == "g:app"
 
 
 def test_production_refuses_short_jwt_secrets(tmp_path: Path) -> None:

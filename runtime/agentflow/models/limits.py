@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
 from agentflow.models.errors import ModelConfigError, ModelUnavailableError
+from agentflow.utils.config import read
 
 MAX_CONCURRENCY_ENV = "AGENTFLOW_MODEL_MAX_CONCURRENCY"
 RPM_ENV = "AGENTFLOW_MODEL_RPM"
@@ -120,18 +120,10 @@ def shared_limiter(
 
 
 def limit_option(value: int | None, env_name: str, what: str) -> int | None:
-    """The option, else the environment variable; a positive integer or None."""
+    """The option, else the declared environment setting; a positive integer or None."""
     if value is None:
-        raw = os.environ.get(env_name, "").strip()
-        if not raw:
-            return None
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ModelConfigError(
-                f"{env_name} must be a positive integer, got {raw!r}; fix or unset it"
-            ) from None
-        what = env_name
+        limit: int | None = read(env_name, error=ModelConfigError)
+        return limit
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ModelConfigError(f"{what} must be a positive integer, got {value!r}")
     return value

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +64,7 @@ from agentflow.models.retry import (
     parse_retry_after,
     retry_async,
 )
+from agentflow.utils.config import read, setting
 from agentflow.utils.secrets import (
     KnownSecretStream,
     is_secret_key,
@@ -76,8 +76,8 @@ from agentflow.utils.secrets import (
 API_KEY_ENV = "OPENAI_API_KEY"
 BASE_URL_ENV = "OPENAI_BASE_URL"
 TIMEOUT_ENV = "AGENTFLOW_MODEL_TIMEOUT"
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_BASE_URL: str = setting(BASE_URL_ENV).default
+DEFAULT_TIMEOUT: float = setting(TIMEOUT_ENV).default
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 _HINTS = {
     401: f"check the API key ({API_KEY_ENV})",
@@ -104,21 +104,6 @@ def validate_model_name(model: str) -> str:
             "(e.g. 'gpt-4o-2024-08-06', or an explicit tag like 'llama3.1:8b' for Ollama)"
         )
     return name
-
-
-def _env_timeout() -> float | None:
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ModelConfigError(
-            f"{TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}; fix or unset it"
-        )
-    return value
 
 
 def _check_timeout(value: float, what: str) -> float:
@@ -291,7 +276,7 @@ class OpenAIChat:
     ) -> None:
         self.model = validate_model_name(model)
         self.name = self.model
-        url = (base_url or os.environ.get(BASE_URL_ENV, "").strip() or DEFAULT_BASE_URL).strip()
+        url = (base_url or read(BASE_URL_ENV)).strip()
         source = "base_url" if base_url else BASE_URL_ENV
         _refuse_credentials(url, source)
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
@@ -303,8 +288,7 @@ class OpenAIChat:
         self.url = self.base_url + "/chat/completions"
         self._display = _display_url(self.url)
         self._proxy = proxy_for(self.url)
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
-        key = key.strip()
+        key = (api_key if api_key is not None else read(API_KEY_ENV) or "").strip()
         if not key and not is_local_url(self.base_url):
             raise ModelConfigError(
                 f"{API_KEY_ENV} is not set: set the environment variable {API_KEY_ENV} "
@@ -316,7 +300,7 @@ class OpenAIChat:
         if timeout is not None:
             self.timeout = _check_timeout(timeout, "timeout")
         else:
-            self.timeout = _env_timeout() or DEFAULT_TIMEOUT
+            self.timeout = read(TIMEOUT_ENV, error=ModelConfigError)
         policy = retry if retry is not None else RetryPolicy.from_env()
         if max_retries is not None:
             policy = policy.with_max_retries(max_retries)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -36,6 +35,7 @@ from agentflow.models.errors import (
     ModelHTTPError,
     ModelUnavailableError,
 )
+from agentflow.utils.config import read
 
 logger = logging.getLogger("agentflow.models")
 
@@ -130,19 +130,8 @@ class RetryPolicy:
     def from_env(cls, base: RetryPolicy | None = None) -> RetryPolicy:
         """``base`` (or the defaults) with ``AGENTFLOW_MODEL_MAX_RETRIES`` applied when set."""
         policy = base or cls()
-        raw = os.environ.get(MAX_RETRIES_ENV, "").strip()
-        if not raw:
-            return policy
-        try:
-            retries = int(raw)
-        except ValueError:
-            retries = -1
-        if retries < 0:
-            raise ModelConfigError(
-                f"{MAX_RETRIES_ENV} must be a whole number >= 0 (retries after the first "
-                f"attempt), got {raw!r}; fix or unset it"
-            )
-        return replace(policy, max_attempts=retries + 1)
+        retries: int | None = read(MAX_RETRIES_ENV, error=ModelConfigError)
+        return policy if retries is None else replace(policy, max_attempts=retries + 1)
 
     def with_max_retries(self, retries: int) -> RetryPolicy:
         if retries < 0:

@@ -1,43 +1,37 @@
 """One frozen `Settings`, built in layers (lowest first): defaults → agentflow.json → the
 dotenv file it names → environment variables → CLI flags actually passed.
 
-Every error is a `ConfigError` that names the file or variable, the key, and the fix.
+What each setting is (key, variable, type, default, doc) is declared once in
+`agentflow.utils.config`; this module turns the declared values into `Settings`. Every error
+is a `ConfigError` that names the file and key path (or the variable) and the fix; a key that
+no setting declares is one too, at any depth.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal
 
 from agentflow.runtime import env
-from agentflow.runtime.config_sources import ConfigError as ConfigError  # re-exported
-from agentflow.runtime.config_sources import EnvReader, FileReader, expand_vars
+from agentflow.utils import config as declared
+from agentflow.utils.config import CHECKPOINTERS as CHECKPOINTERS  # re-exported
+from agentflow.utils.config import JWT_ALGORITHMS as JWT_ALGORITHMS
+from agentflow.utils.config import MESSAGE_ROLES, ConfigError, Source
+from agentflow.utils.config import MODES as MODES
 from agentflow.utils.secrets import register_secret
 
+__all__ = ["ConfigError", "Secret", "Settings", "load_settings"]
 CONFIG_FILE = "agentflow.json"
-MODES = ("development", "production")
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-CHECKPOINTERS = ("sqlite", "memory", "postgres")
-JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 MIN_JWT_SECRET_BYTES = 32
 # Runs one worker process holds at once (each waits on its model); beyond it new runs are
 # refused at once with 503 + Retry-After instead of slowing every run down.
-DEFAULT_MAX_ACTIVE_RUNS = 2000
-KNOWN_KEYS = frozenset(
-    {"graph", "env", "checkpointer", "auth", "required_env", "origins", "limits", "name",
-     "description", "$schema", "rate_limits", "client_roles"}
-)  # fmt: skip
-# Message roles a run request may carry. `user` always; the others come from the graph unless
-# agentflow.json `client_roles` allows them (e.g. a client that seeds a conversation).
-MESSAGE_ROLES = ("user", "system", "assistant", "tool")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_MAX_ACTIVE_RUNS: int = declared.setting("MAX_ACTIVE_RUNS").default
+KNOWN_KEYS = frozenset(declared.TREE.children)
 
 
 class Secret:
@@ -250,10 +244,12 @@ def load_settings(
     config: str | Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    unknown_keys: Literal["error", "ignore"] = "error",
     **overrides: Any,
 ) -> Settings:
     """Resolve the settings. `overrides` are CLI flags that were actually passed (host,
-    port, workers, log_level, mode, playground, graph)."""
+    port, workers, log_level, mode, playground, graph). `unknown_keys="ignore"` loads a
+    file with undeclared keys as if they were absent (doctor reports them on its own)."""
     real_env = dict(os.environ if environ is None else environ)
     if overrides.get("graph") and config is None and not Path(CONFIG_FILE).is_file():
         path: Path | None = None
@@ -263,78 +259,32 @@ def load_settings(
         data = read_config_file(path)
     where = str(path) if path else "settings"
     project_dir = path.parent if path else Path.cwd().resolve()
-    reader = FileReader(data, where)
-    warnings = [
-        f"{where}: unknown key {key!r} is ignored (known keys: {', '.join(sorted(KNOWN_KEYS))})"
-        for key in data
-        if key not in KNOWN_KEYS
-    ]
-
-    env_file = None
-    env_value = reader.optional_str("env")
-    environ_all = dict(real_env)
-    if env_value:
-        env_file = (project_dir / env_value).resolve()
-        if env_file.is_file():
-            environ_all = {**read_dotenv(env_file), **real_env}
-        elif (overrides.get("mode") or real_env.get(env.MODE) or "").lower() == "production":
+    if unknown_keys == "error" and (found := declared.unknown_keys(data)):
+        raise declared.unknown_key_error(*found[0], where)
+    warnings: list[str] = []
+    environ_all = real_env
+    env_value = Source(data, where, real_env).file("env")
+    env_file = (project_dir / env_value).resolve() if env_value else None
+    if env_file is not None and env_file.is_file():
+        environ_all = {**read_dotenv(env_file), **real_env}
+    elif env_file is not None:
+        if Source(data, where, real_env, overrides).get("MODE") == "production":
             raise ConfigError(
                 f"the dotenv file {env_value!r} does not exist ({env_file})",
                 where=f"{where}: env",
                 fix="create it (copy .env.example) or remove the 'env' key",
             )
-        else:  # development runs without it: the defaults (e.g. the offline model) work
-            warnings.append(
-                f"{where}: env: the dotenv file {env_value!r} does not exist yet, so only "
-                f"the real environment is read; copy .env.example to {env_value} to set "
-                "variables such as API keys"
-            )
-    envr = EnvReader(environ_all)
-
-    graph = overrides.get("graph") or reader.required_str(
-        "graph", example="graph.react:app", fix_hint="the module:attribute of your compiled graph"
-    )
-    if ":" not in graph or graph.startswith(":") or graph.endswith(":"):
-        raise ConfigError(
-            f"graph must look like 'module.path:attribute', got {graph!r}",
-            where=f"{where}: graph",
-            fix='e.g. "graph.react:app" for the object `app` in graph/react.py',
+        warnings.append(  # development runs without it: the defaults (the offline model) work
+            f"{where}: env: the dotenv file {env_value!r} does not exist yet, so only "
+            f"the real environment is read; copy .env.example to {env_value} to set "
+            "variables such as API keys"
         )
-
-    mode = (overrides.get("mode") or envr.get(env.MODE) or "development").lower()
-    if mode not in MODES:
-        raise ConfigError(
-            f"MODE must be 'development' or 'production', got {mode!r}",
-            where="environment",
-            fix="set MODE=production for deployments, or unset it",
-        )
-    production = mode == "production"
-    log_level = (overrides.get("log_level") or envr.get(env.LOG_LEVEL) or "INFO").upper()
-    if log_level not in LOG_LEVELS:
-        raise ConfigError(
-            f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}",
-            where="environment",
-        )
-    log_format = (envr.get(env.LOG_FORMAT) or ("json" if production else "pretty")).lower()
-    if log_format not in ("json", "pretty"):
-        raise ConfigError("LOG_FORMAT must be 'json' or 'pretty'", where="environment")
-
-    origins_raw = envr.get(env.ORIGINS)
-    if origins_raw is None:
-        origins_value = reader.value("origins")
-        if origins_value is None:
-            origins: tuple[str, ...] = () if production else ("*",)
-        else:
-            origins = _parse_origins(origins_value, f"{where}: origins")
-    else:
-        origins = _parse_origins(origins_raw, env.ORIGINS)
-
-    limits = reader.section("limits")
-    checkpointer = _checkpointer(reader, envr, project_dir, where)
-    auth = _auth(reader, envr, where, production)
-    required_env = tuple(reader.str_list("required_env"))
-    workers = overrides.get("workers") or envr.integer(env.WORKERS, 1, minimum=1)
-
+    source = Source(data, where, environ_all, overrides)
+    for key in (s.key for s in declared.SETTINGS if s.key):  # every value, used or not
+        source.file(key)
+    get = source.get
+    production = get("MODE") == "production"
+    origins, checkpointer = get("origins"), _checkpointer(source, project_dir)
     if production and "*" in origins:
         warnings.append(
             "ORIGINS=* in production lets any website call this API from a browser; "
@@ -345,193 +295,79 @@ def load_settings(
             "the in-memory checkpointer loses every thread on restart and is not shared "
             'between workers; use "checkpointer": "postgres" in production'
         )
-
+    docs, redocs = get("DOCS_PATH") or None, get("REDOCS_PATH") or None
+    graph = get("graph")
+    if not graph:
+        raise ConfigError(
+            "missing required key 'graph' (the module:attribute of your compiled graph)",
+            where=where,
+            fix='add "graph": "graph.react:app"',
+        )
     return Settings(
         project_dir=project_dir,
         config_path=path,
         graph=graph,
         env_file=env_file,
-        mode=mode,
-        log_level=log_level,
-        log_format=log_format,
-        host=overrides.get("host") or envr.get(env.HOST) or "127.0.0.1",
-        port=overrides.get("port") or envr.integer(env.PORT, 8000, minimum=0),
-        workers=workers,
+        mode=get("MODE"),
+        log_level=get("LOG_LEVEL"),
+        log_format=get("LOG_FORMAT"),
+        host=get("HOST"),
+        port=get("PORT"),
+        workers=get("WEB_CONCURRENCY"),
         origins=origins,
         checkpointer=checkpointer,
-        auth=auth,
-        docs_path=_docs_path(envr, env.DOCS_PATH, "/docs", production),
-        redocs_path=_docs_path(envr, env.REDOCS_PATH, "/redoc", production),
-        openapi_path=(
-            "/openapi.json"
-            if not production or envr.get(env.DOCS_PATH) or envr.get(env.REDOCS_PATH)
-            else None
-        ),
-        max_body_bytes=envr.integer(
-            env.MAX_BODY_BYTES, _limit(limits, "max_body_bytes", 1024 * 1024, where), minimum=1
-        ),
-        run_timeout=envr.number(
-            env.RUN_TIMEOUT, float(_limit(limits, "run_timeout", 300, where)), minimum=0.001
-        ),
-        recursion_limit=envr.integer(
-            env.RECURSION_LIMIT, _limit(limits, "recursion_limit", 25, where), minimum=1
-        ),
-        max_active_runs=envr.integer(
-            env.MAX_ACTIVE_RUNS,
-            _limit(limits, "max_active_runs", DEFAULT_MAX_ACTIVE_RUNS, where),
-            minimum=1,
-        ),
-        heartbeat_interval=envr.number(env.HEARTBEAT_INTERVAL, 15.0, minimum=0.01),
-        shutdown_grace=envr.number(env.SHUTDOWN_GRACE, 30.0, minimum=0),
-        idempotency_ttl=envr.number(env.IDEMPOTENCY_TTL, 24 * 3600.0, minimum=1),
-        run_lease_ttl=envr.number(env.RUN_LEASE_TTL, 10.0, minimum=0.5),
-        required_env=required_env,
-        playground=bool(overrides.get("playground"))
-        or (envr.get(env.PLAYGROUND) or "").lower() in ("1", "true", "yes", "on"),
-        rate_limits=_rate_limits(reader, where),
-        client_roles=_client_roles(reader, where),
+        auth=_auth(source, where, production),
+        docs_path=docs,
+        redocs_path=redocs,
+        openapi_path="/openapi.json" if not production or docs or redocs else None,
+        max_body_bytes=get("limits.max_body_bytes"),
+        run_timeout=get("limits.run_timeout"),
+        recursion_limit=get("limits.recursion_limit"),
+        max_active_runs=get("limits.max_active_runs"),
+        heartbeat_interval=get("HEARTBEAT_INTERVAL"),
+        shutdown_grace=get("SHUTDOWN_GRACE"),
+        idempotency_ttl=get("IDEMPOTENCY_TTL"),
+        run_lease_ttl=get("RUN_LEASE_TTL"),
+        required_env=get("required_env"),
+        playground=get("PLAYGROUND"),
+        rate_limits=_rate_limits(source, where),
+        client_roles=tuple(r for r in MESSAGE_ROLES if r == "user" or r in get("client_roles")),
         warnings=tuple(warnings),
     )
 
 
-def _client_roles(reader: FileReader, where: str) -> tuple[str, ...]:
-    """The `client_roles` key: a list of message roles; `user` is always included."""
-    raw = reader.value("client_roles")
-    key = f"{where}: client_roles"
-    if raw is None:
-        return ("user",)
-    if not isinstance(raw, list) or not all(isinstance(role, str) for role in raw):
-        raise ConfigError(
-            f"must be a list of role names, got {raw!r}",
-            where=key,
-            fix='e.g. "client_roles": ["user", "assistant"]',
-        )
-    for role in raw:
-        if role not in MESSAGE_ROLES:
-            close = difflib.get_close_matches(role, MESSAGE_ROLES, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(
-                f"unknown role {role!r}",
-                where=key,
-                fix=f"{hint}roles are {', '.join(MESSAGE_ROLES)}",
-            )
-    return tuple(role for role in MESSAGE_ROLES if role == "user" or role in raw)
-
-
-def _rate_limits(reader: FileReader, where: str) -> RateLimitSettings | None:
-    """The `rate_limits` key: {"per_user": "60/minute", "global": "1000/minute"}; null = off."""
-    raw = reader.value("rate_limits")
-    key = f"{where}: rate_limits"
-    if raw is None:
+def _rate_limits(source: Source, where: str) -> RateLimitSettings | None:
+    """{"per_user": "60/minute", "global": "1000/minute"}; null or no rate = off."""
+    rates = {name: source.get(f"rate_limits.{name}") for name in ("per_user", "global")}
+    if not any(rates.values()):
         return None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "must be an object or null", where=key, fix='e.g. {"per_user": "60/minute"}'
-        )
-    unknown = sorted(set(raw) - {"per_user", "global"})
-    if unknown:
-        raise ConfigError(
-            f"unknown options {unknown}", where=key, fix="known options: per_user, global"
-        )
-    rates = {
-        name: parse_rate(raw[name], f"{key}.{name}")
+    per_user, global_ = (
+        parse_rate(rates[name], f"{where}: rate_limits.{name}") if rates[name] else None
         for name in ("per_user", "global")
-        if raw.get(name) is not None
-    }
-    if not rates:
-        return None
-    return RateLimitSettings(per_user=rates.get("per_user"), global_=rates.get("global"))
+    )
+    return RateLimitSettings(per_user=per_user, global_=global_)
 
 
-def _limit(limits: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = limits.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ConfigError(
-            f"must be a positive number, got {value!r}", where=f"{where}: limits.{key}"
-        )
-    return int(value)
-
-
-def _docs_path(envr: EnvReader, name: str, default: str, production: bool) -> str | None:
-    value = envr.get(name)
-    if value is None:
-        return None if production else default
-    if value.strip().lower() in ("", "off", "none", "false", "0"):
-        return None
-    if not value.startswith("/"):
-        raise ConfigError(f"{name} must start with '/', got {value!r}", where="environment")
-    return value.rstrip("/") or "/"
-
-
-def _parse_origins(value: Any, where: str) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise ConfigError("must be a comma-separated string or a list of strings", where=where)
-    origins = tuple(i.strip().rstrip("/") for i in items if i.strip())
-    for origin in origins:
-        if origin == "*":
-            continue
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path:
-            raise ConfigError(
-                f"{origin!r} is not an origin",
-                where=where,
-                fix="use scheme://host[:port] with no path, e.g. https://app.example.com",
-            )
-    return origins
-
-
-def _checkpointer(
-    reader: FileReader, envr: EnvReader, project_dir: Path, where: str
-) -> CheckpointerSettings:
-    raw = reader.value("checkpointer")
-    key = f"{where}: checkpointer"
-    if raw is None or isinstance(raw, str):
-        options: dict[str, Any] = {"kind": raw or "sqlite"}
-    elif isinstance(raw, dict):
-        options = dict(raw)
-        options["kind"] = options.pop("kind", None) or options.pop("type", None) or "sqlite"
-    else:
-        raise ConfigError(
-            "must be a string or an object", where=key, fix='e.g. "sqlite" or "postgres"'
-        )
-    options = {k: expand_vars(v, envr, f"{key}.{k}") for k, v in options.items()}
-    kind = options.pop("kind")
-    if kind not in CHECKPOINTERS:
-        raise ConfigError(
-            f"unknown checkpointer {kind!r}", where=key, fix=f"use one of {list(CHECKPOINTERS)}"
-        )
-    path = Path(options.pop("path", ".agentflow/state.db"))
-    dsn = options.pop("dsn", None) or envr.get(env.DATABASE_URL)
-    redis_url = options.pop("redis", None) or options.pop("redis_url", None)
-    redis_url = redis_url or envr.get(env.REDIS_URL)
-    pool = options.pop("pool", {}) or {}
-    if not isinstance(pool, dict):
-        raise ConfigError('must be an object like {"min": 2, "max": 10}', where=f"{key}.pool")
-    schema = options.pop("schema", "agentflow")
-    pgbouncer = options.pop("pgbouncer", False)
-    if options:
-        raise ConfigError(
-            f"unknown options {sorted(options)}",
-            where=key,
-            fix="known options: kind, path, dsn, redis, pool, schema, pgbouncer",
-        )
+def _checkpointer(source: Source, project_dir: Path) -> CheckpointerSettings:
+    get, file, raw = source.get, source.file, source.get("checkpointer")
+    kind = raw if isinstance(raw, str) else file("checkpointer.kind") or file("checkpointer.type")
+    kind, dsn = kind or "sqlite", get("checkpointer.dsn")
+    redis_url = file("checkpointer.redis") or file("checkpointer.redis_url")
+    redis_url = redis_url or source.env("checkpointer.redis")
     if kind == "postgres" and not dsn:
         raise ConfigError(
             "the postgres checkpointer needs a database URL",
-            where=key,
+            where=f"{source.where}: checkpointer",
             fix='set DATABASE_URL or "dsn": "${DATABASE_URL}"',
         )
-    if not isinstance(schema, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,62}", schema):
-        raise ConfigError(f"invalid schema name {schema!r}", where=f"{key}.schema")
-    pool_min, pool_max = pool.get("min", 2), pool.get("max", 10)
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (pool_min, pool_max)) or (
-        pool_min < 0 or pool_max < 1 or pool_min > pool_max
-    ):
+    pool_min, pool_max = get("checkpointer.pool.min"), get("checkpointer.pool.max")
+    if pool_min > pool_max:
         raise ConfigError(
-            f"pool sizes must be integers with 0 <= min <= max, max >= 1; got {pool}",
-            where=f"{key}.pool",
+            f"pool sizes must be integers with 0 <= min <= max, max >= 1; got min {pool_min} "
+            f"and max {pool_max}",
+            where=f"{source.where}: checkpointer.pool",
         )
+    path = Path(get("checkpointer.path"))
     return CheckpointerSettings(
         kind=kind,
         path=path if path.is_absolute() else project_dir / path,
@@ -539,49 +375,30 @@ def _checkpointer(
         redis_url=Secret(redis_url) if redis_url else None,
         pool_min=pool_min,
         pool_max=pool_max,
-        schema=schema,
-        pgbouncer=bool(pgbouncer),
+        schema=get("checkpointer.schema"),
+        pgbouncer=get("checkpointer.pgbouncer"),
     )
 
 
-def _auth(reader: FileReader, envr: EnvReader, where: str, production: bool) -> AuthSettings | None:
-    raw = reader.value("auth")
-    key = f"{where}: auth"
-    if raw is None or raw is False:
+def _auth(source: Source, where: str, production: bool) -> AuthSettings | None:
+    get, raw, key = source.get, source.get("auth"), f"{where}: auth"
+    if not raw:
         return None
     if isinstance(raw, str):
-        options: dict[str, Any] = (
-            {"type": "jwt"} if raw == "jwt" else {"type": "custom", "path": raw}
-        )
-    elif isinstance(raw, dict):
-        options = {k: expand_vars(v, envr, f"{key}.{k}") for k, v in raw.items()}
+        kind, path = ("jwt", None) if raw == "jwt" else ("custom", raw)
     else:
-        raise ConfigError(
-            "must be null, \"jwt\", \"module:attr\" or an object", where=key,
-            fix='e.g. "auth": "jwt" with JWT_SECRET_KEY set',
-        )  # fmt: skip
-    kind = options.get("type") or options.get("kind") or "jwt"
+        kind = source.file("auth.type") or source.file("auth.kind") or "jwt"
+        path = get("auth.path")
     if kind == "custom":
-        path = options.get("path")
-        if not isinstance(path, str) or ":" not in path:
+        if not path:
             raise ConfigError(
-                f"custom auth needs 'module:attr', got {path!r}",
+                "custom auth needs 'module:attr', got None",
                 where=key,
                 fix='e.g. "auth": "auth.backend:verify"',
             )
         return AuthSettings(kind="custom", callable_path=path)
-    if kind != "jwt":
-        raise ConfigError(f"unknown auth type {kind!r}", where=key, fix='use "jwt" or "custom"')
-    algorithm = str(options.get("algorithm") or envr.get(env.JWT_ALGORITHM) or "HS256").upper()
-    if algorithm not in JWT_ALGORITHMS:
-        raise ConfigError(
-            f"unsupported JWT algorithm {algorithm!r}",
-            where=key,
-            fix=f"use one of {', '.join(JWT_ALGORITHMS)} ('none' is never accepted)",
-        )
-    secret = options.get("secret") or envr.get(env.JWT_SECRET_KEY)
-    public_key = options.get("public_key") or envr.get(env.JWT_PUBLIC_KEY)
-    jwks_url = options.get("jwks_url") or envr.get(env.JWT_JWKS_URL)
+    algorithm, secret = get("auth.algorithm"), get("auth.secret")
+    public_key, jwks_url = get("auth.public_key"), get("auth.jwks_url")
     if algorithm.startswith("HS"):
         if not secret:
             raise ConfigError(
@@ -602,16 +419,13 @@ def _auth(reader: FileReader, envr: EnvReader, where: str, production: bool) -> 
             where=key,
             fix="set JWT_PUBLIC_KEY (PEM) or JWT_JWKS_URL",
         )
-    leeway = options.get("leeway", 0)
-    if isinstance(leeway, bool) or not isinstance(leeway, int | float) or leeway < 0:
-        raise ConfigError("leeway must be a number of seconds >= 0", where=f"{key}.leeway")
     return AuthSettings(
         kind="jwt",
         secret=Secret(secret) if secret else None,
         algorithm=algorithm,
         public_key=public_key,
         jwks_url=jwks_url,
-        audience=options.get("audience") or envr.get(env.JWT_AUDIENCE),
-        issuer=options.get("issuer") or envr.get(env.JWT_ISSUER),
-        leeway=float(leeway),
+        audience=get("auth.audience"),
+        issuer=get("auth.issuer"),
+        leeway=get("auth.leeway"),
     )
