@@ -12,18 +12,28 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from agentflow import tracing
 
 
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    """agentflow traces into an in-memory exporter of the OpenTelemetry SDK for the test."""
+def in_memory_tracing(nodes: bool) -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(memory))
-    tracing.use_tracer_provider(provider)
+    tracing.use_tracer_provider(provider, nodes=nodes)
     try:
         yield memory
     finally:
         tracing.reset()
         provider.shutdown()
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    """agentflow traces into an in-memory exporter of the OpenTelemetry SDK for the test."""
+    yield from in_memory_tracing(nodes=False)
+
+
+@pytest.fixture
+def node_exporter() -> Iterator[InMemorySpanExporter]:
+    """The same, with a span per graph node."""
+    yield from in_memory_tracing(nodes=True)
 
 
 @pytest.fixture(autouse=True)

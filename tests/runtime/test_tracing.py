@@ -1,16 +1,13 @@
-"""OpenTelemetry spans: request -> run -> node -> model/tool, traceparent continued, and
-nothing at all (not even an import) when tracing is off."""
+"""OpenTelemetry spans (in-memory exporter, in-process server): request -> run -> model/tool,
+node spans between them when asked for, traceparent continued, nothing when tracing is off.
+The OTLP export, the environment and the import-free off path: tests/tracing/."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from typing import Any
 
 import httpx
-import pytest
 from httpx_sse import connect_sse
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -73,16 +70,19 @@ def span_id(span: ReadableSpan) -> int:
     return span.context.span_id
 
 
-def test_span_tree_for_a_react_run(
-    make_server: ServerFactory, exporter: InMemorySpanExporter
-) -> None:
-    url = make_server(graph=react_graph())
-    response = httpx.post(f"{url}/v1/graph/invoke", json=user_message("1+2?"), timeout=10)
+def invoke(url: str, **headers: str) -> dict[str, Any]:
+    response = httpx.post(
+        f"{url}/v1/graph/invoke", json=user_message("1+2?"), headers=headers, timeout=10
+    )
     assert response.status_code == 200, response.text
-    body = response.json()
-    ids = {"agentflow.thread_id": body["thread_id"], "agentflow.run_id": body["run_id"]}
-    spans = finished(exporter, 8)
+    body: dict[str, Any] = response.json()
+    body["request_id"] = response.headers["X-Request-ID"]
+    return body
 
+
+def check_request_and_run(
+    spans: tuple[ReadableSpan, ...], body: dict[str, Any]
+) -> tuple[ReadableSpan, ReadableSpan]:
     [request] = by_name(spans, "POST /v1/graph/invoke")
     assert request.kind == SpanKind.SERVER
     assert request.parent is None
@@ -90,26 +90,27 @@ def test_span_tree_for_a_react_run(
     assert attrs["http.request.method"] == "POST"
     assert attrs["http.route"] == "/v1/graph/invoke"
     assert attrs["http.response.status_code"] == 200
-    assert attrs["agentflow.request_id"] == response.headers["X-Request-ID"]
+    assert attrs["agentflow.request_id"] == body["request_id"]
 
     [run] = by_name(spans, "agentflow.run")
     assert parent_of(run) == span_id(request)
     run_attrs = run.attributes or {}
-    assert {k: run_attrs[k] for k in ids} == ids
     assert run_attrs["agentflow.outcome"] == "done"
     assert run_attrs["agentflow.user_id"]
     assert run_attrs["agentflow.usage.total_tokens"] == body["usage"]["total_tokens"] > 0
+    ids = {"agentflow.thread_id": body["thread_id"], "agentflow.run_id": body["run_id"]}
+    for span in spans:
+        if span is not request:
+            assert {k: (span.attributes or {}).get(k) for k in ids} == ids, span.name
+    assert {s.context.trace_id for s in spans if s.context} == {request.context.trace_id}
+    return request, run
 
-    nodes = by_name(spans, "agentflow.node")
-    assert [(n.attributes or {})["agentflow.node"] for n in nodes] == ["agent", "tools", "agent"]
-    steps = [(n.attributes or {})["agentflow.step"] for n in nodes]
-    assert steps == [steps[0], steps[0] + 1, steps[0] + 2]  # the input is step 1
-    for node in nodes:
-        assert parent_of(node) == span_id(run)
-        assert (node.attributes or {})["agentflow.duration_ms"] >= 0
 
+def check_model_and_tool(
+    spans: tuple[ReadableSpan, ...],
+) -> tuple[list[ReadableSpan], ReadableSpan]:
     models = by_name(spans, "agentflow.model")
-    assert [parent_of(m) for m in models] == [span_id(nodes[0]), span_id(nodes[2])]
+    assert len(models) == 2
     for model in models:
         model_attrs = model.attributes or {}
         assert model_attrs["gen_ai.request.model"] == "scripted-model"
@@ -117,25 +118,48 @@ def test_span_tree_for_a_react_run(
         assert model_attrs["gen_ai.usage.output_tokens"] > 0
         assert model_attrs["agentflow.model.attempts"] == 1
     assert (models[0].attributes or {})["agentflow.model.tool_calls"] == 1
-
     [tool_span] = by_name(spans, "agentflow.tool")
-    assert parent_of(tool_span) == span_id(nodes[1])
     tool_attrs = tool_span.attributes or {}
     assert tool_attrs["gen_ai.tool.name"] == "add"
     assert tool_attrs["agentflow.outcome"] == "ok"
     assert tool_span.status.status_code == StatusCode.UNSET
+    return models, tool_span
 
-    traced = [run, *nodes, *models, tool_span]
-    for span in traced:
-        assert {k: (span.attributes or {}).get(k) for k in ids} == ids, span.name
-    assert {s.context.trace_id for s in spans if s.context} == {request.context.trace_id}
+
+def test_span_tree_for_a_react_run(
+    make_server: ServerFactory, exporter: InMemorySpanExporter
+) -> None:
+    body = invoke(make_server(graph=react_graph()))
+    spans = finished(exporter, 5)  # no node spans unless asked for
+    _, run = check_request_and_run(spans, body)
+    models, tool_span = check_model_and_tool(spans)
+    assert [parent_of(s) for s in [*models, tool_span]] == [span_id(run)] * 3
+    assert not by_name(spans, "agentflow.node")
+
+
+def test_node_spans_when_asked_for(
+    make_server: ServerFactory, node_exporter: InMemorySpanExporter
+) -> None:
+    body = invoke(make_server(graph=react_graph()))
+    spans = finished(node_exporter, 8)
+    _, run = check_request_and_run(spans, body)
+    models, tool_span = check_model_and_tool(spans)
+    nodes = by_name(spans, "agentflow.node")
+    assert [(n.attributes or {})["agentflow.node"] for n in nodes] == ["agent", "tools", "agent"]
+    steps = [(n.attributes or {})["agentflow.step"] for n in nodes]
+    assert steps == [steps[0], steps[0] + 1, steps[0] + 2]  # the input is step 1
+    for node in nodes:
+        assert parent_of(node) == span_id(run)
+        assert (node.attributes or {})["agentflow.duration_ms"] >= 0
+    assert [parent_of(m) for m in models] == [span_id(nodes[0]), span_id(nodes[2])]
+    assert parent_of(tool_span) == span_id(nodes[1])
 
 
 def test_streamed_run_records_a_retried_model_call(
     make_server: ServerFactory, exporter: InMemorySpanExporter
 ) -> None:
     """/v1/graph/stream against a real chat-completions server that answers 503 once before
-    streaming: the model span (under the node span) counts both attempts and the tokens."""
+    streaming: the model span (under the run span) counts both attempts and the tokens."""
     provider = FakeProvider()
     try:
         usage = {"prompt_tokens": 17, "completion_tokens": 2}
@@ -149,33 +173,28 @@ def test_streamed_run_records_a_retried_model_call(
             events = list(source.iter_sse())
         assert [e.json()["delta"] for e in events if e.event == "delta"] == ["Hel", "lo"]
         assert events[-1].json()["status"] == "done"
-        spans = finished(exporter, 4)
+        spans = finished(exporter, 3)
     finally:
         provider.close()
     assert provider.attempts == 2
     assert all(r.body["stream"] is True for r in provider.requests)
-    [node] = by_name(spans, "agentflow.node")
+    [run] = by_name(spans, "agentflow.run")
     [model_span] = by_name(spans, "agentflow.model")
-    assert parent_of(model_span) == span_id(node)
+    assert parent_of(model_span) == span_id(run)
     attrs = model_span.attributes or {}
     assert attrs["gen_ai.request.model"] == attrs["gen_ai.response.model"] == model.name
     assert attrs["gen_ai.usage.input_tokens"] == 17
     assert attrs["gen_ai.usage.output_tokens"] == 2
     assert attrs["agentflow.model.attempts"] == 2
-    assert "agentflow.model.attempts" not in (node.attributes or {})
+    assert "agentflow.model.attempts" not in (run.attributes or {})
     assert model_span.status.status_code == StatusCode.UNSET
 
 
 def test_traceparent_from_the_caller_is_continued(
     make_server: ServerFactory, exporter: InMemorySpanExporter
 ) -> None:
-    url = make_server(graph=react_graph())
-    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
-    response = httpx.post(
-        f"{url}/v1/graph/invoke", json=user_message("1+2?"), headers=headers, timeout=10
-    )
-    assert response.status_code == 200
-    spans = finished(exporter, 8)
+    invoke(make_server(graph=react_graph()), traceparent=f"00-{TRACE_ID}-{PARENT_ID}-01")
+    spans = finished(exporter, 5)
     [request] = by_name(spans, "POST /v1/graph/invoke")
     assert request.parent is not None and request.parent.is_remote
     assert request.parent.span_id == int(PARENT_ID, 16)
@@ -188,7 +207,7 @@ def test_failed_tool_marks_its_span_without_the_message(
     url = make_server(graph=react_graph("explode", {}))
     response = httpx.post(f"{url}/v1/graph/invoke", json=user_message("go"), timeout=10)
     assert response.status_code == 200
-    [tool_span] = by_name(finished(exporter, 8), "agentflow.tool")
+    [tool_span] = by_name(finished(exporter, 5), "agentflow.tool")
     attrs = tool_span.attributes or {}
     assert attrs["agentflow.outcome"] == "error"
     assert tool_span.status.status_code == StatusCode.ERROR
@@ -211,12 +230,12 @@ def test_no_spans_when_tracing_is_off(
 ) -> None:
     url = make_server(graph=react_graph())
     assert httpx.post(f"{url}/v1/graph/invoke", json=user_message("1"), timeout=10).is_success
-    assert len(finished(exporter, 8)) == 8  # the same harness sees spans when tracing is on
+    assert len(finished(exporter, 5)) == 5  # the same harness sees spans when tracing is on
     tracing.use_tracer_provider(None)
     url = make_server(graph=react_graph())
     assert httpx.post(f"{url}/v1/graph/invoke", json=user_message("2"), timeout=10).is_success
     time.sleep(0.1)
-    assert len(exporter.get_finished_spans()) == 8
+    assert len(exporter.get_finished_spans()) == 5
     assert tracing.span("x") is tracing.span("y")  # one shared null context manager
     tracing.set_attributes({"a": 1})  # no current span, no tracer: nothing happens
 
@@ -225,69 +244,7 @@ def test_an_unsampled_caller_trace_records_nothing(
     make_server: ServerFactory, exporter: InMemorySpanExporter
 ) -> None:
     url = make_server(graph=react_graph())
-    headers = {"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"}  # flags 00: not sampled
-    response = httpx.post(
-        f"{url}/v1/graph/invoke", json=user_message("1+2?"), headers=headers, timeout=10
-    )
-    assert response.status_code == 200
-    assert response.json()["status"] == "done"
+    body = invoke(url, traceparent=f"00-{TRACE_ID}-{PARENT_ID}-00")  # flags 00: not sampled
+    assert body["status"] == "done"
     time.sleep(0.1)
     assert exporter.get_finished_spans() == ()
-
-
-@pytest.mark.parametrize(
-    ("env", "expected"),
-    [
-        ({}, False),
-        ({"AGENTFLOW_TRACING": "1"}, True),
-        ({"AGENTFLOW_TRACING": "0", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}, False),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318"}, True),
-        ({"OTEL_TRACES_EXPORTER": "console"}, True),
-        ({"OTEL_TRACES_EXPORTER": "none"}, False),
-        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"}, False),
-    ],
-)
-def test_wanted_reads_the_standard_variables(env: dict[str, str], expected: bool) -> None:
-    assert tracing.wanted(env) is expected
-
-
-def run_python(code: str, **env: str) -> str:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTFLOW_"))}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**clean, **env},
-        check=True,
-    )
-    return result.stdout.strip()
-
-
-def test_off_imports_nothing_from_opentelemetry() -> None:
-    code = """
-import sys
-import agentflow.runtime
-from agentflow import tracing
-from agentflow.runtime import create_app, load_settings
-assert not tracing.enabled()
-with tracing.span("x", {"a": 1}) as s:
-    assert s is None
-print(sorted(m for m in sys.modules if m.startswith("opentelemetry")))
-"""
-    assert run_python(code) == "[]"
-
-
-def test_on_builds_a_provider_from_the_environment() -> None:
-    code = """
-from opentelemetry import trace
-from agentflow import tracing
-assert tracing.enabled()
-with tracing.span("x") as s:
-    assert s.is_recording()
-provider = trace.get_tracer_provider()
-print(provider.resource.attributes["service.name"])
-"""
-    env = {"OTEL_TRACES_EXPORTER": "none", "AGENTFLOW_TRACING": "1"}
-    assert run_python(code, **env) == "agentflow"
-    assert run_python(code, **env, OTEL_SERVICE_NAME="billing-agent") == "billing-agent"

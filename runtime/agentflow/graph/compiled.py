@@ -367,7 +367,7 @@ class CompiledGraph:
             listener_token = set_listener(listener)
         started = time.perf_counter()
         try:
-            if tracing.recording():
+            if tracing.recording_nodes():
                 result = await _traced_call(step, run.state, config)
             else:
                 result = await _call(step, run.state, config)

@@ -57,15 +57,12 @@ class RequestMiddleware:
             await self._handle(scope, receive, send)
             return
         method = scope["method"]
-
-        def attributes() -> dict[str, Any]:  # built only for a recorded span
-            return {
-                "http.request.method": method,
-                "url.path": scope["path"],
-                "url.scheme": scope.get("scheme", "http"),
-                "user_agent.original": _header(scope, b"user-agent"),
-            }
-
+        attributes = {
+            "http.request.method": method,
+            "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+            "user_agent.original": _header(scope, b"user-agent"),
+        }
         with tracing.span(f"{method} {scope['path']}", attributes, server=True,
                           headers=scope["headers"]):  # fmt: skip
             await self._handle(scope, receive, send)
