@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,19 +18,16 @@ from typing import Any, Literal
 
 from agentflow.runtime import env
 from agentflow.utils import config as declared
-from agentflow.utils.config import CHECKPOINTERS as CHECKPOINTERS  # re-exported
-from agentflow.utils.config import JWT_ALGORITHMS as JWT_ALGORITHMS
-from agentflow.utils.config import MESSAGE_ROLES, ConfigError, Source
-from agentflow.utils.config import MODES as MODES
+from agentflow.utils.config import MESSAGE_ROLES, MODES, ConfigError, Source
 from agentflow.utils.secrets import register_secret
 
-__all__ = ["ConfigError", "Secret", "Settings", "load_settings"]
+__all__ = ["MODES", "ConfigError", "Secret", "Settings", "load_settings"]
 CONFIG_FILE = "agentflow.json"
 MIN_JWT_SECRET_BYTES = 32
 # Runs one worker process holds at once (each waits on its model); beyond it new runs are
 # refused at once with 503 + Retry-After instead of slowing every run down.
 DEFAULT_MAX_ACTIVE_RUNS: int = declared.setting("MAX_ACTIVE_RUNS").default
-KNOWN_KEYS = frozenset(declared.TREE.children)
+KNOWN_KEYS = frozenset(declared.children())
 
 
 class Secret:
@@ -108,20 +104,16 @@ class RateLimitSettings:
 
 
 RATE_UNITS = {"second": 1.0, "minute": 60.0, "hour": 3600.0}
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour)s?\s*$", re.IGNORECASE)
 
 
 def parse_rate(value: Any, where: str) -> Rate:
     """'N/second|minute|hour' -> Rate; a ConfigError naming `where` otherwise."""
-    match = _RATE.match(value) if isinstance(value, str) else None
-    if match is None or int(match.group(1)) < 1:
-        raise ConfigError(
-            f"must look like 'N/second', 'N/minute' or 'N/hour' with N >= 1, got {value!r}",
-            where=where,
-            fix='e.g. "60/minute"',
-        )
-    unit = match.group(2).lower()
-    return Rate(int(match.group(1)), RATE_UNITS[unit], f"{int(match.group(1))}/{unit}")
+    try:
+        number, unit = (part.strip().lower() for part in declared.RATE.check(value).split("/"))
+    except declared.Invalid as exc:
+        raise ConfigError(exc.problem, where=where, fix='e.g. "60/minute"') from None
+    unit = unit.rstrip("s")
+    return Rate(int(number), RATE_UNITS[unit], f"{int(number)}/{unit}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +163,9 @@ def find_config(config: str | Path | None, environ: Mapping[str, str]) -> Path:
     parent process handed over, else the nearest one in the working directory or above it
     (as git finds its repository), so every command works from a project's subdirectory."""
     if config is None:
-        config = environ.get(env.CONFIG_PATH) or _nearest_config(Path.cwd()) or CONFIG_FILE
+        nearest = (d / CONFIG_FILE for d in (Path.cwd(), *Path.cwd().parents))
+        found = next((p for p in nearest if p.is_file()), CONFIG_FILE)
+        config = environ.get(env.CONFIG_PATH) or found
     path = Path(config)
     if path.is_dir():
         path = path / CONFIG_FILE
@@ -182,14 +176,6 @@ def find_config(config: str | Path | None, environ: Mapping[str, str]) -> Path:
             "or create one with `agentflow init`",
         )
     return path.resolve()
-
-
-def _nearest_config(start: Path) -> Path | None:
-    for directory in (start, *start.parents):
-        candidate = directory / CONFIG_FILE
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -240,6 +226,17 @@ def check_required_env(settings: Settings, environ: Mapping[str, str]) -> None:
         )
 
 
+# Settings attributes that are a declared setting as it is.
+_DECLARED = {
+    "mode": "MODE", "log_level": "LOG_LEVEL", "log_format": "LOG_FORMAT", "host": "HOST",
+    "port": "PORT", "workers": "WEB_CONCURRENCY", "heartbeat_interval": "HEARTBEAT_INTERVAL",
+    "shutdown_grace": "SHUTDOWN_GRACE", "idempotency_ttl": "IDEMPOTENCY_TTL",
+    "run_lease_ttl": "RUN_LEASE_TTL", "required_env": "required_env", "playground": "PLAYGROUND",
+    **{key: f"limits.{key}" for key in ("max_body_bytes", "run_timeout", "recursion_limit",
+                                         "max_active_runs")},
+}  # fmt: skip
+
+
 def load_settings(
     config: str | Path | None = None,
     *,
@@ -262,12 +259,10 @@ def load_settings(
     if unknown_keys == "error" and (found := declared.unknown_keys(data)):
         raise declared.unknown_key_error(*found[0], where)
     warnings: list[str] = []
-    environ_all = real_env
     env_value = Source(data, where, real_env).file("env")
     env_file = (project_dir / env_value).resolve() if env_value else None
-    if env_file is not None and env_file.is_file():
-        environ_all = {**read_dotenv(env_file), **real_env}
-    elif env_file is not None:
+    dotenv = read_dotenv(env_file) if env_file is not None and env_file.is_file() else {}
+    if env_file is not None and not env_file.is_file():
         if Source(data, where, real_env, overrides).get("MODE") == "production":
             raise ConfigError(
                 f"the dotenv file {env_value!r} does not exist ({env_file})",
@@ -279,7 +274,7 @@ def load_settings(
             f"the real environment is read; copy .env.example to {env_value} to set "
             "variables such as API keys"
         )
-    source = Source(data, where, environ_all, overrides)
+    source = Source(data, where, {**dotenv, **real_env}, overrides)
     for key in (s.key for s in declared.SETTINGS if s.key):  # every value, used or not
         source.file(key)
     get = source.get
@@ -308,28 +303,13 @@ def load_settings(
         config_path=path,
         graph=graph,
         env_file=env_file,
-        mode=get("MODE"),
-        log_level=get("LOG_LEVEL"),
-        log_format=get("LOG_FORMAT"),
-        host=get("HOST"),
-        port=get("PORT"),
-        workers=get("WEB_CONCURRENCY"),
+        **{attr: get(name) for attr, name in _DECLARED.items()},
         origins=origins,
         checkpointer=checkpointer,
         auth=_auth(source, where, production),
         docs_path=docs,
         redocs_path=redocs,
         openapi_path="/openapi.json" if not production or docs or redocs else None,
-        max_body_bytes=get("limits.max_body_bytes"),
-        run_timeout=get("limits.run_timeout"),
-        recursion_limit=get("limits.recursion_limit"),
-        max_active_runs=get("limits.max_active_runs"),
-        heartbeat_interval=get("HEARTBEAT_INTERVAL"),
-        shutdown_grace=get("SHUTDOWN_GRACE"),
-        idempotency_ttl=get("IDEMPOTENCY_TTL"),
-        run_lease_ttl=get("RUN_LEASE_TTL"),
-        required_env=get("required_env"),
-        playground=get("PLAYGROUND"),
         rate_limits=_rate_limits(source, where),
         client_roles=tuple(r for r in MESSAGE_ROLES if r == "user" or r in get("client_roles")),
         warnings=tuple(warnings),
@@ -338,14 +318,9 @@ def load_settings(
 
 def _rate_limits(source: Source, where: str) -> RateLimitSettings | None:
     """{"per_user": "60/minute", "global": "1000/minute"}; null or no rate = off."""
-    rates = {name: source.get(f"rate_limits.{name}") for name in ("per_user", "global")}
-    if not any(rates.values()):
-        return None
-    per_user, global_ = (
-        parse_rate(rates[name], f"{where}: rate_limits.{name}") if rates[name] else None
-        for name in ("per_user", "global")
-    )
-    return RateLimitSettings(per_user=per_user, global_=global_)
+    rates = [source.get(f"rate_limits.{name}") for name in ("per_user", "global")]
+    per_user, global_ = (parse_rate(r, f"{where}: rate_limits") if r else None for r in rates)
+    return RateLimitSettings(per_user, global_) if per_user or global_ else None
 
 
 def _checkpointer(source: Source, project_dir: Path) -> CheckpointerSettings:
@@ -362,11 +337,8 @@ def _checkpointer(source: Source, project_dir: Path) -> CheckpointerSettings:
         )
     pool_min, pool_max = get("checkpointer.pool.min"), get("checkpointer.pool.max")
     if pool_min > pool_max:
-        raise ConfigError(
-            f"pool sizes must be integers with 0 <= min <= max, max >= 1; got min {pool_min} "
-            f"and max {pool_max}",
-            where=f"{source.where}: checkpointer.pool",
-        )
+        where = f"{source.where}: checkpointer.pool"
+        raise ConfigError(f"min {pool_min} is larger than max {pool_max}", where=where)
     path = Path(get("checkpointer.path"))
     return CheckpointerSettings(
         kind=kind,

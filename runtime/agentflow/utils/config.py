@@ -27,8 +27,7 @@ _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 class ConfigError(AgentflowError):
-    """The configuration is wrong: what (`problem`), where (file and key, or variable) and
-    how to fix it."""
+    """The configuration is wrong: what (`problem`), `where` (file: key, or variable), `fix`."""
 
     def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
         self.where, self.fix, self.problem = where, fix, message
@@ -49,11 +48,6 @@ def did_you_mean(word: str, known: tuple[str, ...] | list[str]) -> str | None:
     return close[0] if close else None
 
 
-def _choices_fix(value: str, choices: tuple[str, ...]) -> str:
-    close = did_you_mean(value, choices)
-    return (f"did you mean {close!r}? " if close else "") + f"use one of {', '.join(choices)}"
-
-
 def _either(texts: list[str]) -> str:
     return " or ".join(texts) if len(texts) < 3 else f"{', '.join(texts[:-1])} or {texts[-1]}"
 
@@ -61,138 +55,112 @@ def _either(texts: list[str]) -> str:
 # -- kinds: what a value must be --------------------------------------------------------------
 
 
+@dataclass(frozen=True)
 class Kind:
-    """`text` reads after "must be"; `blank` is the value of a variable set to "" (None: as if
-    unset); `schema` is the JSON Schema (`obj`: the object schema of the key's sub-keys)."""
+    """A small JSON Schema: a JSON `type` (or `any_of` kinds) and its limits. `check` turns a
+    JSON value (or CLI flag) into the typed value, `from_env` a variable's stripped text;
+    both raise `Invalid`. `blank` is the value of a variable set to "" (None: as if unset)."""
 
-    text: str = "a value"
+    type: str  # string, integer, number, boolean, array, object, null, false
+    choices: tuple[str, ...] = ()
+    pattern: str = ""
+    shape: str = ""  # how a string matching `pattern` looks, for messages
+    fold: Callable[[str], str] | None = None  # str.lower / str.upper, before the checks
+    bad: str = ""  # the problem for a string not among `choices`: "unknown role"
+    minimum: float = 0
+    above: bool = False  # > minimum, not >=
+    unit: str = ""
+    item: Kind | None = None
+    any_of: tuple[Kind, ...] = ()
     blank: Any = None
 
-    def accepts(self, value: Any) -> bool:  # of the right JSON type (and range)
-        return True
-
-    def check(self, value: Any) -> Any:  # a JSON value or flag -> the typed value, or Invalid
-        if not self.accepts(value):
-            raise Invalid(f"must be {self.text}, got {value!r}")
-        return value
-
-    def from_env(self, raw: str) -> Any:  # `raw` is stripped and not empty
-        return self.check(raw)
-
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        return obj or {"type": "object"}  # the kind of a key that holds sub-keys
-
-
-@dataclass
-class Text(Kind):
-    choices: tuple[str, ...] = ()
-    pattern: str | None = None
-    shape: str = "a string"  # how a value matching `pattern` looks
-    fold: Callable[[str], str] | None = None  # str.lower / str.upper before checking
-    bad: str | None = None  # the problem for a value not among `choices`: "unknown role"
-
-    def __post_init__(self) -> None:
+    @property
+    def text(self) -> str:  # what a value must be, after "must be"
         quoted = [repr(c) for c in self.choices]
-        many = len(quoted) > 2
-        self.text = "one of " + ", ".join(quoted) if many else _either(quoted) or self.shape
+        if len(quoted) > 2:
+            return "one of " + ", ".join(quoted)
+        if self.any_of or quoted:
+            return _either(quoted or [k.text for k in self.any_of])
+        if self.type in ("integer", "number"):
+            of = f" of {self.unit}" if self.unit else ""
+            what = "an integer" if self.type == "integer" else f"a number{of}"
+            return f"{what} {'>' if self.above else '>='} {self.minimum:g}"
+        if self.type == "array" and self.item:
+            return "a list of " + (
+                self.item.text.removeprefix("one of ") if self.item.choices else "strings"
+            )
+        words = {"string": "a string", "boolean": "true or false", "object": "an object"}
+        return self.shape or words.get(self.type, self.type)
+
+    def accepts(self, value: Any) -> bool:  # of the right JSON type (numbers: in range)
+        if self.any_of:
+            return any(k.accepts(value) for k in self.any_of)
+        if self.type in ("integer", "number"):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                return False
+            whole = self.type == "number" or float(value).is_integer()
+            return whole and (value > self.minimum if self.above else value >= self.minimum)
+        if self.type == "array" and self.item:
+            return isinstance(value, list) and all(self.item.accepts(v) for v in value)
+        types = {"string": str, "boolean": bool, "object": dict}
+        if self.type in types:
+            return isinstance(value, types[self.type])
+        return value is {"null": None, "false": False}[self.type]
 
     def check(self, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise Invalid(f"must be {self.text if self.choices else 'a string'}, got {value!r}")
-        value = self.fold(value) if self.fold else value
+        fitting = [k for k in self.any_of if k.accepts(value)]
+        if fitting:  # the message of the kind of the value's type
+            return fitting[0].check(value)
+        if not self.accepts(value):
+            text = "a string" if self.type == "string" and not self.choices else self.text
+            raise Invalid(f"must be {text}, got {value!r}")
+        if self.type == "integer" or self.type == "number":
+            return int(value) if self.type == "integer" else float(value)
+        if self.type == "array" and self.item:
+            return tuple(self.item.check(v) for v in value)
+        value = self.fold(value) if self.fold and isinstance(value, str) else value
         if self.choices and value not in self.choices:
             wrong = f"{self.bad} {value!r}" if self.bad else f"must be {self.text}, got {value!r}"
-            raise Invalid(wrong, _choices_fix(value, self.choices))
+            close = did_you_mean(value, self.choices)
+            hint = f"did you mean {close!r}? " if close else ""
+            raise Invalid(wrong, f"{hint}use one of {', '.join(self.choices)}")
         if self.pattern and not re.fullmatch(self.pattern, value):
             raise Invalid(f"must look like {self.shape}, got {value!r}")
         return value
 
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, str)
-
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        enum = {"enum": list(self.choices)} if self.choices else {}
-        return {
-            "type": "string",
-            **enum,
-            **({"pattern": f"^(?:{self.pattern})$"} if self.pattern else {}),
-        }
-
-
-@dataclass
-class Number(Kind):
-    minimum: float = 0
-    integer: bool = False
-    above: bool = False  # > minimum, not >=
-    unit: str = ""
-
-    def __post_init__(self) -> None:
-        what = (
-            "an integer" if self.integer else "a number" + (f" of {self.unit}" if self.unit else "")
-        )
-        self.text = f"{what} {'>' if self.above else '>='} {self.minimum:g}"
-
-    def accepts(self, value: Any) -> bool:
-        if not isinstance(value, int | float) or isinstance(value, bool):
-            return False
-        in_range = value > self.minimum if self.above else value >= self.minimum
-        return in_range and (not self.integer or float(value).is_integer())
-
-    def check(self, value: Any) -> Any:
-        return int(super().check(value)) if self.integer else float(super().check(value))
-
     def from_env(self, raw: str) -> Any:
+        if self.type not in ("boolean", "integer", "number"):
+            return self.check(raw)
         try:
-            return self.check(int(raw) if self.integer else float(raw))
-        except ValueError:  # Invalid too: name the value as written
-            raise Invalid(f"must be {self.text}, got {raw!r}") from None
-
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        bound = "exclusiveMinimum" if self.above else "minimum"
-        return {"type": "integer" if self.integer else "number", bound: self.minimum}
-
-
-class Flag(Kind):
-    text = "true or false"
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, bool)
-
-    def from_env(self, raw: str) -> bool:
-        if raw.lower() not in _TRUE + _FALSE:
-            raise Invalid(f"must be one of {', '.join(_TRUE + _FALSE)}, got {raw!r}")
-        return raw.lower() in _TRUE
-
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"type": "boolean"}
+            if self.type == "boolean":
+                return {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}[raw.lower()]
+            return self.check(int(raw) if self.type == "integer" else float(raw))
+        except (KeyError, ValueError):  # Invalid too: show the value as written
+            words = f"one of {', '.join(_TRUE + _FALSE)}" if self.type == "boolean" else self.text
+            raise Invalid(f"must be {words}, got {raw!r}") from None
 
 
-@dataclass
-class TextList(Kind):
-    item: Text = field(default_factory=Text)
+def Text(choices: tuple[str, ...] = (), **limits: Any) -> Kind:
+    return Kind("string", choices, **limits)
 
-    def __post_init__(self) -> None:
-        self.text = "a list of " + (
-            self.item.text.removeprefix("one of ") if self.item.choices else "strings"
-        )
 
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+def Number(minimum: float = 0, **limits: Any) -> Kind:
+    return Kind("number", minimum=minimum, **limits)
 
-    def check(self, value: Any) -> tuple[str, ...]:
-        return tuple(self.item.check(v) for v in super().check(value))
 
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"type": "array", "items": self.item.schema()}
+def List(item: Kind | None = None) -> Kind:
+    return Kind("array", item=item or Text())
+
+
+def OneOf(*kinds: Kind) -> Kind:
+    return Kind("any", any_of=kinds)
 
 
 class Origins(Kind):
     """Exact browser origins (scheme://host[:port]) or "*", as a list or comma-separated."""
 
-    text, blank = "a list of origins or a comma-separated string of them", ()
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) or TextList().accepts(value)
+    def __init__(self) -> None:
+        super().__init__("any", any_of=(Kind("string"), List()), blank=())
 
     def check(self, value: Any) -> tuple[str, ...]:
         items = super().check(value)
@@ -200,20 +168,18 @@ class Origins(Kind):
         origins = tuple(i.strip().rstrip("/") for i in items if i.strip())
         for origin in origins:
             url = urlsplit(origin)
-            if origin != "*" and (
-                url.scheme not in ("http", "https") or not url.netloc or url.path
-            ):
+            wrong = url.scheme not in ("http", "https") or not url.netloc or url.path
+            if origin != "*" and wrong:
                 fix = "use scheme://host[:port] with no path, e.g. https://app.example.com"
                 raise Invalid(f"{origin!r} is not an origin", fix)
         return origins
 
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        item = {"type": "string", "pattern": r"^\s*(?:\*|https?://[^/\s]+)/?\s*$"}
-        return {"anyOf": [{"type": "string"}, {"type": "array", "items": item}]}
-
 
 class DocsPath(Kind):
-    text, blank = "a path starting with '/' or off", ""  # "" = off
+    """A URL path for an API docs page, or off ("off", "none", "false", "0", "": "")."""
+
+    def __init__(self) -> None:
+        super().__init__("string", shape="a path starting with '/' or off", blank="")
 
     def from_env(self, raw: str) -> str:
         if raw.lower() in ("off", "none", *_FALSE):
@@ -223,51 +189,14 @@ class DocsPath(Kind):
         return raw.rstrip("/") or "/"
 
 
-@dataclass
-class Literal(Kind):
-    value: Any = None
-
-    def __post_init__(self) -> None:
-        self.text = "null" if self.value is None else str(self.value).lower()
-
-    def accepts(self, value: Any) -> bool:
-        return type(value) is type(self.value) and value == self.value
-
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"const": self.value}
-
-
-class OneOf(Kind):
-    def __init__(self, *kinds: Kind) -> None:
-        self.kinds, self.text = kinds, _either([k.text for k in kinds])
-
-    def accepts(self, value: Any) -> bool:
-        return any(k.accepts(value) for k in self.kinds)
-
-    def check(self, value: Any) -> Any:  # the message of the kind of the value's type
-        fitting = [k for k in self.kinds if k.accepts(value)]
-        return fitting[0].check(value) if fitting else super().check(value)
-
-    def schema(self, obj: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {"anyOf": [k.schema(obj) for k in self.kinds]}
-
-
-class Obj(Kind):
-    """A key whose value is an object of keys declared on their own."""
-
-    text = "an object"
-
-    def accepts(self, value: Any) -> bool:
-        return isinstance(value, dict)
-
-
-OBJECT, NULL, INT0, INT1 = Obj(), Literal(None), Number(integer=True), Number(1, integer=True)
+OBJECT, NULL, TEXT = Kind("object"), Kind("null"), Text()
+FLAG, INT0, INT1 = Kind("boolean"), Kind("integer"), Kind("integer", minimum=1)
 MODES = ("development", "production")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 CHECKPOINTERS = ("sqlite", "memory", "postgres")
 JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512")
 MESSAGE_ROLES = ("user", "system", "assistant", "tool")
-RATE = "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in r"(second|minute|hour)s?")
+UNITS = "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in r"(second|minute|hour)s?")
 IMPORT_PATH = r"[^:\s]+:[^:\s]+"  # module.path:attribute
 
 
@@ -285,145 +214,112 @@ class ByMode:
 @dataclass(frozen=True)
 class Setting:
     """`name` is the key path in agentflow.json ("limits.run_timeout") or, for a setting
-    only the environment sets, the variable (upper case)."""
+    only the environment sets, the variable (upper case). `flag` is the CLI option (a
+    `load_settings` override) that wins over both; `fix` is added to a wrong value's fix."""
 
     name: str
     kind: Kind
     default: Any
     doc: str
     env: str | None = None
-    flag: str | None = None  # the CLI option that overrides both
-    file_first: bool = False  # agentflow.json wins over `env` (which is then a fallback)
-    fix: str | None = None  # appended to the fix of a wrong value
-    group: str = "server"
-
-    def __post_init__(self) -> None:
-        if self.name.isupper():
-            object.__setattr__(self, "env", self.name)
+    flag: str | None = None
+    fix: str | None = None
 
     @property
     def key(self) -> str | None:
         return None if self.name.isupper() else self.name
 
+    @property
+    def variable(self) -> str | None:
+        return self.name if self.name.isupper() else self.env
 
-S = Setting
-SECS = "seconds"
+    @property
+    def file_first(self) -> bool:  # the key (which may name it: "${VAR}") wins over `env`
+        return self.name.split(".")[0] in EXPANDED
+
+
+S, SECS = Setting, "seconds"
+CKPT = Text(CHECKPOINTERS, bad="unknown checkpointer")
+AUTH = Text(("jwt", "custom"), bad="unknown auth type")
+RATE = Text(pattern=rf"\s*[1-9][0-9]*\s*/\s*{UNITS}\s*",
+            shape="'N/second', 'N/minute' or 'N/hour' with N >= 1")  # fmt: skip
+RATE_N = OneOf(NULL, RATE)
 SETTINGS: tuple[Setting, ...] = (
-    S("$schema", Text(), None, "the JSON Schema editors check this file with"),
-    S("name", Text(), None, "the project's name (`agentflow build` names the image after it)"),
-    S("description", Text(), None, "what the project does, for people"),
-    S("graph", Text(pattern=IMPORT_PATH, shape="'module.path:attribute'"), None,
-      "required: the compiled graph to serve, as module.path:attribute", flag="graph",
-      fix='e.g. "graph.react:app" for the object `app` in graph/react.py'),
-    S("env", Text(), None, "a dotenv file (relative to agentflow.json) read under the real "
-      "environment; missing: a warning in development, an error in production"),
-    S("checkpointer", OneOf(NULL, Text(CHECKPOINTERS, bad="unknown checkpointer"), OBJECT),
-      "sqlite", "where threads live: sqlite (one machine), memory (tests), postgres "
-      "(DATABASE_URL, REDIS_URL), or an object with the keys below"),
-    S("checkpointer.kind", Text(CHECKPOINTERS, bad="unknown checkpointer"), "sqlite",
-      "sqlite, memory or postgres (`type` is an alias)"),
-    S("checkpointer.type", Text(CHECKPOINTERS, bad="unknown checkpointer"), None,
-      "alias of checkpointer.kind"),
-    S("checkpointer.path", Text(), ".agentflow/state.db", "the SQLite file, relative to "
-      "agentflow.json"),
-    S("checkpointer.dsn", Text(), None, "the Postgres URL (needed by postgres)",
-      env="DATABASE_URL", file_first=True),
-    S("checkpointer.redis", Text(), None, "a Redis URL: cache, stop signals, cross-worker "
-      "locks (optional; `redis_url` is an alias)", env="REDIS_URL", file_first=True),
-    S("checkpointer.redis_url", Text(), None, "alias of checkpointer.redis"),
+    S("$schema", TEXT, None, "the JSON Schema editors check this file with"),
+    S("name", TEXT, None, "the project's name (`agentflow build` names the image after it)"),
+    S("description", TEXT, None, "what the project does, for people"),
+    S("graph", Text(pattern=IMPORT_PATH, shape="'module.path:attribute'"), None, "required: "
+      "the compiled graph", flag="graph", fix='e.g. "graph.react:app" (`app` in graph/react.py)'),
+    S("env", TEXT, None, "a dotenv file read under the environment (production: must exist)"),
+    S("checkpointer", OneOf(NULL, CKPT, OBJECT), "sqlite", "where threads live: sqlite (one "
+      "machine), memory (tests), postgres (DATABASE_URL, REDIS_URL), or an object:"),
+    S("checkpointer.kind", CKPT, "sqlite", "sqlite, memory or postgres"),
+    S("checkpointer.type", CKPT, None, "alias of checkpointer.kind"),
+    S("checkpointer.path", TEXT, ".agentflow/state.db", "the SQLite file (from agentflow.json)"),
+    S("checkpointer.dsn", TEXT, None, "the Postgres URL", env="DATABASE_URL"),
+    S("checkpointer.redis", TEXT, None, "Redis: cache, stop signals, locks", env="REDIS_URL"),
+    S("checkpointer.redis_url", TEXT, None, "alias of checkpointer.redis"),
     S("checkpointer.pool", OBJECT, None, "the asyncpg pool of each worker"),
     S("checkpointer.pool.min", INT0, 2, "connections kept open"),
-    S("checkpointer.pool.max", INT1, 10, "connections at most (x workers <= "
-      "Postgres max_connections)"),
+    S("checkpointer.pool.max", INT1, 10, "connections at most (x workers <= max_connections)"),
     S("checkpointer.schema", Text(pattern=r"[A-Za-z_][A-Za-z0-9_]{0,62}", shape="a Postgres "
       "identifier"), "agentflow", "the Postgres schema of agentflow's tables"),
-    S("checkpointer.pgbouncer", Flag(), False, "no prepared statements (PgBouncer in "
-      "transaction mode)"),
-    S("auth", OneOf(NULL, Literal(False), Text(pattern=rf"jwt|{IMPORT_PATH}",
-      shape='"jwt"/"module:attr"'), OBJECT), None, "who may call the API: null (anyone), "
-      '"jwt", "module:attr" of your own callable, or an object with the keys below'),
-    S("auth.type", Text(("jwt", "custom"), bad="unknown auth type"), "jwt", "jwt or custom "
-      "(`kind` is an alias)"),
-    S("auth.kind", Text(("jwt", "custom"), bad="unknown auth type"), None, "alias of auth.type"),
-    S("auth.path", Text(pattern=IMPORT_PATH, shape="'module:attr'"), None, "custom auth: the "
-      "callable that verifies a request"),
+    S("checkpointer.pgbouncer", FLAG, False, "no prepared statements (PgBouncer)"),
+    S("auth", OneOf(NULL, Kind("false"), Text(pattern=rf"jwt|{IMPORT_PATH}", shape='"jwt"/'
+      '"module:attr"'), OBJECT), None, 'null (anyone), "jwt", your "module:attr", or:'),
+    S("auth.type", AUTH, "jwt", "jwt or custom"),
+    S("auth.kind", AUTH, None, "alias of auth.type"),
+    S("auth.path", Text(pattern=IMPORT_PATH, shape="'module:attr'"), None, "custom: the callable"),
     S("auth.algorithm", Text(JWT_ALGORITHMS, fold=str.upper, bad="unsupported JWT algorithm"),
-      "HS256", "the JWT signature algorithm", env="JWT_ALGORITHM", file_first=True,
-      fix="'none' is never accepted"),
-    S("auth.secret", Text(), None, "the HS* shared secret (32+ bytes in production)",
-      env="JWT_SECRET_KEY", file_first=True),
-    S("auth.public_key", Text(), None, "the issuer's PEM public key (RS*/ES*)",
-      env="JWT_PUBLIC_KEY", file_first=True),
-    S("auth.jwks_url", Text(), None, "the issuer's JWKS URL (RS*/ES*)", env="JWT_JWKS_URL",
-      file_first=True),
-    S("auth.audience", Text(), None, "the required `aud` claim", env="JWT_AUDIENCE",
-      file_first=True),
-    S("auth.issuer", Text(), None, "the required `iss` claim", env="JWT_ISSUER",
-      file_first=True),
+      "HS256", "the JWT signature algorithm", env="JWT_ALGORITHM", fix="'none' is never accepted"),
+    S("auth.secret", TEXT, None, "HS*: the secret (production: 32+ bytes)", env="JWT_SECRET_KEY"),
+    S("auth.public_key", TEXT, None, "RS*/ES*: the issuer's PEM public key", env="JWT_PUBLIC_KEY"),
+    S("auth.jwks_url", TEXT, None, "RS*/ES*: the issuer's JWKS URL", env="JWT_JWKS_URL"),
+    S("auth.audience", TEXT, None, "the required `aud` claim", env="JWT_AUDIENCE"),
+    S("auth.issuer", TEXT, None, "the required `iss` claim", env="JWT_ISSUER"),
     S("auth.leeway", Number(unit=SECS), 0.0, "clock skew allowed on exp/nbf"),
-    S("required_env", TextList(), (), "variables that must be set (non-empty) to serve"),
-    S("origins", Origins(), ByMode(("*",), ()), "browser origins CORS allows (exact "
-      "scheme://host[:port], or *)", env="ORIGINS"),
-    S("limits", OBJECT, None, "request and run limits"),
-    S("limits.max_body_bytes", INT1, 1024 * 1024, "largest request body",
-      env="MAX_BODY_BYTES"),
+    S("required_env", List(), (), "variables that must be set (not empty) to serve"),
+    S("origins", Origins(), ByMode(("*",), ()), "browser origins CORS allows", env="ORIGINS"),
+    S("limits", OBJECT, None, "request and run limits:"),
+    S("limits.max_body_bytes", INT1, 1024 * 1024, "largest request body", env="MAX_BODY_BYTES"),
     S("limits.run_timeout", Number(0, above=True, unit=SECS), 300.0, "a run's time limit",
       env="RUN_TIMEOUT"),
-    S("limits.recursion_limit", INT1, 25, "graph steps per run (a request may ask for "
-      "fewer)", env="RECURSION_LIMIT"),
-    S("limits.max_active_runs", INT1, 2000, "runs one worker holds at once; more get "
-      "503 + Retry-After", env="MAX_ACTIVE_RUNS"),
-    S("rate_limits", OneOf(NULL, OBJECT), None, "requests per user and overall (null: off); "
-      "shared through Redis by every worker"),
-    S("rate_limits.per_user", OneOf(NULL, Text(pattern=rf"\s*[1-9][0-9]*\s*/\s*{RATE}\s*",
-      shape="'N/second', 'N/minute' or 'N/hour' with N >= 1")), None, 'e.g. "60/minute"',
-      fix='e.g. "60/minute"'),
-    S("rate_limits.global", OneOf(NULL, Text(pattern=rf"\s*[1-9][0-9]*\s*/\s*{RATE}\s*",
-      shape="'N/second', 'N/minute' or 'N/hour' with N >= 1")), None, 'e.g. "1000/minute"',
-      fix='e.g. "1000/minute"'),
-    S("client_roles", TextList(Text(MESSAGE_ROLES, bad="unknown role")), ("user",), "message "
-      "roles a client may send (user always; others come from the graph)",
-      fix='e.g. "client_roles": ["user", "assistant"]'),
+    S("limits.recursion_limit", INT1, 25, "graph steps per run", env="RECURSION_LIMIT"),
+    S("limits.max_active_runs", INT1, 2000, "runs a worker holds (more: 503)",
+      env="MAX_ACTIVE_RUNS"),
+    S("rate_limits", OneOf(NULL, OBJECT), None, "requests per user and overall, shared by "
+      "every worker through Redis (null: off):"),
+    S("rate_limits.per_user", RATE_N, None, 'e.g. "60/minute"', fix='e.g. "60/minute"'),
+    S("rate_limits.global", RATE_N, None, 'e.g. "1000/minute"', fix='e.g. "1000/minute"'),
+    S("client_roles", List(Text(MESSAGE_ROLES, bad="unknown role")), ("user",), "message roles "
+      "a client may send (others come from the graph)", fix='e.g. ["user", "assistant"]'),
     S("MODE", Text(MODES, fold=str.lower), "development", "production: docs off, JSON logs, "
-      "generic errors, strict checks", flag="mode"),
-    S("LOG_LEVEL", Text(LOG_LEVELS, fold=str.upper), "INFO", "the root log level",
-      flag="log_level"),
-    S("LOG_FORMAT", Text(("json", "pretty"), fold=str.lower), ByMode("pretty", "json"),
-      "one JSON object per line, or text for people"),
-    S("HOST", Text(), "127.0.0.1", "the interface to listen on", flag="host"),
+      "generic errors", flag="mode"),
+    S("LOG_LEVEL", Text(LOG_LEVELS, fold=str.upper), "INFO", "root log level", flag="log_level"),
+    S("LOG_FORMAT", Text(("json", "pretty"), fold=str.lower), ByMode("pretty", "json"), "logs"),
+    S("HOST", TEXT, "127.0.0.1", "the interface to listen on", flag="host"),
     S("PORT", INT0, 8000, "the port to listen on", flag="port"),
-    S("WEB_CONCURRENCY", INT1, 1, "worker processes (several need postgres)",
-      flag="workers"),
-    S("DOCS_PATH", DocsPath(), ByMode("/docs", ""), "the Swagger UI (off: none)"),
-    S("REDOCS_PATH", DocsPath(), ByMode("/redoc", ""), "the ReDoc UI (off: none)"),
+    S("WEB_CONCURRENCY", INT1, 1, "worker processes (several need postgres)", flag="workers"),
+    S("DOCS_PATH", DocsPath(), ByMode("/docs", ""), "the Swagger UI"),
+    S("REDOCS_PATH", DocsPath(), ByMode("/redoc", ""), "the ReDoc UI"),
     S("HEARTBEAT_INTERVAL", Number(0.01, unit=SECS), 15.0, "SSE heartbeat period"),
     S("SHUTDOWN_GRACE", Number(0, unit=SECS), 30.0, "time runs in flight get at SIGTERM"),
-    S("IDEMPOTENCY_TTL", Number(1, unit=SECS), 24 * 3600.0, "how long an Idempotency-Key "
-      "answer is kept"),
-    S("RUN_LEASE_TTL", Number(0.5, unit=SECS), 10.0, "how long a dead worker's thread stays "
-      "locked"),
-    S("PLAYGROUND", Flag(), False, "serve /playground under `agentflow api` too",
-      flag="playground"),
-    S("AGENTFLOW_CONFIG", Text(), None, "the agentflow.json to use without --config"),
-    S("OPENAI_API_KEY", Text(), None, "the key OpenAIChat sends (not needed on localhost)",
-      group="model"),
-    S("OPENAI_BASE_URL", Text(), "https://api.openai.com/v1", "any OpenAI-compatible server",
-      group="model"),
-    S("OPENAI_MODEL", Text(), "gpt-4o-mini-2024-07-18", "the model the project templates ask "
-      "for (read by their graph code)", group="model"),
+    S("IDEMPOTENCY_TTL", Number(1, unit=SECS), 24 * 3600.0, "Idempotency-Key answers kept"),
+    S("RUN_LEASE_TTL", Number(0.5, unit=SECS), 10.0, "a dead worker's threads stay locked"),
+    S("PLAYGROUND", FLAG, False, "/playground under `agentflow api` too", flag="playground"),
+    S("AGENTFLOW_CONFIG", TEXT, None, "the agentflow.json to use without --config"),
+    S("OPENAI_API_KEY", TEXT, None, "the key OpenAIChat sends (none needed on localhost)"),
+    S("OPENAI_BASE_URL", TEXT, "https://api.openai.com/v1", "any OpenAI-compatible server"),
+    S("OPENAI_MODEL", TEXT, "gpt-4o-mini-2024-07-18", "the model the templates' graphs ask for"),
     S("AGENTFLOW_MODEL_TIMEOUT", Number(0, above=True, unit=SECS), 60.0, "a model call's time "
-      "limit (streams: each gap)", group="model"),
-    S("AGENTFLOW_MODEL_MAX_RETRIES", INT0, None, "retries after the first attempt "
-      "(RetryPolicy's default: 2)", group="model"),
-    S("AGENTFLOW_MODEL_MAX_CONCURRENCY", INT1, None, "requests in flight per model and "
-      "process (none: no limit)", group="model"),
-    S("AGENTFLOW_MODEL_RPM", INT1, None, "requests per minute per model and process "
-      "(none: no limit)", group="model"),
-    S("AGENTFLOW_TRACING", Flag(), None, "OpenTelemetry spans on/off; unset: on when OTEL_* "
-      "variables name an exporter or endpoint", group="tracing"),
-    S("AGENTFLOW_TRACE_NODES", Flag(), False, "a span per graph node step too", group="tracing"),
+      "limit (streamed: each gap)"),
+    S("AGENTFLOW_MODEL_MAX_RETRIES", INT0, None, "retries after the first attempt (default 2)"),
+    S("AGENTFLOW_MODEL_MAX_CONCURRENCY", INT1, None, "requests in flight per model and process"),
+    S("AGENTFLOW_MODEL_RPM", INT1, None, "requests per minute per model and process"),
+    S("AGENTFLOW_TRACING", FLAG, None, "spans on/off; unset: on when OTEL_* names an exporter"),
+    S("AGENTFLOW_TRACE_NODES", FLAG, False, "a span per graph node step too"),
 )  # fmt: skip
-BY_NAME = {name: s for s in SETTINGS for name in {s.name, s.env} if name}
+BY_NAME = {name: s for s in SETTINGS for name in {s.name, s.variable} if name}
 
 
 def setting(name: str) -> Setting:
@@ -431,62 +327,50 @@ def setting(name: str) -> Setting:
     return BY_NAME[name]
 
 
-@dataclass
-class Node:
-    """agentflow.json as a tree: a key's own setting and its sub-keys."""
-
-    setting: Setting | None = None
-    children: dict[str, Node] = field(default_factory=dict)
+KEYS = [s.key for s in SETTINGS if s.key]
 
 
-TREE = Node()
-for _s in SETTINGS:
-    if _s.key:
-        _node = TREE
-        for _part in _s.key.split("."):
-            _node = _node.children.setdefault(_part, Node())
-        _node.setting = _s
+def children(path: str = "") -> list[str]:
+    """The keys declared right under a key path ("": the top level of agentflow.json)."""
+    prefix = f"{path}." if path else ""
+    names = {k[len(prefix) :] for k in KEYS if k.startswith(prefix)}
+    return sorted(n for n in names if "." not in n)
 
 
 Unknown = tuple[str, str | None, list[str]]  # key path, the key meant, the keys known there
 
 
-def unknown_keys(data: Any, node: Node = TREE, prefix: str = "") -> list[Unknown]:
+def unknown_keys(data: Any, path: str = "") -> list[Unknown]:
     """Every key of agentflow.json that no setting declares, at any depth."""
     found: list[Unknown] = []
-    for key, value in data.items() if isinstance(data, dict) and node.children else ():
-        if (child := node.children.get(key)) is not None:
-            found += unknown_keys(value, child, f"{prefix}{key}.")
-            continue
-        elsewhere = (s.key for s in SETTINGS if s.key and s.key.rsplit(".", 1)[-1] == key)
-        meant = did_you_mean(key, sorted(node.children)) or next(elsewhere, None)
-        found.append((prefix + key, meant, sorted(node.children)))
+    known = children(path)
+    for key, value in data.items() if isinstance(data, dict) and known else ():
+        full = f"{path}.{key}" if path else key
+        if key in known:
+            found += unknown_keys(value, full)
+        else:
+            elsewhere = (k for k in KEYS if k.rsplit(".", 1)[-1] == key)
+            found.append((full, did_you_mean(key, known) or next(elsewhere, None), known))
     return found
 
 
 def unknown_key_error(path: str, meant: str | None, known: list[str], where: str) -> ConfigError:
-    return ConfigError(
-        f"unknown key {path.rpartition('.')[2]!r}"
-        + (f" (did you mean {meant!r}?)" if meant else ""),
-        where=f"{where}: {path}",
-        fix=f"rename it to {meant!r}"
-        if meant
-        else f"remove it; known keys here: {', '.join(known)}",
-    )
+    hint = f" (did you mean {meant!r}?)" if meant else ""
+    fix = f"rename it to {meant!r}" if meant else f"remove it; known keys here: {', '.join(known)}"
+    key = path.rpartition(".")[2]
+    return ConfigError(f"unknown key {key!r}{hint}", where=f"{where}: {path}", fix=fix)
 
 
+@dataclass
 class Source:
-    """The value of each setting, from its layers. Errors name the file and key path, or the
-    variable; `where` names agentflow.json."""
+    """The value of each setting, from its layers: agentflow.json `data` (read from `where`),
+    the environment (the dotenv file's values under it) and the CLI `flags`. Errors name the
+    file and key path, or the variable."""
 
-    def __init__(
-        self,
-        data: Mapping[str, Any],
-        where: str,
-        environ: Mapping[str, str],
-        flags: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.data, self.where, self.environ, self.flags = data, where, environ, flags or {}
+    data: Mapping[str, Any]
+    where: str
+    environ: Mapping[str, str]
+    flags: Mapping[str, Any] = field(default_factory=dict)
 
     def file(self, name: str) -> Any:
         """The checked agentflow.json value (None when absent or null)."""
@@ -504,7 +388,7 @@ class Source:
     def env(self, name: str) -> Any:
         """The parsed environment value (None when unset; a blank value is the kind's)."""
         s = setting(name)
-        raw = self.environ.get(s.env) if s.env else None
+        raw = self.environ.get(s.variable) if s.variable else None
         if raw is None or not raw.strip():
             return None if raw is None else s.kind.blank
         return self._checked(s, raw.strip(), "environment", s.kind.from_env)
@@ -543,7 +427,7 @@ class Source:
             problem, fix = exc.problem, "; ".join(f for f in (exc.fix, s.fix) if f) or None
             if where == "environment":
                 space = " " if problem.startswith("must") else ": "
-                problem, fix = f"{s.env}{space}{problem}", fix or f"fix or unset {s.env}"
+                problem, fix = f"{s.variable}{space}{problem}", fix or f"fix or unset {s.variable}"
             raise ConfigError(problem, where=where, fix=fix) from None
 
 
