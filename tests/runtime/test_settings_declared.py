@@ -176,3 +176,11 @@ def test_the_schema_refuses_what_the_loader_refuses(tmp_path: Path, config: dict
     assert not validator.is_valid({"graph": "g:app", **config})
     with pytest.raises(ConfigError):
         load_settings(project(tmp_path, config), environ={})
+
+
+def test_an_empty_auth_object_is_jwt_auth_not_none(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a shared secret"):
+        load_settings(project(tmp_path, {"auth": {}}), environ={})
+    settings = load_settings(project(tmp_path, {"auth": {}}), environ={"JWT_SECRET_KEY": "k" * 32})
+    assert settings.auth is not None and settings.auth.kind == "jwt"
+    assert load_settings(project(tmp_path, {"auth": False}), environ={}).auth is None

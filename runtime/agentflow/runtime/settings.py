@@ -354,7 +354,7 @@ def _checkpointer(source: Source, project_dir: Path) -> CheckpointerSettings:
 
 def _auth(source: Source, where: str, production: bool) -> AuthSettings | None:
     get, raw, key = source.get, source.get("auth"), f"{where}: auth"
-    if not raw:
+    if raw is None or raw is False:  # an empty object is JWT auth with every default
         return None
     if isinstance(raw, str):
         kind, path = ("jwt", None) if raw == "jwt" else ("custom", raw)
