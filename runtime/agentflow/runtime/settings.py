@@ -1,11 +1,7 @@
 """One frozen `Settings`, built in layers (lowest first): defaults → agentflow.json → the
-dotenv file it names → environment variables → CLI flags actually passed.
-
-What each setting is (key, variable, type, default, doc) is declared once in
-`agentflow.utils.config`; this module turns the declared values into `Settings`. Every error
-is a `ConfigError` that names the file and key path (or the variable) and the fix; a key that
-no setting declares is one too, at any depth.
-"""
+dotenv file it names → environment variables → CLI flags actually passed. Every setting is
+declared in `agentflow.utils.config`; every error is a `ConfigError` naming the file and key
+path (or the variable) and the fix, an undeclared key at any depth included."""
 
 from __future__ import annotations
 
@@ -145,12 +141,7 @@ class Settings:
     required_env: tuple[str, ...] = ()
     playground: bool = False
     rate_limits: RateLimitSettings | None = None
-    client_roles: tuple[str, ...] = ("user",)
-    """Roles a client may send in a run request's messages (agentflow.json `client_roles`).
-    By default only `user`: `system`, `assistant` and `tool` messages come from the graph,
-    and a request carrying one is refused with 422. List a role to accept it from clients,
-    e.g. ["user", "assistant"] to seed a conversation, or ["user", "tool"] for a graph whose
-    tool calls a client answers (a tool message must then carry its `tool_call_id`)."""
+    client_roles: tuple[str, ...] = ("user",)  # a request with another role is a 422
     warnings: tuple[str, ...] = ()
 
     @property

@@ -1,13 +1,9 @@
-"""Every setting agentflow reads, declared once: its key in agentflow.json and/or its
-environment variable, its type, default, CLI flag and a one-line doc.
-
-Parsing (`Source`, `read`), the unknown-key check, `agentflow doctor`, the README reference
-and the JSON Schema for agentflow.json all derive from `SETTINGS`. Values come in layers
-(lowest first): defaults → agentflow.json → the dotenv file → the environment → CLI flags; a
-`file_first` setting takes agentflow.json over its variable (the file usually names it:
-`"dsn": "${DATABASE_URL}"`). `${VAR}` is replaced in the strings of the `EXPANDED` sections.
-Standard library only: `agentflow.models` and `agentflow.tracing` read their settings here.
-"""
+"""Every setting agentflow reads, declared once (`SETTINGS`): key in agentflow.json and/or
+environment variable, kind, default, CLI flag, doc. Parsing (`Source`, `read`), the unknown-key
+check, doctor, the README reference and agentflow.json's JSON Schema derive from it. Layers,
+lowest first: default → agentflow.json → dotenv → environment → flag, except that in the
+`EXPANDED` sections (whose strings may name variables: "${DATABASE_URL}") the key wins over its
+variable. Standard library only: the models and tracing read their settings here too."""
 
 from __future__ import annotations
 
