@@ -137,7 +137,10 @@ def build_context(
     if ctx.env_file is not None and ctx.env_file.is_file():
         ctx.dotenv = read_dotenv(ctx.env_file)
     try:
-        ctx.settings = load_settings(ctx.config_path, environ=environ, mode=ctx.mode)
+        # Unknown keys are AF-CONFIG-003's finding; the other checks still run.
+        ctx.settings = load_settings(
+            ctx.config_path, environ=environ, mode=ctx.mode, unknown_keys="ignore"
+        )
     except (ConfigError, TypeError, ValueError) as exc:  # the latter: a value of a wrong type
         ctx.settings_error = exc
     return ctx

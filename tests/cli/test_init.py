@@ -34,8 +34,10 @@ TEMPLATES = ["react", "minimal", "production"]
 MAJOR, MINOR = (int(part) for part in __version__.split(".")[:2])
 REQUIREMENT = f"agentflow-runner>={MAJOR}.{MINOR},<{MAJOR}.{MINOR + 1}"
 WHEEL = f"wheels/agentflow_runner-{__version__}-py3-none-any.whl"
+SCHEMA = "./agentflow.schema.json"  # written next to it, for editors
 COMMON = [
-    ".env.example", ".gitignore", "README.md", "agentflow.json", "graph/__init__.py",
+    ".env.example", ".gitignore", "README.md", "agentflow.json", "agentflow.schema.json",
+    "graph/__init__.py",
     "pyproject.toml", "tests/conftest.py", "tests/test_graph.py", WHEEL,
 ]  # fmt: skip
 FILES = {
@@ -44,11 +46,12 @@ FILES = {
     "production": [*COMMON, "graph/react.py", "graph/tools.py", "tests/test_config.py"],
 }
 CONFIGS = {
-    "react": {"name": "react-agent", "graph": "graph.react:app", "env": ".env",
+    "react": {"$schema": SCHEMA, "name": "react-agent", "graph": "graph.react:app", "env": ".env",
               "checkpointer": "sqlite"},
-    "minimal": {"name": "minimal-agent", "graph": "graph.agent:app", "env": ".env",
-                "checkpointer": "sqlite"},
+    "minimal": {"$schema": SCHEMA, "name": "minimal-agent", "graph": "graph.agent:app",
+                "env": ".env", "checkpointer": "sqlite"},
     "production": {
+        "$schema": SCHEMA,
         "name": "production-agent",
         "graph": "graph.react:app",
         "checkpointer": {"kind": "postgres", "dsn": "${DATABASE_URL}", "redis": "${REDIS_URL}"},
