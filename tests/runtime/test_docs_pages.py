@@ -1,360 +1,243 @@
-"""The /docs explorer and /redoc reference pages: self-contained (nothing from another
-origin), escaped, and working in a real headless Chromium."""
+"""/docs and /redoc: the stock Swagger UI and ReDoc, vendored in the package and served from
+the server's own origin under a strict CSP, at DOCS_PATH/REDOCS_PATH, off in production unless
+set, and working in a real headless Chromium that asks no other origin for anything."""
 
 from __future__ import annotations
 
-import asyncio
-import html
-import json
+import hashlib
 import re
-import socket
-import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+import jwt
 import pytest
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
-from agentflow.runtime import schemas
-from agentflow.runtime.docs import DOCS_CSP, reference_page, swagger_page
-from agentflow.runtime.openapi import Endpoint, build_document
-from agentflow.runtime.settings import AuthSettings, Settings
+from agentflow.runtime.docs import ASSETS_DIR, assets_path, redoc_page, swagger_page
 from tests.runtime.browser import BROWSER_ARGS, CHROMIUM, require_browser
+from tests.runtime.conftest import ServerFactory
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EVIL = "<script>alert(1)</script>"
-TIMEOUT_MS = 15_000
+TIMEOUT_MS = 20_000
+JWT_SECRET = "docs-pages-test-secret-0123456789abcdef"
+PRODUCTION = {"MODE": "production"}
+# what each page loads: the UI's files and our initializer, nothing else
+PAGE_ASSETS = {
+    "/docs": {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-init.js"},
+    "/redoc": {"redoc.standalone.js", "redoc-init.js"},
+}
+CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
 
 
-async def _unused(request: Request) -> Response:  # pragma: no cover - never routed
-    return Response()
+class Markup(HTMLParser):
+    """What a page asks the browser to load or run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.inline_code: list[str] = []  # text inside <script> or <style>
+        self.title = ""
+        self._open: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+        self._open = tag
+
+    def handle_endtag(self, tag: str) -> None:
+        self._open = None
+
+    def handle_data(self, data: str) -> None:
+        if self._open in ("script", "style") and data.strip():
+            self.inline_code.append(data)
+        if self._open == "title":
+            self.title += data
+
+    def urls(self) -> list[str]:
+        return [a[k] for _, a in self.elements for k in ("src", "href") if k in a]
+
+    def attribute(self, name: str) -> str:
+        return next(a[name] for _, a in self.elements if name in a)
 
 
-def _app_document() -> dict[str, Any]:
-    """A document from the real generator, with auth on and an SSE endpoint."""
-    endpoints = [
-        Endpoint("GET", "/ping", _unused, "Liveness", "system", auth=False),
-        Endpoint("POST", "/v1/graph/invoke", _unused, "Run the graph", "graph",
-                 request=schemas.RUN_REQUEST, response=schemas.RUN_RESPONSE, errors=("422",)),
-        Endpoint("POST", "/v1/graph/stream", _unused, "Run the graph, streaming SSE", "graph",
-                 request=schemas.RUN_REQUEST, response={"type": "string"},
-                 media_type="text/event-stream"),
-        Endpoint("GET", "/v1/threads/{thread_id}/messages", _unused, "A thread's messages",
-                 "threads", response=schemas.MESSAGE_PAGE, errors=("404",),
-                 query=(("limit", "integer", "page size"),),
-                 headers=(("Idempotency-Key", "replay protection"),)),
-        Endpoint("DELETE", "/v1/threads/{thread_id}", _unused, "Delete a thread", "threads"),
-    ]  # fmt: skip
-    settings = Settings(
-        project_dir=Path("/srv/demo"), config_path=None, graph="app:graph", auth=AuthSettings("jwt")
-    )
-    return build_document(endpoints, settings)
+def parse(page: str) -> Markup:
+    markup = Markup()
+    markup.feed(page)
+    return markup
 
 
-def _hostile_document() -> dict[str, Any]:
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": EVIL, "version": EVIL, "description": EVIL},
-        "tags": [{"name": EVIL}],
-        "paths": {
-            f"/items/{{{EVIL}}}": {
-                "parameters": [{"name": EVIL, "in": "path", "required": True}],
-                "post": {
-                    "operationId": EVIL,
-                    "summary": EVIL,
-                    "description": EVIL,
-                    "tags": [EVIL],
-                    "parameters": [
-                        {"name": "q", "in": "query", "description": EVIL, "schema": {"type": EVIL}}
-                    ],
-                    "requestBody": {
-                        "content": {
-                            EVIL: {"schema": {"$ref": f"#/components/schemas/{EVIL}"}},
-                        }
-                    },
-                    "responses": {
-                        EVIL: {
-                            "description": EVIL,
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "properties": {
-                                            EVIL: {
-                                                "type": "string",
-                                                "enum": [EVIL],
-                                                "pattern": EVIL,
-                                                "default": EVIL,
-                                            }
-                                        },
-                                    }
-                                }
-                            },
-                        },
-                    },
-                },
-            }
-        },
-        "components": {
-            "schemas": {
-                EVIL: {
-                    "type": "object",
-                    "description": EVIL,
-                    "required": [EVIL],
-                    "properties": {EVIL: {"format": EVIL, "const": EVIL}},
-                }
-            },
-        },
-    }
+def csp(header: str) -> dict[str, list[str]]:
+    directives = [d.split() for d in header.split(";") if d.strip()]
+    return {d[0]: d[1:] for d in directives}
 
 
-EXTERNAL = re.compile(r"https?://|//cdn|@import|\burl\(", re.IGNORECASE)
-RESOURCE_ATTR = re.compile(r"""\b(?:src|href|action|srcset|poster|data)\s*=\s*["']?([^"'\s>]*)""")
+def versions() -> dict[str, tuple[str, str]]:
+    """VERSIONS.md's table: file -> (where it comes from, sha256)."""
+    rows = re.findall(r"^\| (\S+) \| ([^|]+) \| ([0-9a-f]{64}) \|$",
+                      (ASSETS_DIR / "VERSIONS.md").read_text(), re.MULTILINE)  # fmt: skip
+    return {name: (source.strip(), digest) for name, source, digest in rows}
 
 
-def _pages() -> dict[str, str]:
-    return {
-        "swagger": swagger_page("/openapi.json", "demo agent API"),
-        "reference": reference_page(_app_document()),
-        "reference-hostile": reference_page(_hostile_document()),
-    }
+def token(sub: str) -> str:
+    claims = {"sub": sub, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
-def test_docs_csp_is_strict() -> None:
-    assert DOCS_CSP == (
-        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-        "connect-src 'self'; img-src data:"
-    )
+# -- the vendored files -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["swagger", "reference", "reference-hostile"])
-def test_pages_load_nothing_from_other_origins(name: str) -> None:
-    page = _pages()[name]
-    assert not EXTERNAL.search(page), EXTERNAL.search(page)
-    markup = re.sub(r"<(script|style)>.*?</\1>", "", page, flags=re.DOTALL)
-    assert '<link rel="icon" href="data:,">' in markup  # no /favicon.ico request
-    for value in RESOURCE_ATTR.findall(markup):
-        assert value.startswith(("#", "data:")), value
-    assert '<link rel="stylesheet"' not in page
-    assert "<script src" not in page and "<iframe" not in page and "<img" not in page
+def test_versions_lists_every_asset_with_its_sha256() -> None:
+    files = {p.name: p for p in ASSETS_DIR.iterdir() if p.name != "VERSIONS.md"}
+    listed = versions()
+    assert set(listed) == set(files), "run `make docs-assets` to rewrite VERSIONS.md"
+    for name, (_, digest) in listed.items():
+        assert hashlib.sha256(files[name].read_bytes()).hexdigest() == digest, name
+    sources = {source.split(",")[0] for source, _ in listed.values()}
+    assert {s.split("@")[0] for s in sources} == {"swagger-ui-dist", "redoc", "agentflow"}
+    assert any(s.startswith("swagger-ui-dist@5.") for s in sources)
+    assert any(s.startswith("redoc@2.") for s in sources)
+    # each vendored package ships its licence next to its code
+    for package in ("swagger-ui-dist", "redoc"):
+        licences = [n for n, (s, _) in listed.items() if s.startswith(package) and "LICENSE" in n]
+        assert len(licences) >= 2, package  # the package's and its bundle's third parties
+    assert "MIT License" in (ASSETS_DIR / "redoc-LICENSE.txt").read_text()
+    assert "Apache License" in (ASSETS_DIR / "swagger-ui-LICENSE.txt").read_text()
 
 
-@pytest.mark.parametrize("name", ["swagger", "reference"])
-def test_pages_have_viewport_and_title(name: str) -> None:
-    page = _pages()[name]
-    assert page.startswith("<!doctype html>")
-    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in page
-    title = re.search(r"<title>(.*?)</title>", page)
-    assert title is not None and "demo agent API" in title.group(1)
+def test_assets_path_is_a_fingerprint_of_the_listed_files() -> None:
+    path = assets_path()
+    assert re.fullmatch(r"/docs-assets/[0-9a-f]{12}", path)
+    assert assets_path() == path
 
 
-def test_reference_page_escapes_everything() -> None:
-    page = reference_page(_hostile_document())
-    assert "<script" not in page
-    assert "alert(1)</" not in page
-    assert html.escape(EVIL) in page
-    # and the hostile text still shows up, as text, in each place it came from
-    assert page.count(html.escape(EVIL)) >= 10
-    assert "<title>&lt;script&gt;alert(1)&lt;/script&gt;" in page
+# -- the pages over real HTTP -------------------------------------------------------------
 
 
-def test_reference_page_lists_every_operation() -> None:
-    document = _app_document()
-    page = reference_page(document)
-    count = 0
-    for path, item in document["paths"].items():
-        for method, operation in item.items():
-            count += 1
-            heading = f'<span class="badge">{method.upper()}</span><code class="path">'
-            assert heading + html.escape(path) + "</code>" in page
-            assert html.escape(operation["summary"]) in page
-            assert f'id="op-{operation["operationId"]}"' in page
-    assert count == 5
-    assert page.count('<article class="op') == count
-    assert "<script" not in page
+def check_csp(header: str, page: str) -> dict[str, list[str]]:
+    policy = csp(header)
+    assert policy["default-src"] == ["'none'"]
+    assert policy["script-src"] == ["'self'"]
+    assert policy["connect-src"] == ["'self'"]
+    assert policy["img-src"] == ["data:"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["base-uri"] == ["'none'"] and policy["form-action"] == ["'none'"]
+    for sources in policy.values():
+        for source in sources:
+            assert source not in ("'unsafe-inline'", "'unsafe-eval'", "*", "http:", "https:")
+    if page == "/docs":
+        assert policy["style-src"] == ["'self'"] and "worker-src" not in policy
+    else:
+        assert policy["worker-src"] == ["blob:"]
+        assert len(policy["style-src"]) == 3 and policy["style-src"][0].startswith("'nonce-")
+        assert all(s.startswith("'sha256-") for s in policy["style-src"][1:])
+    return policy
 
 
-def test_reference_page_renders_parameters_and_schemas() -> None:
-    page = reference_page(_app_document())
-    # path, query and header parameters in the table
-    for row in ("<td><code>thread_id</code></td><td>path</td><td>string</td><td>yes</td>",
-                "<td><code>limit</code></td><td>query</td><td>integer</td><td>no</td>",
-                "<td><code>Idempotency-Key</code></td><td>header</td>"):  # fmt: skip
-        assert row in page
-    # nested request fields, an enum, required marks
-    assert "<code>recursion_limit</code>" in page
-    assert "enum: &quot;system&quot;, &quot;user&quot;" in page
-    assert '<code>role</code> <span class="req">required</span>' in page
-    # $ref to the Error component is resolved: its nested fields appear in the 401 response
-    assert '<span class="ref">\u2192 Error</span>' in page
-    assert "<code>request_id</code>" in page
-    assert "text/event-stream" in page
-    assert "Authorization: Bearer &lt;token&gt;" in page
+def check_page(http: httpx.Client, path: str, kind: str) -> Markup:
+    """`path` serves the `kind` page (/docs or /redoc): strict CSP, nothing inline, and every
+    file it references served from this origin, unchanged from the package."""
+    response = http.get(path)
+    assert response.status_code == 200, path
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["cache-control"] == "no-store"
+    check_csp(response.headers["content-security-policy"], kind)
+    markup = parse(response.text)
+    assert markup.inline_code == []
+    for tag, attrs in markup.elements:
+        assert tag != "style" and "style" not in attrs, (tag, attrs)
+        assert not any(name.startswith("on") for name in attrs), (tag, attrs)
+        if tag == "script":
+            assert attrs["src"], attrs
+    loaded = set()
+    for url in markup.urls():
+        if url == "data:,":  # the empty favicon: no /favicon.ico request
+            continue
+        assert url.startswith(assets_path() + "/") and "//" not in url, url
+        asset = http.get(url)
+        name = url.rsplit("/", 1)[1]
+        assert asset.status_code == 200, url
+        assert asset.content == (ASSETS_DIR / name).read_bytes()
+        assert asset.headers["content-type"].startswith(CONTENT_TYPES[Path(name).suffix])
+        assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
+        loaded.add(name)
+    assert loaded == PAGE_ASSETS[kind]
+    document = http.get(markup.attribute("data-openapi-url"))
+    assert document.status_code == 200 and "/v1/graph/invoke" in document.json()["paths"]
+    return markup
 
 
-def test_reference_page_survives_recursive_and_odd_schemas() -> None:
-    document: dict[str, Any] = {
-        "openapi": "3.1.0",
-        "info": {"title": "odd"},
-        "paths": {
-            "/tree": {
-                "get": {
-                    "responses": {"200": {"content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Node"}}}},
-                        "default": {"$ref": "#/components/responses/Missing"},
-                        "500": "not an object"},
-                }
-            },
-            "/bad": "not an object",
-        },
-        "components": {"schemas": {"Node": {"type": "object", "properties": {
-            "child": {"$ref": "#/components/schemas/Node"},
-            "anything": True,
-            "remote": {"$ref": "other.json#/Thing"}}}}},
-    }  # fmt: skip
-    page = reference_page(document)
-    assert "(recursive)" in page
-    assert "/tree" in page and "/bad" not in page
-    assert "other.json#/Thing" not in page and "Thing" in page
+def test_pages_and_their_assets_come_from_this_origin(make_server: ServerFactory) -> None:
+    with httpx.Client(base_url=make_server(), timeout=30) as http:
+        docs = check_page(http, "/docs", "/docs")
+        assert "Swagger UI" in docs.title and "agent API" in docs.title
+        redoc = check_page(http, "/redoc", "/redoc")
+        assert "ReDoc" in redoc.title
+        # a fresh nonce on every response, the same in the page and in its CSP
+        nonces = set()
+        for _ in range(2):
+            response = http.get("/redoc")
+            nonce = parse(response.text).attribute("data-style-nonce")
+            assert len(nonce) >= 22
+            policy = csp(response.headers["content-security-policy"])
+            assert policy["style-src"][0] == f"'nonce-{nonce}'"
+            nonces.add(nonce)
+        assert len(nonces) == 2
 
 
-def test_swagger_page_embeds_the_openapi_url_as_json() -> None:
-    url = "/api/openapi.json?x=</script><script>alert(1)</script>&y=\"'\u2028"
-    page = swagger_page(url, "t")
-    assert page.count("<script>") == 1 and page.count("</script>") == 1
-    assert "alert(1)</" not in page
-    line = next(ln for ln in page.splitlines() if ln.startswith("const SPEC_URL = "))
-    literal = line.removeprefix("const SPEC_URL = ").removesuffix(";")
-    assert json.loads(literal) == url
-    assert "\u2028" not in page
+def test_assets_revalidate_and_unknown_files_are_404(make_server: ServerFactory) -> None:
+    with httpx.Client(base_url=make_server(), timeout=30) as http:
+        url = assets_path() + "/swagger-ui.css"
+        first = http.get(url)
+        again = http.get(url, headers={"If-None-Match": first.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        assert http.get(assets_path() + "/nope.js").status_code == 404
+        assert http.get("/docs-assets/000000000000/swagger-ui.css").status_code == 404
 
 
-def test_swagger_page_escapes_the_title_and_never_parses_document_markup() -> None:
-    page = swagger_page("/openapi.json", f'{EVIL}"<b>')
-    assert EVIL not in page and "<b>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&lt;b&gt;" in page
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in page
-
-
-def test_swagger_page_is_compact() -> None:
-    assert len(swagger_page("/openapi.json", "demo agent API").encode()) < 25_000
-
-
-# -- the pages in a real browser ------------------------------------------------------------
-
-ECHO_DOCUMENT: dict[str, Any] = {
-    "openapi": "3.1.0",
-    "info": {"title": "Echo test API", "version": "1.0.0", "description": "A tiny sample."},
-    "paths": {
-        "/echo": {
-            "post": {
-                "operationId": "post_echo",
-                "summary": "Echo the text back",
-                "tags": ["echo"],
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["text"],
-                        "properties": {"text": {"type": "string", "description": "what to echo"}},
-                    }}},
-                },
-                "responses": {
-                    "200": {"description": "OK", "content": {"application/json": {"schema": {
-                        "type": "object", "properties": {"echo": {"type": "string"}}}}}},
-                    "401": {"description": "no token", "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/Error"}}}},
-                },
-                "security": [{"bearer": []}],
-            }
-        },
-        "/stream": {
-            "post": {
-                "operationId": "post_stream",
-                "summary": "Count to three over SSE",
-                "tags": ["echo"],
-                "responses": {"200": {"description": "OK", "content": {
-                    "text/event-stream": {"schema": {"type": "string"}}}}},
-            }
-        },
-    },
-    "components": {
-        "schemas": {"Error": schemas.ERROR},
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-    },
-}  # fmt: skip
-
-
-def _sample_app() -> Starlette:
-    csp = {"Content-Security-Policy": DOCS_CSP}
-
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(swagger_page("/openapi.json", "Echo test API"), headers=csp)
-
-    async def redoc(request: Request) -> Response:
-        return HTMLResponse(reference_page(ECHO_DOCUMENT), headers=csp)
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(ECHO_DOCUMENT)
-
-    async def echo(request: Request) -> Response:
-        body = await request.json()
-        auth = request.headers.get("authorization", "")
-        return JSONResponse(
-            {"echo": body["text"], "authorization": auth}, headers={"X-Request-ID": "req-echo-1"}
+def test_pages_escape_the_title_and_the_document_url() -> None:
+    url = '/api/openapi.json?a="></div><script>alert(1)</script>&b=\u2028'
+    for build in (swagger_page, redoc_page):
+        page, _ = build(url, f'{EVIL}"<b>', "/docs-assets/x")
+        markup = parse(page)
+        assert "<script>alert" not in page and "<b>" not in page
+        assert markup.title.startswith(f'{EVIL}"<b>')
+        assert markup.attribute("data-openapi-url") == url
+        assert [t for t, _ in markup.elements].count("script") == len(
+            [u for u in markup.urls() if u.endswith(".js")]
         )
 
-    async def stream(request: Request) -> Response:
-        async def frames() -> AsyncIterator[bytes]:
-            for i in (1, 2, 3):
-                name = "end" if i == 3 else "count"
-                yield f"id: {i}\nevent: {name}\ndata: {json.dumps({'n': i})}\n\n".encode()
-                await asyncio.sleep(0.05)
 
-        return StreamingResponse(frames(), media_type="text/event-stream")
-
-    return Starlette(
-        routes=[
-            Route("/docs", docs),
-            Route("/redoc", redoc),
-            Route("/openapi.json", openapi),
-            Route("/echo", echo, methods=["POST"]),
-            Route("/stream", stream, methods=["POST"]),
-        ]
-    )
+def test_custom_paths_move_the_pages(make_server: ServerFactory) -> None:
+    env = {"DOCS_PATH": "/reference/try", "REDOCS_PATH": "/reference/read"}
+    with httpx.Client(base_url=make_server(env=env), timeout=30) as http:
+        check_page(http, "/reference/try", "/docs")
+        check_page(http, "/reference/read", "/redoc")
+        for old in ("/docs", "/redoc"):
+            assert http.get(old).status_code == 404
 
 
-@contextmanager
-def _serve(app: Starlette) -> Iterator[str]:
-    """`app` under uvicorn in a background thread, on a socket bound to a free port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_config=None, log_level="warning", lifespan="off", loop="asyncio", http="h11",
-        ws="none",
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+def test_production_hides_the_docs_and_their_assets(make_server: ServerFactory) -> None:
+    with httpx.Client(base_url=make_server(env=PRODUCTION), timeout=30) as http:
+        for path in ("/docs", "/redoc", "/openapi.json", assets_path() + "/swagger-init.js"):
+            assert http.get(path).status_code == 404, path
+
+
+def test_production_serves_only_the_pages_that_are_set(make_server: ServerFactory) -> None:
+    env = {**PRODUCTION, "DOCS_PATH": "/internal/docs"}
+    with httpx.Client(base_url=make_server(env=env), timeout=30) as http:
+        check_page(http, "/internal/docs", "/docs")
+        page = http.get("/internal/docs")
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["x-content-type-options"] == "nosniff"
+        for path in ("/docs", "/redoc"):
+            assert http.get(path).status_code == 404, path
+        # the assets of the page that is off are still files of this directory (one mount)
+        assert http.get(assets_path() + "/redoc-init.js").status_code == 200
+
+
+# -- in a real browser --------------------------------------------------------------------
 
 
 def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -366,80 +249,99 @@ def test_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.Mon
         require_browser("/nonexistent/chromium")
 
 
+# CSP violations as the page sees them (Chromium also logs each as a console error)
+WATCH_CSP = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__violations.push(
+  `${e.effectiveDirective} blocked ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}`));
+"""
+
+
 @pytest.mark.slow
-def test_docs_pages_in_headless_chromium() -> None:
+def test_docs_pages_in_headless_chromium(make_server: ServerFactory) -> None:
     require_browser()
-    from playwright.sync_api import ConsoleMessage, expect, sync_playwright
+    from playwright.sync_api import ConsoleMessage, Page, expect, sync_playwright
     from playwright.sync_api import Request as BrowserRequest
 
     artifacts = REPO_ROOT / "test-artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    with _serve(_sample_app()) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=BROWSER_ARGS,
-            timeout=TIMEOUT_MS,
-        )
+    base = make_server(config={"auth": "jwt"}, env={"JWT_SECRET_KEY": JWT_SECRET})
+    errors: list[str] = []
+    requests: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    def on_request(request: BrowserRequest) -> None:
+        requests.append(request.url)
+
+    def open_page(pw_page: Page, path: str) -> None:
+        pw_page.add_init_script(WATCH_CSP)
+        pw_page.on("console", on_console)
+        pw_page.on("pageerror", lambda exc: errors.append(str(exc)))
+        pw_page.on("request", on_request)
+        pw_page.goto(base + path)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS,
+                                     timeout=TIMEOUT_MS)  # fmt: skip
         try:
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(TIMEOUT_MS)
-            errors: list[str] = []
-            foreign: list[str] = []
+            open_page(page, "/docs")
+            expect(
+                page.locator(".opblock-summary-path", has_text="/v1/graph/invoke")
+            ).to_be_visible()
+            expect(page.get_by_role("heading", name="agent API")).to_be_visible()
 
-            def on_console(message: ConsoleMessage) -> None:
-                if message.type == "error":
-                    errors.append(message.text)
+            # "Try it out" on GET /ping: a real request from the page, answered 200
+            ping = page.locator(".opblock", has=page.locator("[data-path='/ping']"))
+            ping.locator(".opblock-summary-control").click()
+            ping.get_by_role("button", name="Try it out").click()
+            ping.get_by_role("button", name="Execute").click()
+            result = ping.locator(".live-responses-table .response")
+            expect(result.locator(".response-col_status")).to_have_text("200")
+            expect(result.locator(".response-col_description")).to_contain_text('"status": "ok"')
 
-            def on_request(request: BrowserRequest) -> None:
-                if not request.url.startswith((base + "/", "data:")):
-                    foreign.append(request.url)
-
-            page.on("console", on_console)
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("request", on_request)
-
-            page.goto(base + "/docs")
-            echo = page.locator("details.op", has_text="/echo")
-            expect(echo).to_be_visible()
-            expect(echo.locator(":scope > summary")).to_contain_text("POST")
-            expect(echo.locator(":scope > summary")).to_contain_text("Echo the text back")
-            expect(page.get_by_role("heading", name="echo", exact=True)).to_be_visible()
-
-            page.get_by_label("Bearer token").fill("tok-123")
-            echo.locator(":scope > summary").click()
-            body = echo.get_by_label("Request body (JSON)")
-            assert json.loads(body.input_value()) == {"text": "string"}
-            body.fill('{"text": "hello from the browser"}')
-            echo.get_by_role("button", name="Send").click()
-            result = echo.locator(".result")
-            expect(result).to_contain_text("200", timeout=TIMEOUT_MS)
-            expect(result).to_contain_text('"echo": "hello from the browser"')
-            expect(result).to_contain_text('"authorization": "Bearer tok-123"')
-            expect(result).to_contain_text("X-Request-ID: req-echo-1")
-
-            stream = page.locator("details.op", has_text="/stream")
-            stream.locator(":scope > summary").click()
-            stream.get_by_role("button", name="Send").click()
-            events = stream.locator("ol.events > li")
-            expect(events).to_have_count(3)
-            expect(events.nth(2)).to_contain_text("end")
-            expect(stream.locator(".result")).to_contain_text("stream closed")
-
+            # Authorize with a bearer token, then GET /v1/threads sends it: 200, not 401
+            page.locator(".auth-wrapper .authorize").click()
+            dialog = page.locator(".modal-ux")
+            dialog.get_by_label("auth-bearer-value").fill(token("docs-user"))
+            dialog.get_by_role("button", name="Apply credentials").click()
+            expect(dialog.get_by_role("button", name="Remove authorization")).to_be_visible()
+            dialog.get_by_role("button", name="Close").click()
+            threads = page.locator(".opblock", has=page.locator("[data-path='/v1/threads']"))
+            threads.locator(".opblock-summary-control").click()
+            threads.get_by_role("button", name="Try it out").click()
+            threads.get_by_role("button", name="Execute").click()
+            result = threads.locator(".live-responses-table .response")
+            expect(result.locator(".response-col_status")).to_have_text("200")
+            expect(result.locator(".response-col_description")).to_contain_text('"threads"')
             page.screenshot(path=str(artifacts / "docs.png"), full_page=True)
+            docs_violations = page.evaluate("window.__violations")
 
-            page.set_viewport_size({"width": 360, "height": 740})
-            fits = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-            assert fits, "the explorer scrolls sideways at 360px"
-            page.screenshot(path=str(artifacts / "docs-narrow.png"), full_page=True)
-
-            page.set_viewport_size({"width": 1100, "height": 900})
-            page.goto(base + "/redoc")
-            expect(page.get_by_role("heading", name="Echo test API")).to_be_visible()
-            expect(page.locator("article.op", has_text="Echo the text back")).to_be_visible()
-            expect(page.locator("article.op code.path", has_text="/echo")).to_be_visible()
-            page.screenshot(path=str(artifacts / "redoc.png"), full_page=True)
-
-            assert errors == []
-            assert foreign == []
+            reference = browser.new_page(viewport={"width": 1280, "height": 900})
+            reference.set_default_timeout(TIMEOUT_MS)
+            open_page(reference, "/redoc")
+            expect(
+                reference.get_by_role("heading", name="Run the graph to completion")
+            ).to_be_visible()
+            expect(reference.locator("h1", has_text="agent API")).to_be_visible()
+            # the search runs in ReDoc's blob: worker
+            reference.get_by_placeholder("Search...").fill("thread")
+            hits = reference.locator("[data-role='search:results'] li")
+            expect(hits.first).to_be_visible()
+            reference.screenshot(path=str(artifacts / "redoc.png"))
+            redoc_violations = reference.evaluate("window.__violations")
         finally:
             browser.close()
+
+    assert docs_violations == [] and redoc_violations == []
+    assert errors == []
+    own = (base + "/", f"blob:{base}/", "data:")
+    assert [url for url in requests if not url.startswith(own)] == []
+    paths = {urlsplit(url).path for url in requests if url.startswith(base)}
+    assets = {p.rsplit("/", 1)[1] for p in paths if p.startswith(assets_path() + "/")}
+    assert assets == PAGE_ASSETS["/docs"] | PAGE_ASSETS["/redoc"]
+    assert {"/docs", "/redoc", "/openapi.json", "/ping", "/v1/threads"} <= paths

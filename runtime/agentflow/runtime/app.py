@@ -183,27 +183,27 @@ def create_app(
             return JSONResponse(document)
 
         routes.append(Route(openapi_path, openapi, methods=["GET"]))
-        if settings.docs_path:
-            docs_paths.add(settings.docs_path)
+        if settings.docs_path or settings.redocs_path:
+            from agentflow.runtime import docs
 
-            async def docs(request: Request) -> Response:
-                from agentflow.runtime.docs import DOCS_CSP, swagger_page
+            # the stock UIs from package data, at a fingerprinted path (cached for good)
+            assets = docs.assets_path()
+            routes.append(Mount(assets, docs.AssetFiles(), name="docs-assets"))
+            title = document["info"]["title"]
 
-                title = document["info"]["title"]
-                page = swagger_page(openapi_path, title)
-                return HTMLResponse(page, headers={"Content-Security-Policy": DOCS_CSP})
+            def docs_route(path: str, build: docs.PageBuilder) -> Route:
+                async def docs_page(request: Request) -> Response:
+                    page, csp = build(openapi_path, title, assets)  # a fresh nonce per page
+                    headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store"}
+                    return HTMLResponse(page, headers=headers)
 
-            routes.append(Route(settings.docs_path, docs, methods=["GET"]))
-        if settings.redocs_path:
-            docs_paths.add(settings.redocs_path)
+                docs_paths.add(path)
+                return Route(path, docs_page, methods=["GET"])
 
-            async def redoc(request: Request) -> Response:
-                from agentflow.runtime.docs import DOCS_CSP, reference_page
-
-                page = reference_page(document)
-                return HTMLResponse(page, headers={"Content-Security-Policy": DOCS_CSP})
-
-            routes.append(Route(settings.redocs_path, redoc, methods=["GET"]))
+            if settings.docs_path:
+                routes.append(docs_route(settings.docs_path, docs.swagger_page))
+            if settings.redocs_path:
+                routes.append(docs_route(settings.redocs_path, docs.redoc_page))
 
     if settings.playground:
         routes += playground_routes()
