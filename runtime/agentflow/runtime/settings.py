@@ -206,17 +206,6 @@ def export_dotenv(settings: Settings) -> None:
         os.environ.setdefault(key, value)
 
 
-def check_required_env(settings: Settings, environ: Mapping[str, str]) -> None:
-    """Refuse to run while a variable named in `required_env` is unset or empty."""
-    missing = [name for name in settings.required_env if not (environ.get(name) or "").strip()]
-    if missing:
-        raise ConfigError(
-            f"required environment variables are not set: {', '.join(missing)}",
-            where=f"{settings.config_path or CONFIG_FILE}: required_env",
-            fix="set them in the environment or in the dotenv file named by 'env'",
-        )
-
-
 # Settings attributes that are a declared setting as it is.
 _DECLARED = {
     "mode": "MODE", "log_level": "LOG_LEVEL", "log_format": "LOG_FORMAT", "host": "HOST",
