@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest services browser bench clean
+.PHONY: demo test lint typecheck pytest services browser bench clean docs-assets
 
 $(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,3 +53,31 @@ bench: $(STAMP) services
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+SWAGGER_UI_VERSION ?= 5.36.0
+REDOC_VERSION ?= 2.5.4
+DOCS_ASSETS := runtime/agentflow/runtime/docs_assets
+DOCS_TMP := .docs-assets.tmp
+REDOC_LOGO := https://cdn.redoc.ly/redoc/logo-mini.svg
+EMPTY_SVG := data:image/svg+xml,%3Csvg xmlns=%27http://www.w3.org/2000/svg%27/%3E
+# Refresh the vendored Swagger UI and ReDoc from npm and rewrite docs_assets/VERSIONS.md.
+# ReDoc's footer logo comes from its CDN (no option turns it off): an empty SVG stands in.
+docs-assets:
+	rm -rf $(DOCS_TMP) && mkdir -p $(DOCS_TMP)/s $(DOCS_TMP)/r
+	cd $(DOCS_TMP) && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) redoc@$(REDOC_VERSION)
+	tar xzf $(DOCS_TMP)/swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz -C $(DOCS_TMP)/s --strip-components=1
+	tar xzf $(DOCS_TMP)/redoc-$(REDOC_VERSION).tgz -C $(DOCS_TMP)/r --strip-components=1
+	cd $(DOCS_TMP)/s && cp swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css $(CURDIR)/$(DOCS_ASSETS)/ \
+	  && cp LICENSE $(CURDIR)/$(DOCS_ASSETS)/swagger-ui-LICENSE.txt && cp NOTICE $(CURDIR)/$(DOCS_ASSETS)/swagger-ui-NOTICE.txt
+	cd $(DOCS_TMP)/r && cp bundles/redoc.standalone.js.LICENSE.txt $(CURDIR)/$(DOCS_ASSETS)/ \
+	  && cp LICENSE $(CURDIR)/$(DOCS_ASSETS)/redoc-LICENSE.txt \
+	  && test "$$(grep -o '$(REDOC_LOGO)' bundles/redoc.standalone.js | wc -l)" = 1 \
+	  && sed 's|$(REDOC_LOGO)|$(EMPTY_SVG)|' bundles/redoc.standalone.js > $(CURDIR)/$(DOCS_ASSETS)/redoc.standalone.js
+	{ printf '# Vendored API documentation UIs\n\nThe stock Swagger UI (/docs) and ReDoc (/redoc), copied from their npm packages by\n`make docs-assets`; the two *-init.js files are ours. Never edit the vendored\nfiles: change the versions in the Makefile and run the target again (also after\nediting an *-init.js: it rewrites the sha256 list below, which tests check).\n\n'; \
+	  printf 'One change: redoc.standalone.js shows a footer logo from\n%s\nand has no option to turn it off, so the target replaces that URL by an empty\ndata: SVG (sha256 of the npm original: %s).\n\n' '$(REDOC_LOGO)' $$(sha256sum $(DOCS_TMP)/r/bundles/redoc.standalone.js | cut -d' ' -f1); \
+	  printf '| file | from | sha256 |\n|---|---|---|\n'; \
+	  cd $(DOCS_ASSETS) && for f in $$(LC_ALL=C ls | grep -vx VERSIONS.md); do case $$f in \
+	    *-init.js) src=agentflow;; redoc.standalone.js) src="redoc@$(REDOC_VERSION), logo URL replaced";; \
+	    swagger-ui*) src=swagger-ui-dist@$(SWAGGER_UI_VERSION);; redoc*) src=redoc@$(REDOC_VERSION);; *) src=unknown;; esac; \
+	    printf '| %s | %s | %s |\n' $$f "$$src" $$(sha256sum $$f | cut -d' ' -f1); done; } > $(DOCS_ASSETS)/VERSIONS.md
+	rm -rf $(DOCS_TMP)
