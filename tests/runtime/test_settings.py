@@ -140,6 +140,21 @@ def test_unknown_keys_are_errors(tmp_path: Path) -> None:
     assert load_settings(path, environ={}, unknown_keys="ignore").graph == "g:app"
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("AGENTFLOW_TRACING", "maybe"), ("AGENTFLOW_TRACE_NODES", "2"),
+     ("AGENTFLOW_MODEL_TIMEOUT", "soon"), ("AGENTFLOW_MODEL_RPM", "0")],
+)  # fmt: skip
+def test_settings_the_server_does_not_hold_are_checked_at_load(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """Model and tracing variables are read later (by a model, by the first span): a wrong
+    value still stops the start, naming the variable, instead of failing a request."""
+    path = project(tmp_path, {"graph": "g:app"})
+    with pytest.raises(ConfigError, match=rf"{variable} must be .*got '{value}'"):
+        load_settings(path, environ={variable: value})
+
+
 def test_production_refuses_short_jwt_secrets(tmp_path: Path) -> None:
     path = project(tmp_path, {"graph": "g:app", "auth": "jwt"})
     with pytest.raises(ConfigError, match="at least 32"):

@@ -255,8 +255,11 @@ def load_settings(
             "variables such as API keys"
         )
     source = Source(data, where, {**dotenv, **real_env}, overrides)
-    for key in (s.key for s in declared.SETTINGS if s.key):  # every value, used or not
-        source.file(key)
+    for item in declared.SETTINGS:  # every value, used here or not (models, tracing)
+        if item.key:
+            source.file(item.key)
+        if item.variable:
+            source.env(item.variable)
     get = source.get
     production = get("MODE") == "production"
     origins, checkpointer = get("origins"), _checkpointer(source, project_dir)

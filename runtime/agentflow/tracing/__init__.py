@@ -32,6 +32,8 @@ from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from agentflow.utils.config import read
+
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
@@ -56,8 +58,6 @@ logger = logging.getLogger("agentflow.tracing")
 
 Attributes = Mapping[str, Any]
 INHERITED = ("agentflow.thread_id", "agentflow.run_id")  # copied onto every span below
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 _NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 _resolved = False  # whether the environment was read
@@ -69,9 +69,9 @@ _ids_key = ""  # the context key of the run identity spans inherit
 
 def tracing_wanted(environ: Mapping[str, str]) -> bool:
     """Whether ``environ`` asks for tracing (whether or not the extra is installed)."""
-    switch = environ.get("AGENTFLOW_TRACING", "").strip().lower()
-    if switch in _TRUE or switch in _FALSE:
-        return switch in _TRUE
+    switch = read("AGENTFLOW_TRACING", environ)
+    if switch is not None:
+        return bool(switch)
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
     exporters = environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
@@ -83,7 +83,7 @@ def tracing_wanted(environ: Mapping[str, str]) -> bool:
 
 def node_spans_wanted(environ: Mapping[str, str]) -> bool:
     """Whether ``environ`` asks for a span per graph node (``AGENTFLOW_TRACE_NODES=1``)."""
-    return environ.get("AGENTFLOW_TRACE_NODES", "").strip().lower() in _TRUE
+    return bool(read("AGENTFLOW_TRACE_NODES", environ))
 
 
 def enabled() -> bool:
