@@ -1,7 +1,7 @@
 """Tracing cost in the capacity setting: 200 concurrent streamed runs, tracing off vs on.
 
     .venv/bin/python bench/tracing_bench.py [--clients 200] [--duration 20] [--warmup 5]
-        [--rounds 3] [--deltas 10] [--model-duration 2.0]
+        [--rounds 3] [--deltas 10] [--model-duration 2.0] [--on-env NAME=VALUE ...]
         [--json bench/results/tracing_bench.json]
 
 Needs the otel extra (`pip install -e '.[otel]'`). The setting is bench/capacity.py's, whose
@@ -13,19 +13,21 @@ serving `create_react_agent(OpenAIChat(<mock>), [])`. Two servers run side by si
 - off: no OTEL_* / AGENTFLOW_* variables (nothing from opentelemetry is imported);
 - on: OTEL_EXPORTER_OTLP_ENDPOINT=<collector>, the SDK's default sampler (parent-based
   always-on: every run is sampled, 100%) and BatchSpanProcessor settings: every run
-  exports 3 spans (the request, agentflow.run, agentflow.model) over OTLP/HTTP protobuf.
+  exports 3 spans (the request, agentflow.run, agentflow.model) over OTLP/HTTP protobuf;
+  `--on-env` adds variables to it (e.g. OTEL_BSP_MAX_EXPORT_BATCH_SIZE=16).
 
 The collector is a separate process (this script with --collector: aiohttp, decodes every
 POST /v1/traces with opentelemetry.proto and counts the spans by name). Each round measures
-both servers, one after the other, alternating which goes first (round k: on first when k is
-odd); between measurements the script waits until the mock has no call in flight, the server
+both servers, one after the other, alternating which goes first (off first in rounds 1, 3,
+...); between measurements the script waits until the mock has no call in flight, the server
 is idle and (after the on server) the collector has the spans of every run (3 per model
 call the mock served; at most 30 s, then 1 s without a new one: the SDK exports its queue
-every 5 s or 512 spans). Per round:
-runs/s, latency added to the mock's 2 s (p50/p99), server CPU ms per run, and the spans the
-collector received against the 3 per model call the mock served. Target (issue 17): tracing
-costs < 3% of runs/s and < 20 ms of added p99 (means over the rounds of the paired
-differences).
+every 5 s or 512 spans). Per round: runs/s, latency added to the mock's 2 s (p50/p99),
+server CPU ms per run, and the spans the collector received against those expected.
+Target (issue 17): tracing costs < 3% of runs/s and < 20 ms of added p99 (means over the
+rounds of the paired differences). Each measurement also reports the CPU cores that
+processes other than the bench's used meanwhile (a shared machine's noise: p99 moves by
+hundreds of ms under other load).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path[:0] = [str(BENCH), str(BENCH / "capacity")]
 
 from capacity import code_version, describe, measure, settle  # noqa: E402
-from http_bench import free_port  # noqa: E402
+from http_bench import cpu_seconds, free_port  # noqa: E402
 from loadgen import agentflow_target  # noqa: E402
 from mock_model import raise_nofile_limit  # noqa: E402
 from processes import BIN, Process, agentflow_server, clean_env, get_json, mock_model  # noqa: E402
@@ -146,6 +148,30 @@ def exports_drained(collector: Process, expected: int, limit: float = 30.0) -> i
         spans = now
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores, /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """CPU cores used by processes other than this bench's (the machine's busy time minus
+    ours) while a measurement ran: a shared machine's noise, reported next to each result."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = self.read()
+
+    def read(self) -> tuple[float, float, float]:
+        ours = sum(cpu_seconds(pid) for pid in self.pids) + cpu_seconds(os.getpid())
+        return time.monotonic(), machine_busy(), ours
+
+    def cores(self) -> float:
+        (t0, busy0, ours0), (t1, busy1, ours1) = self.start, self.read()
+        return round(max(0.0, (busy1 - busy0) - (ours1 - ours0)) / (t1 - t0), 2)
+
+
 # --- the servers and the rounds -----------------------------------------------------------
 
 
@@ -176,15 +202,17 @@ async def one_round(
         server = made[mode]
         calls0 = get_json(mock.url + "/stats")["calls"]
         spans0 = get_json(collector.url + "/stats")["spans"]
+        other = OtherLoad([server.pid, mock.pid, collector.pid])
         result = await measure(agentflow_target(server.url), args.clients, args, server, "/ping")
+        result["other_load_cores"] = other.cores()
         result.update(await settle(mock, server))
         result["model_calls"] = get_json(mock.url + "/stats")["calls"] - calls0
         expected = spans0 + SPANS_PER_RUN * result["model_calls"] if mode == "on" else spans0
         spans = await asyncio.to_thread(exports_drained, collector, expected)
         result["spans_received"] = spans - spans0
         results[mode] = result
-        spans = f"spans received {result['spans_received']:,} for "
-        spans += f"{result['model_calls']:,} runs"
+        spans = f"spans received {result['spans_received']:,} for {result['model_calls']:,} "
+        spans += f"runs, other processes {result['other_load_cores']} cores"
         print(describe(server.name, args.clients, result) + ", " + spans, flush=True)
     return results
 
@@ -236,8 +264,9 @@ def print_summary(args: argparse.Namespace, rounds: list[dict[str, Any]], s: dic
           f"(mock {args.deltas} deltas over {args.model_duration:g} s; {args.rounds} rounds "
           f"of {args.duration:g} s)\n")  # fmt: skip
     print("| round | order | runs/s off | runs/s on | cost | added p99 off | added p99 on "
-          "| p99 on-off | CPU ms/run off | on | spans received / expected |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| p99 on-off | CPU ms/run off | on | spans received / expected "
+          "| other load off / on |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k, r in enumerate(rounds, 1):
         off, on = r["off"], r["on"]
         cost = 1 - on["runs_per_s"] / off["runs_per_s"]
@@ -245,7 +274,8 @@ def print_summary(args: argparse.Namespace, rounds: list[dict[str, Any]], s: dic
               f"{on['runs_per_s']:.1f} | {cost:+.1%} | {off['added_p99_ms']:.0f} ms | "
               f"{on['added_p99_ms']:.0f} ms | {on['added_p99_ms'] - off['added_p99_ms']:+.0f} ms"
               f" | {off['server']['cpu_ms_per_run']} | {on['server']['cpu_ms_per_run']} | "
-              f"{on['spans_received']:,} / {SPANS_PER_RUN * on['model_calls']:,} |")  # fmt: skip
+              f"{on['spans_received']:,} / {SPANS_PER_RUN * on['model_calls']:,} | "
+              f"{off['other_load_cores']} / {on['other_load_cores']} cores |")  # fmt: skip
     cost, p99 = s["runs_per_s_cost"], s["added_p99_ms_on_minus_off"]
     print(
         f"\nruns/s off {s['runs_per_s']['off']} on {s['runs_per_s']['on']}: cost "
