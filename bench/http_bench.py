@@ -284,7 +284,7 @@ def load(server: Server, path: str, duration: int, warmup: int, script: Path | N
     return result
 
 
-# --- paired comparisons (used by ratelimit_bench.py and tracing_bench.py) -----------------
+# --- paired comparisons (used by ratelimit_bench.py) -------------------------------------
 
 
 @contextmanager
