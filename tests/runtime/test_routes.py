@@ -135,6 +135,9 @@ def test_state_history_and_delete(client: httpx.Client) -> None:
     deleted = client.delete("/v1/threads/t1")
     assert deleted.json() == {"thread_id": "t1", "deleted": True}
     assert_error(client.get("/v1/threads/t1"), 404, "thread_not_found")
+    # Its id is free again: a run naming it starts a new thread, with nothing of the old one.
+    client.post("/v1/graph/invoke", json=user_message("again", thread_id="t1"))
+    assert client.get("/v1/threads/t1/state").json()["message_count"] == 2
 
 
 def test_graph_info(client: httpx.Client) -> None:
