@@ -167,9 +167,9 @@ def create_app(
 ) -> Starlette:
     """Build the app. At startup the lifespan builds the components it was not given (the
     graph is imported, or the given one used, once) and binds the graph to the configured
-    checkpointer. Under `play` (settings.playground) a graph that
-    fails to import, a missing `required_env` variable or a `config_error` (agentflow.json
-    does not load) keep the server up, answering 503 with the problem until it is fixed."""
+    checkpointer. Under `play` (settings.playground) a graph that fails to import, a missing
+    `required_env` variable or a `config_error` (agentflow.json does not load) keep the
+    server up, answering 503 with the problem until it is fixed."""
     metrics = Metrics()
     document: dict[str, Any] = build_document(ENDPOINTS, settings)
     routes: list[BaseRoute] = [
@@ -229,8 +229,10 @@ def create_app(
         try:
             if config_error is not None:
                 raise config_error
-            missing = required_env_problem(settings.required_env, os.environ)
-            if settings.playground and missing is not None:
+            missing = settings.playground and required_env_problem(
+                settings.required_env, os.environ
+            )
+            if missing:
                 raise StartupError.of(missing)
             built = built or build_components(settings, graph=graph)
         except ConfigError as exc:
