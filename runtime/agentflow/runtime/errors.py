@@ -52,6 +52,13 @@ def not_found(what: str = "thread") -> ApiError:
     return ApiError(404, f"{what}_not_found", f"{what} not found")
 
 
+def require_owner(owner: str | None, user_id: str) -> None:
+    """The one thread-ownership check: a thread that does not exist (`owner` None) or
+    belongs to another user is 404 alike, never 403, so other users' ids cannot be probed."""
+    if owner != user_id:
+        raise not_found("thread")
+
+
 def validation_error(details: list[dict[str, Any]]) -> ApiError:
     """422 naming each wrong field by its `loc`: ["body", ...], ["query", name] or
     ["path", name]."""

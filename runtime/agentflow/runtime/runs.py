@@ -27,7 +27,7 @@ from agentflow.graph.messages import new_id
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.models.errors import ModelHTTPError
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
-from agentflow.runtime.errors import ApiError
+from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.schemas import RunRequest
 from agentflow.runtime.settings import Settings
@@ -129,15 +129,14 @@ class RunService:
         thread_id = request.thread_id or new_id()
         running = self.active.get(thread_id)
         if running is not None:  # never tell another user that the thread exists
-            if running.user_id != user_id:
-                raise ApiError(404, "thread_not_found", "thread not found")
+            require_owner(running.user_id, user_id)
             raise thread_busy()
         run = ActiveRun(thread_id, run_id or new_id(), user_id, request_id, on_finish=on_finish)
         self.active[thread_id] = run  # claimed before any await: no race within a worker
         try:
             info = None if fresh else await self.checkpointer.get_thread(thread_id)
-            if info is not None and info.user_id != user_id:
-                raise ApiError(404, "thread_not_found", "thread not found")
+            if info is not None:
+                require_owner(info.user_id, user_id)
             if not fresh:  # claim the thread across workers (Redis lock + Postgres lease)
                 run.leased = await self.coordinator.acquire(thread_id, run.run_id)
                 if not run.leased:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from agentflow.checkpointer.base import Checkpointer, ThreadInfo
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.auth import Authenticator
-from agentflow.runtime.errors import ApiError, not_found
+from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.ratelimit import RateLimiter
 from agentflow.runtime.runs import RunService
@@ -64,6 +64,6 @@ async def owned_thread(rt: AppRuntime, thread_id: str, user_id: str) -> ThreadIn
     """The thread if it exists and belongs to `user_id`; 404 otherwise (never 403, so
     thread ids of other users cannot be probed)."""
     info = await rt.checkpointer.get_thread(thread_id)
-    if info is None or info.user_id != user_id:
-        raise not_found("thread")
+    require_owner(info.user_id if info is not None else None, user_id)
+    assert info is not None
     return info

@@ -14,7 +14,7 @@ from agentflow.graph.compiled import RunResult
 from agentflow.graph.messages import Message
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
-from agentflow.runtime.errors import ApiError
+from agentflow.runtime.errors import require_owner
 from agentflow.runtime.publisher import (
     HEARTBEAT,
     ApiJSONResponse,
@@ -226,8 +226,8 @@ async def stop(request: Request) -> JSONResponse:
     thread_id = parse_stop_request(await read_json(request, rt.settings.max_body_bytes))
     info = await rt.checkpointer.get_thread(thread_id)
     running = rt.runs.active.get(thread_id)
-    owner = info.user_id if info is not None else running.user_id if running else None
-    if owner != user_id:
-        raise ApiError(404, "thread_not_found", "thread not found")
+    require_owner(
+        info.user_id if info is not None else running.user_id if running else None, user_id
+    )
     stopped = await rt.runs.request_stop(thread_id)
     return JSONResponse({"thread_id": thread_id, "stopped": stopped})
