@@ -22,9 +22,8 @@ def run_api(
     workers: int | None,
     log_level: str | None,
 ) -> None:
-    from agentflow.graph.errors import AgentflowError
-    from agentflow.runtime import load_settings, serve
-    from agentflow.runtime.settings import export_dotenv
+    from agentflow.graph import AgentflowError
+    from agentflow.runtime import export_dotenv, load_settings, serve
 
     overrides: dict[str, Any] = {
         k: v
@@ -69,17 +68,17 @@ def build_or_refuse(settings: Settings) -> Components:
 
 def show_warnings(settings: Settings) -> None:
     """Print the settings' warnings once: the server processes are told they were shown."""
-    from agentflow.runtime import env
+    from agentflow.runtime import SHOWN_WARNINGS
 
     for warning in settings.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", soft_wrap=True)
-    os.environ[env.SHOWN_WARNINGS] = json.dumps(list(settings.warnings))
+    os.environ[SHOWN_WARNINGS] = json.dumps(list(settings.warnings))
 
 
 def project_environ(settings: Settings) -> dict[str, str]:
     """What the server will see: the dotenv file's values, real variables winning. Read,
     not exported: `play`'s reloaded workers must see later edits of the file."""
-    from agentflow.runtime.settings import read_dotenv
+    from agentflow.runtime import read_dotenv
 
     env_file = settings.env_file
     dotenv = read_dotenv(env_file) if env_file is not None and env_file.is_file() else {}

@@ -68,7 +68,7 @@ class Report:
 def run_doctor(
     *, config: Path | None, production: bool, json_output: bool, strict: bool, offline: bool
 ) -> int:
-    from agentflow.runtime.settings import CONFIG_FILE
+    from agentflow.runtime import CONFIG_FILE
 
     if config is not None and not (config.is_file() or (config / CONFIG_FILE).is_file()):
         raise CliError(

@@ -24,7 +24,7 @@ def run_play(
     no_reload: bool,
     terminal: bool,
 ) -> None:
-    from agentflow.graph.errors import AgentflowError
+    from agentflow.graph import AgentflowError
     from agentflow.runtime import load_settings, serve
 
     overrides: dict[str, Any] = {

@@ -20,15 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from agentflow.graph import ANONYMOUS
 from agentflow_cli.output import EXIT_SERVER_FAILED, CliError, config_hint, console
 
 if TYPE_CHECKING:
-    from agentflow.checkpointer import Checkpointer
-    from agentflow.checkpointer.base import ThreadInfo
+    from agentflow.checkpointer import Checkpointer, ThreadInfo
     from agentflow.graph import CompiledGraph, Message, StreamChunk
     from agentflow.runtime import Settings
 
-USER = "anonymous"
 COMMANDS = (
     ("/new", "start a new thread"),
     ("/threads", "list your threads"),
@@ -41,10 +40,8 @@ COMMANDS = (
 
 def run_terminal(settings: Settings) -> None:
     """Load the project's graph and chat with it until /quit, Ctrl-D or a double Ctrl-C."""
-    from agentflow.graph.errors import AgentflowError
-    from agentflow.runtime import ConfigError, load_graph
-    from agentflow.runtime.settings import export_dotenv
-    from agentflow.runtime.startup import checkpointer_for
+    from agentflow.graph import AgentflowError
+    from agentflow.runtime import ConfigError, checkpointer_for, export_dotenv, load_graph
     from agentflow.utils import configure_logging
 
     configure_logging("WARNING" if settings.log_level == "INFO" else settings.log_level)
@@ -98,7 +95,7 @@ class Session:
         checkpointer: Checkpointer,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        from agentflow.graph.messages import new_id
+        from agentflow.graph import new_id
 
         self.settings, self.graph, self.checkpointer = settings, graph, checkpointer
         self.loop = loop
@@ -194,7 +191,7 @@ class Session:
         user = {"messages": [{"role": "user", "content": text}]}
         payload: dict[str, Any] = {"resume": text} if self.resume_next else user
         self.resume_next = False
-        config = {"thread_id": self.thread_id, "user_id": USER,
+        config = {"thread_id": self.thread_id, "user_id": ANONYMOUS,
                   "recursion_limit": self.settings.recursion_limit}  # fmt: skip
         error_shown = False
         try:
@@ -244,7 +241,7 @@ class Session:
         self.resume_next = True
 
     async def threads(self) -> None:
-        page = await self.checkpointer.list_threads(USER, limit=50)
+        page = await self.checkpointer.list_threads(ANONYMOUS, limit=50)
         if not any(t.thread_id == self.thread_id for t in page.items):
             console.print(f"* {self.thread_id}  (current, no messages yet)", markup=False)
         for thread in page.items:
@@ -272,9 +269,9 @@ class Session:
     async def find(self, wanted: str) -> tuple[ThreadInfo | None, str]:
         """The user's thread with this id, or with this unique id prefix."""
         thread = await self.checkpointer.get_thread(wanted)
-        if thread is not None and thread.user_id == USER:
+        if thread is not None and thread.user_id == ANONYMOUS:
             return thread, ""
-        page = await self.checkpointer.list_threads(USER, limit=200)
+        page = await self.checkpointer.list_threads(ANONYMOUS, limit=200)
         matches = [t for t in page.items if t.thread_id.startswith(wanted)]
         if len(matches) == 1:
             return matches[0], ""

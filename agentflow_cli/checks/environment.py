@@ -9,8 +9,7 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
-from agentflow.runtime.settings import MODES
-from agentflow.runtime.startup import missing_variables, required_env_problem
+from agentflow.runtime import MODES, missing_variables, required_env_problem
 from agentflow_cli.checks import Check, Outcome, Skipped, problem_outcome
 from agentflow_cli.checks.context import Context
 

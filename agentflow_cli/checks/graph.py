@@ -59,8 +59,7 @@ class GraphProbe:
 def inspect_graph(spec: str, project_dir: Path) -> GraphProbe:
     """Import `spec` in this process the way the server does."""
     from agentflow.models import models_in_graph
-    from agentflow.runtime.loader import load_graph
-    from agentflow.runtime.settings import ConfigError
+    from agentflow.runtime import ConfigError, load_graph
 
     started = time.perf_counter()
     try:

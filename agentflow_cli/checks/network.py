@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from agentflow.runtime.settings import CheckpointerSettings
+from agentflow.runtime import CheckpointerSettings
 from agentflow_cli.checks import Check, Outcome
 from agentflow_cli.checks.context import Context
 

@@ -3,9 +3,8 @@ SQLite file, and (online) the Postgres schema version and connection budget."""
 
 from __future__ import annotations
 
-from agentflow.checkpointer.pg_schema import migrations
-from agentflow.runtime.settings import CheckpointerSettings, Settings
-from agentflow.runtime.startup import sqlite_problem, workers_problem
+from agentflow.checkpointer import migrations
+from agentflow.runtime import CheckpointerSettings, Settings, sqlite_problem, workers_problem
 from agentflow_cli.checks import Check, Outcome, Skipped, problem_outcome
 from agentflow_cli.checks.context import Context
 

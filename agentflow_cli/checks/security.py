@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from agentflow.runtime.settings import MIN_JWT_SECRET_BYTES, ConfigError, Settings
+from agentflow.runtime import MIN_JWT_SECRET_BYTES, ConfigError, Settings
 from agentflow_cli.checks import Check, Outcome, Skipped
 from agentflow_cli.checks.config import settings_error_owner
 from agentflow_cli.checks.context import Context

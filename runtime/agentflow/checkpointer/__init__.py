@@ -16,7 +16,8 @@ from agentflow.checkpointer.base import (
     ThreadSnapshot,
 )
 from agentflow.checkpointer.memory import InMemoryCheckpointer
-from agentflow.checkpointer.sqlite import DEFAULT_PATH, SqliteCheckpointer
+from agentflow.checkpointer.pg_schema import migrations
+from agentflow.checkpointer.sqlite import SqliteCheckpointer
 from agentflow.graph.errors import CheckpointerError
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ __all__ = [
     "SqliteCheckpointer",
     "ThreadInfo",
     "ThreadSnapshot",
+    "migrations",
     "open_checkpointer",
 ]
 
@@ -69,7 +71,7 @@ def open_checkpointer(spec: str) -> Checkpointer:
         return InMemoryCheckpointer()
     if kind == "sqlite":
         if not rest:
-            return SqliteCheckpointer(DEFAULT_PATH)
+            return SqliteCheckpointer()
         path = rest[2:] if rest.startswith("//") else rest
         return SqliteCheckpointer(Path(path))
     raise CheckpointerError(

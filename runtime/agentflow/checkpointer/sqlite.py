@@ -28,8 +28,8 @@ from agentflow.checkpointer.base import (
 )
 from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.messages import Message
+from agentflow.utils.config import DEFAULT_SQLITE_PATH
 
-DEFAULT_PATH = Path(".agentflow") / "state.db"
 SCHEMA_VERSION = 1
 R = TypeVar("R")
 
@@ -81,7 +81,7 @@ class SqliteCheckpointer(Checkpointer):
 
     durable = True
 
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+    def __init__(self, path: str | Path = DEFAULT_SQLITE_PATH) -> None:
         self.path = Path(path)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None

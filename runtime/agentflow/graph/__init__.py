@@ -2,7 +2,7 @@
 
 from agentflow.graph.builder import END, START, StateGraph
 from agentflow.graph.command import Command, Interrupt, interrupt
-from agentflow.graph.compiled import CompiledGraph, RunResult, StateSnapshot
+from agentflow.graph.compiled import ANONYMOUS, CompiledGraph, RunResult, StateSnapshot
 from agentflow.graph.errors import (
     AgentflowError,
     CheckpointerError,
@@ -12,11 +12,12 @@ from agentflow.graph.errors import (
     NodeError,
     NothingToResumeError,
 )
-from agentflow.graph.messages import Message, ToolCall, Usage
+from agentflow.graph.messages import Message, ToolCall, Usage, new_id
 from agentflow.graph.state import AgentState
 from agentflow.graph.stream import StreamChunk, StreamEvent, emit_delta, streaming_requested
 
 __all__ = [
+    "ANONYMOUS",
     "END",
     "START",
     "AgentState",
@@ -40,5 +41,6 @@ __all__ = [
     "Usage",
     "emit_delta",
     "interrupt",
+    "new_id",
     "streaming_requested",
 ]

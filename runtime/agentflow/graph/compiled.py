@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from agentflow.checkpointer.base import Checkpoint, Checkpointer
 
 DEFAULT_RECURSION_LIMIT = 25
-ANONYMOUS = "anonymous"
+ANONYMOUS = "anonymous"  # the user of a run without one (a server without auth)
 RESERVED_CONFIG = ("thread_id", "run_id", "user_id", "recursion_limit")
 ATTEMPT_STEP = "attempt_step"  # checkpoint metadata: the step number a node attempt ran under
 EventSink = Callable[[StreamChunk], None]

@@ -10,11 +10,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from agentflow.graph.compiled import ANONYMOUS
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.loader import import_object
 from agentflow.runtime.settings import AuthSettings, ConfigError
 
-ANONYMOUS = "anonymous"
 logger = logging.getLogger("agentflow.runtime.auth")
 
 Authenticator = Callable[[Request], Awaitable[str]]

@@ -37,6 +37,8 @@ SECURITY_HEADERS = {
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 QUIET_PATHS = frozenset({"/ping", "/health", "/metrics"})
 CLIENT_CLOSED = 499
+# scope["state"] key: raw (name, value) headers a route or its limiter asks the middleware to add
+RESPONSE_HEADERS = "response_headers"
 
 
 class RequestMiddleware:
@@ -86,7 +88,7 @@ class RequestMiddleware:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
-                extra = state.get("response_headers")  # raw RateLimit-* (ratelimit.py)
+                extra = state.get(RESPONSE_HEADERS)  # raw RateLimit-* (ratelimit.py)
                 if extra:
                     headers.raw.extend(extra)
                 if self.production:

@@ -27,9 +27,9 @@ from typing import Any
 from starlette.requests import Request
 
 from agentflow.runtime.errors import ApiError
+from agentflow.runtime.middleware import RESPONSE_HEADERS
 from agentflow.runtime.settings import Rate, RateLimitSettings
 
-RESPONSE_HEADERS = "response_headers"  # scope["state"] key: raw headers the middleware adds
 UNLIMITED_PATHS = frozenset({"/v1/graph"})  # /v1 routes that are not limited
 MAX_BLOCK = 64  # counts one Redis reservation may take
 PRUNE_AT = 10_000  # keys kept in memory before windows that ended are dropped

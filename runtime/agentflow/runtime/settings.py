@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from agentflow.runtime import env
 from agentflow.utils import config as declared
-from agentflow.utils.config import MESSAGE_ROLES, MODES, ConfigError, Source
+from agentflow.utils.config import DEFAULT_SQLITE_PATH, MESSAGE_ROLES, MODES, ConfigError, Source
 from agentflow.utils.secrets import register_secret
 
 __all__ = ["MODES", "ConfigError", "Secret", "Settings", "load_settings"]
@@ -57,7 +57,7 @@ class Secret:
 @dataclass(frozen=True, slots=True)
 class CheckpointerSettings:
     kind: str = "sqlite"
-    path: Path = Path(".agentflow/state.db")
+    path: Path = Path(DEFAULT_SQLITE_PATH)
     dsn: Secret | None = None
     redis_url: Secret | None = None
     pool_min: int = 2

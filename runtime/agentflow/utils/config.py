@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 from agentflow.graph.errors import AgentflowError
 
 EXPANDED = ("checkpointer", "auth")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# "${NAME}" in a string of agentflow.json: the variable NAME (group 1) is read there.
+VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+DEFAULT_SQLITE_PATH = ".agentflow/state.db"  # the SQLite checkpointer's file, in the project
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
@@ -251,7 +253,7 @@ SETTINGS: tuple[Setting, ...] = (
       "machine), memory (tests), postgres (DATABASE_URL, REDIS_URL), or an object:"),
     S("checkpointer.kind", CKPT, "sqlite", "sqlite, memory or postgres"),
     S("checkpointer.type", CKPT, None, "alias of checkpointer.kind"),
-    S("checkpointer.path", TEXT, ".agentflow/state.db", "the SQLite file (from agentflow.json)"),
+    S("checkpointer.path", TEXT, DEFAULT_SQLITE_PATH, "the SQLite file (from agentflow.json)"),
     S("checkpointer.dsn", TEXT, None, "the Postgres URL", env="DATABASE_URL"),
     S("checkpointer.redis", TEXT, None, "Redis: cache, stop signals, locks", env="REDIS_URL"),
     S("checkpointer.redis_url", TEXT, None, "alias of checkpointer.redis"),
@@ -414,7 +416,7 @@ class Source:
                 )
             return found.strip()
 
-        return _VAR.sub(substitute, value)
+        return VARIABLE_REFERENCE.sub(substitute, value)
 
     def _checked(self, s: Setting, value: Any, where: str, parse: Callable[[Any], Any]) -> Any:
         try:
