@@ -7,6 +7,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,10 +173,28 @@ def create_app(
     server up, answering 503 with the problem until it is fixed."""
     metrics = Metrics()
     document: dict[str, Any] = build_document(ENDPOINTS, settings)
+    docs_paths: set[str] = set()
+    lifespan = AppLifespan(settings, document, metrics, graph, components, config_error)
+    return Starlette(
+        routes=app_routes(settings, document, docs_paths),
+        middleware=app_middleware(settings, metrics, docs_paths),
+        lifespan=lifespan.run,
+        exception_handlers={
+            ApiError: api_error,
+            HTTPException: http_error,
+            CheckpointerError: storage_error,
+        },
+    )
+
+
+def app_routes(
+    settings: Settings, document: dict[str, Any], docs_paths: set[str]
+) -> list[BaseRoute]:
+    """The API's routes, the OpenAPI document and its pages (their paths are added to
+    `docs_paths`), the playground under `play`, and `/`."""
     routes: list[BaseRoute] = [
         Route(e.path, e.handler, methods=[e.method], include_in_schema=False) for e in ENDPOINTS
     ]
-    docs_paths: set[str] = set()
     if settings.openapi_path:
         openapi_path = settings.openapi_path
 
@@ -215,9 +234,24 @@ def create_app(
             return RedirectResponse(target, status_code=307)
 
         routes.append(Route("/", root, methods=["GET"], include_in_schema=False))
+    return routes
+
+
+@dataclass(slots=True)
+class AppLifespan:
+    """What the lifespan needs to build (or take) the components and serve them."""
+
+    settings: Settings
+    document: dict[str, Any]
+    metrics: Metrics
+    graph: CompiledGraph | None
+    components: Components | None
+    config_error: ConfigError | None
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def run(self, app: Starlette) -> AsyncIterator[None]:
+        settings, document, metrics = self.settings, self.document, self.metrics
+        graph, components, config_error = self.graph, self.components, self.config_error
         configure_logging(settings.log_level, "json" if settings.log_format == "json" else "pretty")
         shown = json.loads(os.environ.get(env.SHOWN_WARNINGS) or "[]")
         for warning in settings.warnings:
@@ -293,35 +327,39 @@ def create_app(
 
             await aclose_shared_clients()
 
-    async def api_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return error_response(exc, request_id(request))
 
-    async def storage_error(request: Request, exc: Exception) -> Response:
-        if isinstance(exc, ValueError):  # a value the caller passed (cursor, limit): 422
-            invalid = ApiError(422, "validation_error", str(exc))
-            return error_response(invalid, request_id(request))
-        logger.error("state store error: %s", exc, extra={"error_class": type(exc).__name__})
-        error = ApiError(
-            503, "storage_unavailable", "the state store is unavailable; retry shortly"
-        )
-        return error_response(error, request_id(request))
+async def api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc, request_id(request))
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        message = {404: "no such route", 405: "method not allowed on this route"}
-        body = error_body(
-            codes.get(exc.status_code, "http_error"),
-            message.get(exc.status_code, str(exc.detail)),
-            request_id(request),
-        )
-        headers = dict(exc.headers or {})
-        methods = allowed_methods(ENDPOINTS, request.url.path) if exc.status_code == 405 else []
-        if methods:  # every method of the path, not only the refusing route's
-            headers["Allow"] = ", ".join(methods)
-        return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
+async def storage_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, ValueError):  # a value the caller passed (cursor, limit): 422
+        invalid = ApiError(422, "validation_error", str(exc))
+        return error_response(invalid, request_id(request))
+    logger.error("state store error: %s", exc, extra={"error_class": type(exc).__name__})
+    error = ApiError(503, "storage_unavailable", "the state store is unavailable; retry shortly")
+    return error_response(error, request_id(request))
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    message = {404: "no such route", 405: "method not allowed on this route"}
+    body = error_body(
+        codes.get(exc.status_code, "http_error"),
+        message.get(exc.status_code, str(exc.detail)),
+        request_id(request),
+    )
+    headers = dict(exc.headers or {})
+    methods = allowed_methods(ENDPOINTS, request.url.path) if exc.status_code == 405 else []
+    if methods:  # every method of the path, not only the refusing route's
+        headers["Allow"] = ", ".join(methods)
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
+
+
+def app_middleware(settings: Settings, metrics: Metrics, docs_paths: set[str]) -> list[Middleware]:
+    """Request ids, logs and metrics; CORS for browsers when origins are configured."""
     cors_origins = list(settings.origins)
     wildcard = "*" in cors_origins
     middleware = [
@@ -348,13 +386,4 @@ def create_app(
                 max_age=600,
             )
         )  # fmt: skip
-    return Starlette(
-        routes=routes,
-        middleware=middleware,
-        lifespan=lifespan,
-        exception_handlers={
-            ApiError: api_error,
-            HTTPException: http_error,
-            CheckpointerError: storage_error,
-        },
-    )
+    return middleware
