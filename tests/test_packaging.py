@@ -17,19 +17,27 @@ from agentflow import __version__
 ROOT = Path(__file__).resolve().parents[1]
 
 PUBLIC = {
-    "agentflow": ["__version__"],
+    "agentflow": [
+        "AgentflowError", "ArgumentError", "CheckpointerError", "ConfigError", "ConflictError",
+        "GraphError", "GraphRecursionError", "ImportFromStringError", "InvalidCursorError",
+        "InvalidInputError", "InvalidLimitError", "MissingVariableError", "ModelConfigError",
+        "ModelConnectionError", "ModelError", "ModelHTTPError", "ModelLimitError",
+        "ModelResponseError", "ModelTimeoutError", "ModelUnavailableError", "NodeError",
+        "NothingToResumeError", "RunTimeoutError", "ScriptExhaustedError", "StartupError",
+        "__version__",
+    ],
     "agentflow.graph": [
-        "END", "START", "AgentState", "AgentflowError", "CheckpointerError", "Command",
+        "ANONYMOUS", "END", "START", "AgentState", "AgentflowError", "CheckpointerError", "Command",
         "CompiledGraph", "GraphError", "GraphRecursionError", "Interrupt", "InvalidInputError",
         "Message", "NodeError", "NothingToResumeError", "RunResult", "StateGraph",
         "StateSnapshot", "StreamChunk", "StreamEvent", "ToolCall", "Usage", "emit_delta",
-        "interrupt", "streaming_requested",
+        "interrupt", "new_id", "streaming_requested",
     ],
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
         "InMemoryCheckpointer", "InvalidCursorError", "Page", "PgCheckpointer",
         "SqliteCheckpointer",
-        "ThreadInfo", "ThreadSnapshot", "open_checkpointer",
+        "ThreadInfo", "ThreadSnapshot", "migrations", "open_checkpointer",
     ],
     "agentflow.utils": [
         "JsonFormatter", "PrettyFormatter", "SecretRedactionFilter", "configure_logging",

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from agentflow.errors import CheckpointerError
+from agentflow.errors import ConflictError as ConflictError
+from agentflow.errors import InvalidCursorError as InvalidCursorError
+from agentflow.errors import InvalidLimitError as InvalidLimitError
 from agentflow.graph.command import Interrupt
-from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.messages import Message, new_id
 
 T = TypeVar("T")
@@ -218,14 +221,6 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     return float(position), thread_id
 
 
-class InvalidCursorError(CheckpointerError, ValueError):
-    """A pagination cursor that this checkpointer did not issue."""
-
-
-class ConflictError(CheckpointerError):
-    """Another writer changed the thread since this run read it."""
-
-
 def title_from(messages: Sequence[Message]) -> str | None:
     for message in messages:
         if message.role == "user" and message.text.strip():
@@ -379,7 +374,3 @@ def check_limit(limit: int) -> int:
     if limit < 1 or limit > 1000:
         raise InvalidLimitError(f"limit must be between 1 and 1000, got {limit}")
     return limit
-
-
-class InvalidLimitError(CheckpointerError, ValueError):
-    """A page size out of range: the caller's mistake, not the storage's."""

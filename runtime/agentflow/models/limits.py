@@ -15,17 +15,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
-from agentflow.models.errors import ModelConfigError, ModelUnavailableError
+from agentflow.errors import ModelConfigError
+from agentflow.errors import ModelLimitError as ModelLimitError
 from agentflow.utils.config import read
 
 MAX_CONCURRENCY_ENV = "AGENTFLOW_MODEL_MAX_CONCURRENCY"
 RPM_ENV = "AGENTFLOW_MODEL_RPM"
-
-
-class ModelLimitError(ModelUnavailableError):
-    """No slot under the model's concurrency / rate limit within the allowed wait."""
-
-    retryable = False
 
 
 class TokenBucket:

@@ -7,12 +7,12 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from agentflow.graph.errors import AgentflowError
 from agentflow.runtime.publisher import ApiJSONResponse
 
 
-class ApiError(AgentflowError):
-    """Raised by handlers; rendered as the error shape with its status code."""
+class ApiError(Exception):
+    """Raised by handlers; rendered as the error shape with its status code. An HTTP response,
+    not a library failure: outside the library's error tree (`agentflow.errors`)."""
 
     def __init__(
         self,

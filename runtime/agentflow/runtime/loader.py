@@ -8,13 +8,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from agentflow.errors import ImportFromStringError as ImportFromStringError
+from agentflow.errors import MissingVariableError as MissingVariableError
 from agentflow.graph.builder import StateGraph
 from agentflow.graph.compiled import CompiledGraph
-from agentflow.runtime.settings import ConfigError
-
-
-class ImportFromStringError(ConfigError):
-    """`module:attr` could not be imported."""
 
 
 def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
@@ -65,10 +62,6 @@ def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
                 fix=f"point {key} at one of its names: {', '.join(names[:20]) or '(none)'}",
             ) from None
     return target
-
-
-class MissingVariableError(ImportFromStringError):
-    """The user's code read an environment variable (`os.environ["X"]`) that is not set."""
 
 
 def missing_variable(exc: BaseException) -> str | None:

@@ -14,18 +14,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentflow import tracing
-from agentflow.checkpointer.base import Checkpointer, ConflictError
-from agentflow.graph.compiled import CompiledGraph, RunResult
-from agentflow.graph.errors import (
+from agentflow.checkpointer.base import Checkpointer
+from agentflow.errors import (
     CheckpointerError,
+    ConflictError,
     GraphRecursionError,
     InvalidInputError,
+    ModelHTTPError,
     NodeError,
     NothingToResumeError,
+    RunTimeoutError,
 )
+from agentflow.graph.compiled import CompiledGraph, RunResult
 from agentflow.graph.messages import new_id
 from agentflow.graph.stream import StreamChunk, StreamEvent
-from agentflow.models.errors import ModelHTTPError
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics
@@ -45,10 +47,6 @@ OBSERVED = frozenset({StreamEvent.NODE_END, StreamEvent.ERROR, StreamEvent.MESSA
 OVERLOAD_RETRY_AFTER = "1"  # seconds: runs against a model finish within a few
 SERVER_SHUTDOWN = "server_shutdown"  # the cancel reason (and error code) of a drained run
 CANCEL_SETTLE = 0.5  # seconds cancelled runs get to checkpoint before the server stops
-
-
-class RunTimeoutError(Exception):
-    """The run exceeded RUN_TIMEOUT."""
 
 
 @dataclass(slots=True)

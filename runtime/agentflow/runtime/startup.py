@@ -19,10 +19,11 @@ from agentflow.checkpointer import (
     InMemoryCheckpointer,
     SqliteCheckpointer,
 )
+from agentflow.errors import StartupError as StartupError
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.auth import Authenticator, build_authenticator
 from agentflow.runtime.loader import load_graph
-from agentflow.runtime.settings import CheckpointerSettings, ConfigError, Settings
+from agentflow.runtime.settings import CheckpointerSettings, Settings
 
 logger = logging.getLogger("agentflow.runtime")
 
@@ -34,18 +35,6 @@ class StartupProblem:
     code: str
     problem: str
     fix: str
-
-
-class StartupError(ConfigError):
-    """A problem found before serving: what, why and the fix, with its doctor code."""
-
-    def __init__(self, problem: str, *, code: str, fix: str | None = None) -> None:
-        self.code = code
-        super().__init__(problem, fix=fix)
-
-    @classmethod
-    def of(cls, problem: StartupProblem) -> StartupError:
-        return cls(problem.problem, code=problem.code, fix=problem.fix)
 
 
 def workers_problem(settings: Settings) -> StartupProblem | None:

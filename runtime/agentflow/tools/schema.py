@@ -12,6 +12,8 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from agentflow.errors import ArgumentError as ArgumentError
+
 _SIMPLE: dict[Any, dict[str, Any]] = {
     str: {"type": "string"},
     int: {"type": "integer"},
@@ -128,10 +130,6 @@ def function_schema(
     if required:
         parameters["required"] = required
     return description, parameters
-
-
-class ArgumentError(ValueError):
-    """The model's arguments do not match the tool's schema."""
 
 
 def validate(value: Any, schema: Mapping[str, Any], path: str = "arguments") -> None:

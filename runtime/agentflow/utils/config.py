@@ -15,22 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from agentflow.graph.errors import AgentflowError
+from agentflow.errors import ConfigError as ConfigError
 
 EXPANDED = ("checkpointer", "auth")
 # "${NAME}" in a string of agentflow.json: the variable NAME (group 1) is read there.
 VARIABLE_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_SQLITE_PATH = ".agentflow/state.db"  # the SQLite checkpointer's file, in the project
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-class ConfigError(AgentflowError):
-    """The configuration is wrong: what (`problem`), `where` (file: key, or variable), `fix`."""
-
-    def __init__(self, message: str, *, where: str | None = None, fix: str | None = None):
-        self.where, self.fix, self.problem = where, fix, message
-        text = f"{where}: {message}" if where else message
-        super().__init__(f"{text}. Fix: {fix}" if fix else text)
 
 
 class Invalid(ValueError):
