@@ -5,6 +5,7 @@ the top level; the old import paths still name the same classes."""
 from __future__ import annotations
 
 import ast
+import gc
 import importlib
 import pkgutil
 import re
@@ -120,9 +121,7 @@ def test_a_new_class_that_is_not_drawn_fails_the_comparison() -> None:
         assert drawing(errors.__doc__) != code_tree()
     finally:
         del extra
-        import gc
-
-        gc.collect()
+        gc.collect()  # the class registry holds subclasses weakly
     assert "UndrawnError" not in code_tree()
 
 
