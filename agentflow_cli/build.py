@@ -60,7 +60,6 @@ PING = (
     "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/ping' % "
     "os.environ.get('PORT', '8000'), timeout=3)"
 )
-_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def python_version(value: str | None) -> str:
@@ -86,8 +85,7 @@ class Project:
 
 
 def load_project(config: Path | None) -> Project:
-    from agentflow.runtime import load_settings
-    from agentflow.runtime.settings import ConfigError, find_config, read_config_file
+    from agentflow.runtime import ConfigError, find_config, load_settings, read_config_file
 
     try:
         path = find_config(config, os.environ)
@@ -122,7 +120,9 @@ def load_project(config: Path | None) -> Project:
 
 def _references(data: dict[str, Any]) -> set[str]:
     """The ${VAR} names agentflow.json refers to."""
-    return set(_REFERENCE.findall(json.dumps(data)))
+    from agentflow.utils import VARIABLE_REFERENCE
+
+    return set(VARIABLE_REFERENCE.findall(json.dumps(data)))
 
 
 def variables(project: Project) -> dict[str, Any]:
@@ -130,7 +130,7 @@ def variables(project: Project) -> dict[str, Any]:
     ${VAR} references, what auth and the checkpointer take from the environment),
     `optional_secrets` and `settings_extra` (the other names of the project's .env.example;
     secret-looking ones without their values)."""
-    from agentflow.runtime.settings import read_dotenv
+    from agentflow.runtime import read_dotenv
     from agentflow_cli.checks import secret_values  # doctor's idea of a secret name
 
     settings, auth, store = project.settings, project.settings.auth, project.settings.checkpointer

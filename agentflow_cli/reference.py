@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agentflow.utils.config import SETTINGS, ByMode, Kind, Setting, children, setting
+from agentflow.utils import SETTINGS, ByMode, Kind, Setting, children, setting
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 README = CHECKOUT / "README.md"

@@ -49,8 +49,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from agentflow.runtime.settings import Settings
-    from agentflow.runtime.startup import StartupProblem
+    from agentflow.runtime import Settings, StartupProblem
     from agentflow_cli.checks.context import Context
 
 Severity = Literal["error", "warning", "ok"]
@@ -149,7 +148,7 @@ MIN_SECRET_LENGTH = 6  # shorter values would redact ordinary words
 def secret_values(environ: Mapping[str, str], names: Iterable[str] = ()) -> list[str]:
     """The values of the variables that hold (or may hold) secrets: names that look secret,
     connection URLs, and the extra `names` (required_env, ${VAR} references)."""
-    from agentflow.utils.secrets import is_secret_key
+    from agentflow.utils import is_secret_key
 
     wanted = SECRET_VARIABLES | set(names)
     return [

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from agentflow.runtime.settings import ConfigError
-from agentflow.utils.config import unknown_keys
+from agentflow.runtime import ConfigError
+from agentflow.utils import unknown_keys
 from agentflow_cli.checks import Check, Outcome, Skipped
 from agentflow_cli.checks.context import Context
 

@@ -5,13 +5,12 @@ load. Nothing here changes os.environ or imports the user's code."""
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentflow.runtime.settings import (
+from agentflow.runtime import (
     ConfigError,
     Settings,
     find_config,
@@ -19,15 +18,13 @@ from agentflow.runtime.settings import (
     read_config_file,
     read_dotenv,
 )
+from agentflow.utils import VARIABLE_REFERENCE
 from agentflow_cli.checks import secret_values, settings_secrets
 
 if TYPE_CHECKING:
     from agentflow_cli.checks import Skipped
     from agentflow_cli.checks.graph import GraphProbe
     from agentflow_cli.checks.network import PgProbe, ServiceProbe
-
-# The ${VAR} syntax agentflow.json values may use (expanded by the settings loader).
-VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass
@@ -116,7 +113,7 @@ def _references(value: Any, path: str) -> Iterator[tuple[str, str]]:
         for index, item in enumerate(value):
             yield from _references(item, f"{path}[{index}]")
     elif isinstance(value, str):
-        for match in VARIABLE.finditer(value):
+        for match in VARIABLE_REFERENCE.finditer(value):
             yield path, match.group(1)
 
 
