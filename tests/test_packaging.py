@@ -41,7 +41,8 @@ PUBLIC = {
     ],
     "agentflow.utils": [
         "JsonFormatter", "PrettyFormatter", "SecretRedactionFilter", "configure_logging",
-        "install_secret_redaction", "mask_secrets",
+        "install_secret_redaction", "mask_secrets", "SETTINGS", "VARIABLE_REFERENCE", "ByMode",
+        "Kind", "Setting", "children", "is_secret_key", "setting", "unknown_keys",
     ],
 }  # fmt: skip
 

@@ -839,5 +839,7 @@ def test_public_names() -> None:
             "JsonFormatter",
             "PrettyFormatter",
             "configure_logging",
+            *("SETTINGS", "VARIABLE_REFERENCE", "ByMode", "Kind", "Setting", "children"),
+            *("is_secret_key", "setting", "unknown_keys"),
         ]
     )

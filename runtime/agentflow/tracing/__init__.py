@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from agentflow.utils.config import read
+from agentflow.utils.config import read as _read
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -54,10 +54,10 @@ __all__ = [
     "use_tracer_provider",
 ]
 
-logger = logging.getLogger("agentflow.tracing")
+_logger = logging.getLogger("agentflow.tracing")
 
 Attributes = Mapping[str, Any]
-INHERITED = ("agentflow.thread_id", "agentflow.run_id")  # copied onto every span below
+_INHERITED = ("agentflow.thread_id", "agentflow.run_id")  # copied onto every span below
 _NULL: contextlib.nullcontext[None] = contextlib.nullcontext()
 
 _resolved = False  # whether the environment was read
@@ -69,7 +69,7 @@ _ids_key = ""  # the context key of the run identity spans inherit
 
 def tracing_wanted(environ: Mapping[str, str]) -> bool:
     """Whether ``environ`` asks for tracing (whether or not the extra is installed)."""
-    switch = read("AGENTFLOW_TRACING", environ)
+    switch = _read("AGENTFLOW_TRACING", environ)
     if switch is not None:
         return bool(switch)
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
@@ -83,7 +83,7 @@ def tracing_wanted(environ: Mapping[str, str]) -> bool:
 
 def node_spans_wanted(environ: Mapping[str, str]) -> bool:
     """Whether ``environ`` asks for a span per graph node (``AGENTFLOW_TRACE_NODES=1``)."""
-    return bool(read("AGENTFLOW_TRACE_NODES", environ))
+    return bool(_read("AGENTFLOW_TRACE_NODES", environ))
 
 
 def enabled() -> bool:
@@ -134,7 +134,7 @@ def span(
         own.update((k, v) for k, v in attributes.items() if v is not None)
     kind = trace.SpanKind.SERVER if server else trace.SpanKind.INTERNAL
     started = _tracer.start_span(name, parent, kind, own)
-    ids = {key: own[key] for key in INHERITED if key in own}
+    ids = {key: own[key] for key in _INHERITED if key in own}
     return _Current(
         started, trace.set_span_in_context(started, context.set_value(_ids_key, ids, parent))
     )
@@ -200,13 +200,13 @@ def _resolve() -> bool:
             trace.set_tracer_provider(_build_provider(os.environ))  # nobody installed one
         use_tracer_provider(trace.get_tracer_provider(), nodes=node_spans_wanted(os.environ))
     except ImportError as exc:
-        logger.warning(
+        _logger.warning(
             "tracing requested but OpenTelemetry is not installed (%s); install "
             "agentflow-runner[otel] -- tracing stays off",
             exc.name,
         )
     except Exception as exc:
-        logger.warning("tracing stays off: could not configure OpenTelemetry: %s", exc)
+        _logger.warning("tracing stays off: could not configure OpenTelemetry: %s", exc)
     return _tracer is not None
 
 
@@ -226,7 +226,7 @@ def _build_provider(environ: Mapping[str, str]) -> TracerProvider:
                     OTLPSpanExporter,
                 )
             except ImportError:
-                logger.warning(
+                _logger.warning(
                     "OTEL_TRACES_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http "
                     "(agentflow-runner[otel]): spans are recorded, not exported"
                 )
@@ -235,7 +235,7 @@ def _build_provider(environ: Mapping[str, str]) -> TracerProvider:
         elif name.strip() == "console":
             provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
         elif name.strip() not in ("", "none"):
-            logger.warning("unsupported OTEL_TRACES_EXPORTER %r ignored", name.strip())
+            _logger.warning("unsupported OTEL_TRACES_EXPORTER %r ignored", name.strip())
     return provider
 
 

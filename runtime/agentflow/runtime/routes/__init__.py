@@ -1,1 +1,3 @@
 """HTTP routes of the runtime, grouped by resource."""
+
+__all__: list[str] = []
