@@ -187,7 +187,7 @@ OLD_PATHS = {
                                 "ScriptExhaustedError"],
     "agentflow.models.limits": ["ModelLimitError"],
     "agentflow.checkpointer": ["CheckpointerError", "ConflictError", "InvalidCursorError"],
-    "agentflow.checkpointer.base": ["ConflictError", "InvalidCursorError", "InvalidLimitError"],
+    "agentflow.graph.storage": ["ConflictError", "InvalidCursorError", "InvalidLimitError"],
     "agentflow.utils.config": ["ConfigError"],
     "agentflow.runtime": ["ConfigError", "ImportFromStringError", "StartupError"],
     "agentflow.runtime.settings": ["ConfigError"],

@@ -83,6 +83,20 @@ def test_runtime_sources_do_not_mention_the_cli_stack() -> None:
     assert offenders == []
 
 
+def test_the_graph_core_never_reaches_up_into_the_backends() -> None:
+    """The storage contract lives in agentflow.graph.storage; graph, tools and models never
+    import agentflow.checkpointer (its backends) or the runtime."""
+    offenders = []
+    for package in ("graph", "tools", "models"):
+        for path in (ROOT / "runtime" / "agentflow" / package).rglob("*.py"):
+            for line in path.read_text().splitlines():
+                words = line.strip().split()
+                if len(words) > 1 and words[0] in ("import", "from"):
+                    if words[1].startswith(("agentflow.checkpointer", "agentflow.runtime")):
+                        offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
+    assert offenders == []
+
+
 def test_help_does_not_import_the_server_stack() -> None:
     modules = imported_modules(
         "sys.argv = ['agentflow', '--help']\n"

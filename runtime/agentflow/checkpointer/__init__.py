@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agentflow.checkpointer.base import (
+from agentflow.checkpointer.memory import InMemoryCheckpointer
+from agentflow.checkpointer.pg_schema import migrations
+from agentflow.checkpointer.sqlite import SqliteCheckpointer
+from agentflow.graph.errors import CheckpointerError
+from agentflow.graph.storage import (
     Checkpoint,
     Checkpointer,
     ConflictError,
@@ -15,10 +19,6 @@ from agentflow.checkpointer.base import (
     ThreadInfo,
     ThreadSnapshot,
 )
-from agentflow.checkpointer.memory import InMemoryCheckpointer
-from agentflow.checkpointer.pg_schema import migrations
-from agentflow.checkpointer.sqlite import SqliteCheckpointer
-from agentflow.graph.errors import CheckpointerError
 
 if TYPE_CHECKING:
     from agentflow.checkpointer.postgres import PgCheckpointer

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agentflow.checkpointer.base import (
+from agentflow.graph.messages import Message
+from agentflow.graph.storage import (
     Checkpoint,
     Checkpointer,
     ConflictError,
@@ -21,7 +22,6 @@ from agentflow.checkpointer.base import (
     encode_cursor,
     title_from,
 )
-from agentflow.graph.messages import Message
 
 
 @dataclass(slots=True)

@@ -19,7 +19,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from agentflow.checkpointer.base import (
+from agentflow.checkpointer.pg_schema import migrations, pack, unpack
+from agentflow.checkpointer.redis import RedisLink, SnapshotCache
+from agentflow.graph.errors import CheckpointerError
+from agentflow.graph.messages import Message
+from agentflow.graph.storage import (
     Checkpoint,
     Checkpointer,
     ConflictError,
@@ -33,10 +37,6 @@ from agentflow.checkpointer.base import (
     encode_cursor,
     title_from,
 )
-from agentflow.checkpointer.pg_schema import migrations, pack, unpack
-from agentflow.checkpointer.redis import RedisLink, SnapshotCache
-from agentflow.graph.errors import CheckpointerError
-from agentflow.graph.messages import Message
 
 logger = logging.getLogger("agentflow.checkpointer.postgres")
 R = TypeVar("R")

@@ -18,8 +18,8 @@ from typing import TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from agentflow.checkpointer.base import Checkpoint, ThreadSnapshot
 from agentflow.graph.messages import Message
+from agentflow.graph.storage import Checkpoint, ThreadSnapshot
 
 logger = logging.getLogger("agentflow.checkpointer.redis")
 R = TypeVar("R")

@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agentflow.checkpointer.base import (
+from agentflow.graph.errors import CheckpointerError
+from agentflow.graph.messages import Message
+from agentflow.graph.storage import (
     Checkpoint,
     Checkpointer,
     ConflictError,
@@ -26,8 +28,6 @@ from agentflow.checkpointer.base import (
     encode_cursor,
     title_from,
 )
-from agentflow.graph.errors import CheckpointerError
-from agentflow.graph.messages import Message
 from agentflow.utils.config import DEFAULT_SQLITE_PATH
 
 SCHEMA_VERSION = 1

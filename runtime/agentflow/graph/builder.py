@@ -11,8 +11,8 @@ from agentflow.graph.errors import GraphError
 from agentflow.graph.state import AgentState
 
 if TYPE_CHECKING:
-    from agentflow.checkpointer.base import Checkpointer
     from agentflow.graph.compiled import CompiledGraph
+    from agentflow.graph.storage import Checkpointer
 
 START = "__start__"
 END = "__end__"

@@ -38,7 +38,7 @@ from agentflow.graph.state import (
 from agentflow.graph.stream import Listener, StreamChunk, StreamEvent, reset_listener, set_listener
 
 if TYPE_CHECKING:
-    from agentflow.checkpointer.base import Checkpoint, Checkpointer
+    from agentflow.graph.storage import Checkpoint, Checkpointer
 
 DEFAULT_RECURSION_LIMIT = 25
 ANONYMOUS = "anonymous"  # the user of a run without one (a server without auth)
@@ -446,7 +446,7 @@ class CompiledGraph:
         run.new_messages.extend(messages)
         if self.checkpointer is None:
             return
-        from agentflow.checkpointer.base import Checkpoint
+        from agentflow.graph.storage import Checkpoint
 
         done = next_node == END
         checkpoint = Checkpoint(

@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agentflow.checkpointer.base import Checkpoint, IdempotencyRecord
 from agentflow.graph.compiled import RunResult
 from agentflow.graph.messages import Message, Usage, new_id
+from agentflow.graph.storage import Checkpoint, IdempotencyRecord
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.runs import run_body
 from agentflow.runtime.schemas import RunRequest

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentflow import tracing
-from agentflow.checkpointer.base import Checkpointer
 from agentflow.errors import (
     CheckpointerError,
     ConflictError,
@@ -27,6 +26,7 @@ from agentflow.errors import (
 )
 from agentflow.graph.compiled import CompiledGraph, RunResult
 from agentflow.graph.messages import new_id
+from agentflow.graph.storage import Checkpointer
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, require_owner

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from agentflow.checkpointer.base import CURSOR_PATTERN
 from agentflow.graph.errors import InvalidInputError
 from agentflow.graph.messages import ROLES, Message
 from agentflow.graph.state import MESSAGE_KEYS, field_names
+from agentflow.graph.storage import CURSOR_PATTERN
 from agentflow.runtime.errors import ApiError, validation_error
 
 if TYPE_CHECKING:

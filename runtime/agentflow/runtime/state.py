@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from agentflow.checkpointer.base import Checkpointer, ThreadInfo
 from agentflow.graph.compiled import CompiledGraph
+from agentflow.graph.storage import Checkpointer, ThreadInfo
 from agentflow.runtime.auth import Authenticator
 from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics

@@ -9,10 +9,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agentflow import tracing
-from agentflow.checkpointer.base import Checkpointer
 from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.messages import Message, ToolCall
 from agentflow.graph.state import AgentState
+from agentflow.graph.storage import Checkpointer
 from agentflow.tools.schema import ArgumentError
 from agentflow.tools.tool import DEFAULT_TOOL_TIMEOUT, Tool, ToolContext
 from agentflow.utils import mask_secrets

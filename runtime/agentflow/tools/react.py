@@ -14,7 +14,7 @@ from agentflow.tools.node import ToolNode
 from agentflow.tools.tool import DEFAULT_TOOL_TIMEOUT, Tool
 
 if TYPE_CHECKING:
-    from agentflow.checkpointer.base import Checkpointer
+    from agentflow.graph.storage import Checkpointer
 
 
 def tools_condition(state: AgentState) -> str:

@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from agentflow.checkpointer.base import IdempotencyRecord
 from agentflow.graph.compiled import RunResult
 from agentflow.graph.messages import Message
+from agentflow.graph.storage import IdempotencyRecord
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
 from agentflow.runtime.errors import require_owner

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from agentflow.checkpointer.base import InvalidCursorError, ThreadInfo
+from agentflow.graph.storage import InvalidCursorError, ThreadInfo
 from agentflow.runtime.errors import validation_error
 from agentflow.runtime.publisher import ApiJSONResponse
 from agentflow.runtime.schemas import MAX_INT32, path_text, query_int, query_text

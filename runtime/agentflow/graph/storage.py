@@ -1,4 +1,6 @@
-"""The checkpointer interface every storage backend implements.
+"""The storage contract every checkpointer backend implements (`agentflow.checkpointer` has
+the backends). It sits with the graph core, which uses it, so `graph` never imports
+`checkpointer`.
 
 Storage model (the same for every backend): a thread row (owner, title, metadata, status,
 timestamps), its messages as rows appended once with a per-thread sequence number, and one
