@@ -48,7 +48,10 @@ def public_bindings(source: str) -> set[str]:
                 names.add(node.target.id)
             elif isinstance(node, ast.ImportFrom):
                 if node.level or (node.module or "").split(".")[0] == "agentflow":
-                    names.update(alias.asname or alias.name for alias in node.names)
+                    for alias in node.names:  # `*`: the names the module's __all__ lists
+                        star = alias.name == "*" and node.module
+                        module = importlib.import_module(node.module) if star else None
+                        names.update(module.__all__ if module else [alias.asname or alias.name])
             elif isinstance(node, ast.If):
                 visit(node.body)
                 visit(node.orelse)

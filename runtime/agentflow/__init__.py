@@ -3,61 +3,9 @@
 The error tree (`agentflow.errors`) is importable from here: `from agentflow import ConfigError`.
 """
 
-from agentflow.errors import (
-    AgentflowError,
-    ArgumentError,
-    CheckpointerError,
-    ConfigError,
-    ConflictError,
-    GraphError,
-    GraphRecursionError,
-    ImportFromStringError,
-    InvalidCursorError,
-    InvalidInputError,
-    InvalidLimitError,
-    MissingVariableError,
-    ModelConfigError,
-    ModelConnectionError,
-    ModelError,
-    ModelHTTPError,
-    ModelLimitError,
-    ModelResponseError,
-    ModelTimeoutError,
-    ModelUnavailableError,
-    NodeError,
-    NothingToResumeError,
-    RunTimeoutError,
-    ScriptExhaustedError,
-    StartupError,
-)
+from agentflow.errors import *  # noqa: F403 - the whole error tree, as its __all__ lists it
+from agentflow.errors import __all__ as _error_names
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AgentflowError",
-    "ArgumentError",
-    "CheckpointerError",
-    "ConfigError",
-    "ConflictError",
-    "GraphError",
-    "GraphRecursionError",
-    "ImportFromStringError",
-    "InvalidCursorError",
-    "InvalidInputError",
-    "InvalidLimitError",
-    "MissingVariableError",
-    "ModelConfigError",
-    "ModelConnectionError",
-    "ModelError",
-    "ModelHTTPError",
-    "ModelLimitError",
-    "ModelResponseError",
-    "ModelTimeoutError",
-    "ModelUnavailableError",
-    "NodeError",
-    "NothingToResumeError",
-    "RunTimeoutError",
-    "ScriptExhaustedError",
-    "StartupError",
-    "__version__",
-]
+__all__ = [*_error_names, "__version__"]
