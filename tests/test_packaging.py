@@ -91,9 +91,13 @@ def test_the_graph_core_never_reaches_up_into_the_backends() -> None:
         for path in (ROOT / "runtime" / "agentflow" / package).rglob("*.py"):
             for line in path.read_text().splitlines():
                 words = line.strip().split()
-                if len(words) > 1 and words[0] in ("import", "from"):
-                    if words[1].startswith(("agentflow.checkpointer", "agentflow.runtime")):
-                        offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
+                upward = ("agentflow.checkpointer", "agentflow.runtime")
+                if (
+                    words[:1] in (["import"], ["from"])
+                    and words[1:2]
+                    and words[1].startswith(upward)
+                ):
+                    offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
     assert offenders == []
 
 
