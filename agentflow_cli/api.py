@@ -52,7 +52,7 @@ def build_or_refuse(settings: Settings) -> Components:
     """Build the server's components (the graph is imported here, once), or print every
     blocking problem, the graph's with the others, and stop (exit 3) before binding."""
     from agentflow.runtime import ConfigError, ImportFromStringError, build_components
-    from agentflow_cli.checks import Finding
+    from agentflow_cli.checks import error_finding
 
     components, found = None, []
     try:
@@ -60,7 +60,7 @@ def build_or_refuse(settings: Settings) -> Components:
     except ConfigError as exc:
         graph = isinstance(exc, ImportFromStringError) and (exc.where or "").endswith(": graph")
         code = "AF-GRAPH-001" if graph else "AF-CONFIG-004"
-        found.append(Finding(code, "startup", "error", code, exc.problem, config_hint(exc)))
+        found.append(error_finding(code, exc.problem, config_hint(exc)))
     refuse_blocking_problems(settings, also=found)
     assert components is not None
     return components
@@ -85,31 +85,32 @@ def project_environ(settings: Settings) -> dict[str, str]:
     return {**dotenv, **os.environ}
 
 
-def blocking_problems(settings: Settings) -> list[Finding]:
+def blocking_problems(settings: Settings, environ: dict[str, str]) -> list[Finding]:
     """The runtime's own startup checks (the ones `agentflow doctor` reports under the same
-    codes), and a port the server cannot bind, as error findings with secrets scrubbed. The
-    graph is imported next (`build_or_refuse`); the settings loader has already refused a
-    missing or short JWT secret and a bad algorithm."""
+    codes), and a port the server cannot bind, as error findings. The graph is imported next
+    (`build_or_refuse`); the settings loader has already refused a missing or short JWT
+    secret and a bad algorithm."""
     from agentflow.runtime import startup_problems
-    from agentflow_cli.checks import Finding, runtime, scrubbed, secret_values, settings_secrets
+    from agentflow_cli.checks import error_finding, runtime
 
-    environ = project_environ(settings)
     port = runtime.port_outcome(settings.host, settings.port)
     found = [] if port.severity == "ok" else [runtime.PORT.finding(port)]
-    found += [
-        Finding(p.code, "startup", "error", p.code, p.problem, p.fix)
-        for p in startup_problems(settings, environ)
+    return found + [
+        error_finding(p.code, p.problem, p.fix) for p in startup_problems(settings, environ)
     ]
-    secrets = secret_values(environ, settings.required_env) + settings_secrets(settings)
-    return [scrubbed(finding, secrets) for finding in found]
 
 
 def refuse_blocking_problems(
     settings: Settings, *, also: list[Finding] | None = None, what: str = "the server"
 ) -> None:
-    """Print every blocking problem (and the `also` ones) and stop (exit 3) before binding
-    the port."""
-    problems = blocking_problems(settings) + (also or [])
+    """Print every blocking problem (and the `also` ones), secrets scrubbed, and stop (exit
+    3) before binding the port."""
+    from agentflow_cli.checks import scrubbed, secret_values, settings_secrets
+
+    environ = project_environ(settings)
+    secrets = secret_values(environ, settings.required_env) + settings_secrets(settings)
+    found = blocking_problems(settings, environ) + (also or [])
+    problems = [scrubbed(finding, secrets) for finding in found]
     if not problems:
         return
     *others, last = problems

@@ -131,6 +131,13 @@ def registry() -> list[Check]:
     return [check for module in modules for check in module.CHECKS]
 
 
+def error_finding(code: str, detail: str, fix: str) -> Finding:
+    """An error finding of the check with this code (its category and title), for a problem
+    found outside `agentflow doctor`: by the runtime's startup checks or the preflight."""
+    check = next(c for c in registry() if c.code == code)
+    return check.finding(Outcome("error", detail, fix))
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """`text` with every known secret value and anything that looks like a credential
     replaced by [REDACTED]."""

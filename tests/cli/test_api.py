@@ -226,3 +226,16 @@ def test_the_server_accepts_a_burst_of_connections(
     settings = Settings(project_dir=tmp_path, config_path=None, graph="graph.react:app")
     serve(settings)
     assert configs[0]["backlog"] >= 8192
+
+
+def test_a_graph_error_never_prints_a_secret_value(tmp_path: Path, served: list[Settings]) -> None:
+    """The graph's own error is scrubbed like every other blocking problem."""
+    value = "hunter2-very-private-value"
+    graph = "import os\nraise RuntimeError('cannot log in with ' + os.environ['MY_API_KEY'])\n"
+    path = make_project(tmp_path, {"required_env": ["AGENTFLOW_TEST_UNSET_VAR"]}, graph)
+    args = ["api", "--config", str(path), "--port", str(free_port())]
+    result = runner.invoke(app, args, env={"MY_API_KEY": value})
+    assert result.exit_code == 3, result.output
+    output = " ".join(result.output.split())
+    assert "cannot log in with [REDACTED]" in output and value not in output
+    assert "AGENTFLOW_TEST_UNSET_VAR [AF-ENV-002]" in output

@@ -7,7 +7,6 @@ app's lifespan builds only what it was not given (each of several workers, `play
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.auth import Authenticator, build_authenticator
 from agentflow.runtime.loader import load_graph
 from agentflow.runtime.settings import CheckpointerSettings, Settings
-
-logger = logging.getLogger("agentflow.runtime")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,21 +74,19 @@ def sqlite_problem(checkpointer: CheckpointerSettings) -> StartupProblem | None:
     existing: Path = path.parent
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
+    if not existing.is_dir():
+        problem = f"cannot create {path}: {existing} is not a directory"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"cannot write {path}: {existing} is read-only here"
+    elif path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
+        problem = f"{path} exists but is not a writable file"
+    else:
+        return None
     fix = (
         "make it writable by the server's user, or choose another file with "
         '"checkpointer": {"kind": "sqlite", "path": "..."}'
     )
-    if not existing.is_dir():
-        return StartupProblem(
-            "AF-PERSIST-003", f"cannot create {path}: {existing} is not a directory", fix
-        )
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return StartupProblem(
-            "AF-PERSIST-003", f"cannot write {path}: {existing} is read-only here", fix
-        )
-    if path.exists() and not (path.is_file() and os.access(path, os.W_OK)):
-        return StartupProblem("AF-PERSIST-003", f"{path} exists but is not a writable file", fix)
-    return None
+    return StartupProblem("AF-PERSIST-003", problem, fix)
 
 
 def startup_problems(settings: Settings, environ: Mapping[str, str]) -> list[StartupProblem]:
