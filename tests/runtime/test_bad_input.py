@@ -23,8 +23,9 @@ from httpx_sse import connect_sse
 
 from agentflow.graph import END, START, AgentState, CompiledGraph, Message, StateGraph
 from agentflow.runtime import load_settings
+from agentflow.runtime.api_types import RunRequestBody
 from agentflow.runtime.errors import ApiError
-from agentflow.runtime.schemas import RunRules, parse_run_request
+from agentflow.runtime.schemas import RunRequest, RunRules, decode_body, parse_run_request
 from agentflow.runtime.settings import ConfigError
 from tests.faults.conftest import PG_DSN, pg_execute, probe_postgres, unavailable
 from tests.runtime.conftest import ServerFactory, user_message, write_project
@@ -266,14 +267,18 @@ def test_roles_that_come_from_the_graph_are_refused_by_default(
     assert "client_roles" in str(error["details"])
 
 
+def run_request(body: Any, rules: RunRules) -> RunRequest:
+    return parse_run_request(decode_body(json.dumps(body).encode(), RunRequestBody), rules)
+
+
 def test_client_roles_allow_seeding_a_conversation() -> None:
     seeded = {"messages": [{"role": "assistant", "content": "earlier"},
                            {"role": "user", "content": "now"}]}  # fmt: skip
     rules = RunRules(client_roles=("user", "assistant"))
-    assert [m.role for m in parse_run_request(seeded, rules).messages] == ["assistant", "user"]
+    assert [m.role for m in run_request(seeded, rules).messages] == ["assistant", "user"]
     answer = {"messages": [{"role": "tool", "content": "42"}]}
     with pytest.raises(ApiError) as refused_answer:
-        parse_run_request(answer, RunRules(client_roles=("user", "tool")))
+        run_request(answer, RunRules(client_roles=("user", "tool")))
     assert refused_answer.value.details == [
         {"loc": ["body", "messages", 0, "tool_call_id"],
          "msg": "a tool message needs the id of the call it answers"}
@@ -291,10 +296,8 @@ def test_client_roles_in_agentflow_json(tmp_path: Path, make_server: ServerFacto
         assert "client_roles" in str(error.value)
     url = make_server(config={"client_roles": ["user", "system"]})
     document = httpx.get(f"{url}/openapi.json").json()
-    body = document["paths"][INVOKE]["post"]["requestBody"]["content"]["application/json"]
-    assert body["schema"]["properties"]["messages"]["items"]["properties"]["role"]["enum"] == [
-        "user", "system",
-    ]  # fmt: skip
+    message = document["components"]["schemas"]["ClientMessage"]
+    assert message["properties"]["role"]["enum"] == ["user", "system"]
 
 
 # -- methods ------------------------------------------------------------------------------------

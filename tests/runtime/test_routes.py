@@ -367,7 +367,9 @@ def test_openapi_document_lists_every_route(client: httpx.Client) -> None:
     ]:  # fmt: skip
         assert method in paths[path], (path, method)
     invoke = paths["/v1/graph/invoke"]["post"]
-    assert invoke["requestBody"]["content"]["application/json"]["schema"]["properties"]["messages"]
+    ref = invoke["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    components = document["components"]["schemas"]
+    assert components[ref.rsplit("/", 1)[1]]["properties"]["messages"]
     assert "422" in invoke["responses"]
 
 

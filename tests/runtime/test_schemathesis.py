@@ -36,6 +36,7 @@ SEED = 20260516
 RUN_TIMEOUT = 150  # seconds: the run takes ~20 s; a hung one fails instead of blocking CI
 SECRET = "schemathesis-test-secret-" + "x" * 32
 INVOKE = "/v1/graph/invoke"
+RUN_PATHS = (INVOKE, "/v1/graph/stream")
 # A 422 for a run request the document calls valid, when it depends on state the document
 # cannot state: the thread (a pending interrupt to resume; an Idempotency-Key already used
 # with another body, 422 as the IETF Idempotency-Key draft says) or the graph (its state
@@ -51,7 +52,7 @@ def state_dependent_refusals(ctx: Any, response: Any, case: Any) -> bool | None:
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
         return None
-    if case.operation.path != INVOKE:
+    if case.operation.path not in RUN_PATHS:
         return None
     error = response.json()["error"]
     if error["code"] == "validation_error":
@@ -84,13 +85,16 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
         case.body = {**body, "thread_id": uuid.uuid4().hex}
 
 
-CONFIG = f"""
+CONFIG = "".join(
+    f"""
 [[operations]]
-include-path = "{INVOKE}"
+include-path = "{path}"
 checks.positive_data_acceptance.expected-statuses = [
     "2xx", "401", "403", "404", "409", "422", "429", "5xx",
 ]
 """
+    for path in RUN_PATHS
+)
 
 
 async def reply(state: AgentState) -> Message:
@@ -137,6 +141,7 @@ def run_schemathesis(url: str, workdir: Path, *headers: str) -> None:
         command, cwd=workdir, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
     output = done.stdout + done.stderr
+    print(output[-2_000:])  # the summary, for `pytest -s`
     assert done.returncode == 0, output[-12_000:]
     assert "Tested: 13" in output, output[-4_000:]  # every operation of the document
 
@@ -158,9 +163,3 @@ def test_schemathesis_finds_nothing_with_a_token(
     )
     token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, SECRET, "HS256")
     run_schemathesis(url, tmp_path, f"Authorization: Bearer {token}")
-
-
-def test_the_documented_idempotency_key_is_the_enforced_one() -> None:
-    from agentflow.runtime import idempotency, schemas
-
-    assert schemas.IDEMPOTENCY_KEY["pattern"] == idempotency.KEY_PATTERN.pattern

@@ -29,17 +29,17 @@ from starlette.types import Receive, Scope, Send
 
 from agentflow.checkpointer import Checkpointer, CheckpointerError
 from agentflow.graph.compiled import CompiledGraph
-from agentflow.runtime import env, schemas
+from agentflow.runtime import env
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, error_body, error_response
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
-from agentflow.runtime.openapi import Endpoint, allowed_methods, build_document
+from agentflow.runtime.openapi import allowed_methods, build_document
 from agentflow.runtime.ratelimit import build_limiter
 from agentflow.runtime.resources import offline_models_warning
-from agentflow.runtime.routes import graph as graph_routes
-from agentflow.runtime.routes import system, threads
+from agentflow.runtime.routes import ENDPOINTS
 from agentflow.runtime.runs import RunService
+from agentflow.runtime.schemas import RunRules
 from agentflow.runtime.settings import ConfigError, Settings, export_dotenv
 from agentflow.runtime.startup import (
     Components,
@@ -52,54 +52,7 @@ from agentflow.runtime.state import AppRuntime, request_id
 from agentflow.utils import configure_logging
 
 logger = logging.getLogger("agentflow.runtime")
-THREAD = "/v1/threads/{thread_id}"
 RELOAD_GRACE = 3.0  # seconds runs get when `play` reloads the app
-RUN_HEADERS = (
-    ("Idempotency-Key", "replays the stored response for a repeated key",
-     schemas.IDEMPOTENCY_KEY),
-)  # fmt: skip
-
-# Errors every route of a kind shares (bad bodies, credentials, the state store, rate limits)
-# are added by build_document; `errors` lists the ones particular to the route.
-ENDPOINTS: list[Endpoint] = [
-    Endpoint("GET", "/ping", system.ping, "Liveness: no dependencies", "system", auth=False,
-             response={"type": "object", "properties": {"status": {"const": "ok"}}}),
-    Endpoint("GET", "/health", system.health, "Readiness: graph, checkpointer, redis", "system",
-             auth=False, response=schemas.HEALTH, errors=["503"]),
-    Endpoint("GET", "/metrics", system.metrics, "Prometheus metrics", "system", auth=False,
-             response={"type": "string"}, media_type="text/plain"),
-    Endpoint("GET", "/v1/graph", graph_routes.graph_info, "Nodes, edges and a Mermaid drawing",
-             "graph", response=schemas.GRAPH_INFO),
-    Endpoint("POST", "/v1/graph/invoke", graph_routes.invoke, "Run the graph to completion",
-             "graph", request=schemas.run_request_for, response=schemas.RUN_RESPONSE,
-             errors=["404", "409", "500", "502", "504"], headers=RUN_HEADERS),
-    Endpoint("POST", "/v1/graph/stream", graph_routes.stream, "Run the graph, streaming SSE "
-             "events: metadata, node, delta, message, interrupt, error, end", "graph",
-             request=schemas.run_request_for, response=schemas.SSE_EVENT,
-             media_type="text/event-stream", errors=["404", "409"]),
-    Endpoint("POST", "/v1/graph/stop", graph_routes.stop, "Cancel the run on a thread",
-             "graph", request=schemas.STOP_REQUEST, response=schemas.STOP_RESPONSE,
-             errors=["404"]),
-    Endpoint("GET", "/v1/threads", threads.list_threads, "The caller's threads, newest first",
-             "threads", response=schemas.THREAD_LIST,
-             query=[("limit", schemas.THREAD_LIMIT, "page size"),
-                    ("cursor", schemas.CURSOR, "next_cursor of the previous page")]),
-    Endpoint("GET", THREAD, threads.get_thread, "One thread", "threads",
-             response=schemas.THREAD, errors=["404"]),
-    Endpoint("DELETE", THREAD, threads.delete_thread, "Delete a thread and its history",
-             "threads", response=schemas.DELETED, errors=["404", "409"]),
-    Endpoint("GET", THREAD + "/state", threads.thread_state,
-             "Latest state, pending interrupt and next nodes", "threads",
-             response=schemas.THREAD_STATE, errors=["404"]),
-    Endpoint("GET", THREAD + "/messages", threads.thread_messages, "Messages, paginated",
-             "threads", response=schemas.MESSAGE_PAGE, errors=["404"],
-             query=[("offset", schemas.OFFSET, "position to start at"),
-                    ("limit", schemas.MESSAGE_LIMIT, "page size")]),
-    Endpoint("GET", THREAD + "/history", threads.thread_history, "Checkpoints, newest first",
-             "threads", response=schemas.HISTORY, errors=["404"],
-             query=[("limit", schemas.THREAD_LIMIT, "page size"),
-                    ("before", schemas.CHECKPOINT_ID, "next_cursor of the previous page")]),
-]  # fmt: skip
 
 
 def open_coordinator(checkpointer: Checkpointer, settings: Settings) -> RunCoordinator:
@@ -192,9 +145,7 @@ def app_routes(
 ) -> list[BaseRoute]:
     """The API's routes, the OpenAPI document and its pages (their paths are added to
     `docs_paths`), the playground under `play`, and `/`."""
-    routes: list[BaseRoute] = [
-        Route(e.path, e.handler, methods=[e.method], include_in_schema=False) for e in ENDPOINTS
-    ]
+    routes: list[BaseRoute] = [endpoint.route() for endpoint in ENDPOINTS]
     if settings.openapi_path:
         openapi_path = settings.openapi_path
 
@@ -294,7 +245,7 @@ class AppLifespan:
             graph_error=graph_error,
             config_invalid=config_error is not None,
             limiter=build_limiter(settings, checkpointer),
-            run_rules=schemas.RunRules.of(settings, bound),
+            run_rules=RunRules.of(settings, bound),
         )
         if graph_error is None:
             logger.info(

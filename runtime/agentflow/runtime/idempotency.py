@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from agentflow.graph.compiled import RunResult
 from agentflow.graph.messages import Message, Usage, new_id
 from agentflow.graph.storage import Checkpoint, IdempotencyRecord
 from agentflow.runtime.errors import ApiError
-from agentflow.runtime.runs import run_body
+from agentflow.runtime.publisher import run_body
 from agentflow.runtime.schemas import RunRequest
-from agentflow.runtime.state import AppRuntime
+
+if TYPE_CHECKING:
+    from agentflow.runtime.runs import RunService
 
 logger = logging.getLogger("agentflow.runtime.idempotency")
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -64,11 +67,13 @@ def request_key(request_headers: Any) -> str | None:
 
 
 def body_hash(body: Any) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    """The fingerprint of a decoded request body: the same for the same fields and values,
+    whatever their order and spacing in the JSON sent."""
+    return hashlib.sha256(msgspec.json.encode(body, order="sorted")).hexdigest()
 
 
 async def claim(
-    rt: AppRuntime, user_id: str, key: str, body: Any, request: RunRequest
+    runs: RunService, user_id: str, key: str, request_hash: str, request: RunRequest
 ) -> Claim | IdempotencyRecord:
     """Claim `key` for this request; a finished record to replay instead; or 409/422."""
     now = time.time()
@@ -76,14 +81,14 @@ async def claim(
     pending = IdempotencyRecord(
         key=key,
         user_id=user_id,
-        request_hash=body_hash(body),
-        expires_at=now + rt.settings.idempotency_ttl,
+        request_hash=request_hash,
+        expires_at=now + runs.settings.idempotency_ttl,
         state="pending",
         thread_id=request.thread_id or new_id(),
         run_ids=[run_id],
         claimed_at=now,
     )
-    existing = await rt.checkpointer.claim_idempotent(pending)
+    existing = await runs.checkpointer.claim_idempotent(pending)
     if existing is None:
         return _fresh(pending, request, run_id)
     if existing.request_hash != pending.request_hash:
@@ -95,9 +100,9 @@ async def claim(
         )
     if existing.state == "done":
         return existing
-    if await _in_progress(rt, existing, now):
+    if await _in_progress(runs, existing, now):
         raise in_progress()
-    return await _take_over(rt, existing, request, run_id)
+    return await _take_over(runs, existing, request, run_id)
 
 
 def _fresh(record: IdempotencyRecord, request: RunRequest, run_id: str) -> Claim:
@@ -105,13 +110,13 @@ def _fresh(record: IdempotencyRecord, request: RunRequest, run_id: str) -> Claim
     return Claim(record, pinned, run_id, [], len(request.messages))
 
 
-async def _in_progress(rt: AppRuntime, record: IdempotencyRecord, now: float) -> bool:
+async def _in_progress(runs: RunService, record: IdempotencyRecord, now: float) -> bool:
     if record.state != "pending":
         return False
     if now - record.claimed_at < CLAIM_GRACE:
         return True
     assert record.thread_id is not None
-    return bool(await rt.runs.running([record.thread_id]))
+    return bool(await runs.running([record.thread_id]))
 
 
 def in_progress() -> ApiError:
@@ -124,7 +129,7 @@ def in_progress() -> ApiError:
 
 
 async def _take_over(
-    rt: AppRuntime, existing: IdempotencyRecord, request: RunRequest, run_id: str
+    runs: RunService, existing: IdempotencyRecord, request: RunRequest, run_id: str
 ) -> Claim | IdempotencyRecord:
     """Own the record of a failed or abandoned attempt, then decide: run the request afresh
     (its input was never stored), continue the stored run, or answer from storage."""
@@ -136,12 +141,12 @@ async def _take_over(
         state="pending",
         run_ids=[*existing.run_ids, run_id],
         claimed_at=now,
-        expires_at=now + rt.settings.idempotency_ttl,
+        expires_at=now + runs.settings.idempotency_ttl,
     )
-    if not await rt.checkpointer.replace_idempotent(record, existing.claim):
+    if not await runs.checkpointer.replace_idempotent(record, existing.claim):
         raise in_progress()  # another retry took it over first
     attempts = set(existing.run_ids)
-    history = await rt.checkpointer.list_history(thread_id, limit=HISTORY_SCAN)
+    history = await runs.checkpointer.list_history(thread_id, limit=HISTORY_SCAN)
     ours = [c for c in history if c.run_id in attempts]
     if not ours:  # nothing stored: the input never reached the thread
         return _fresh(record, request, run_id)
@@ -149,15 +154,15 @@ async def _take_over(
     output_from = started.message_count
     last = ours[0]
     count = last.message_count - output_from
-    earlier = await rt.checkpointer.get_messages(thread_id, offset=output_from, limit=count)
+    earlier = await runs.checkpointer.get_messages(thread_id, offset=output_from, limit=count)
     if last is not history[0] or last.status in FINISHED:
-        return await _answer_from_storage(rt, record, last, earlier)
+        return await _answer_from_storage(runs, record, last, earlier)
     resume = RunRequest(thread_id=thread_id, recursion_limit=request.recursion_limit)
     return Claim(record, resume, run_id, earlier, 0)
 
 
 async def _answer_from_storage(
-    rt: AppRuntime, record: IdempotencyRecord, last: Checkpoint, messages: list[Message]
+    runs: RunService, record: IdempotencyRecord, last: Checkpoint, messages: list[Message]
 ) -> IdempotencyRecord:
     """The earlier attempt finished but its response was never recorded: rebuild it."""
     body = {
@@ -171,11 +176,13 @@ async def _answer_from_storage(
         "next": last.next,
     }
     done = dataclasses.replace(record, state="done", status=200, body=body)
-    await rt.checkpointer.replace_idempotent(done, record.claim)
+    await runs.checkpointer.replace_idempotent(done, record.claim)
     return done
 
 
-async def settle(rt: AppRuntime, claimed: Claim, result: RunResult | None) -> dict[str, Any] | None:
+async def settle(
+    runs: RunService, claimed: Claim, result: RunResult | None
+) -> dict[str, Any] | None:
     """Record the attempt's outcome while its run still holds the thread: the response of
     a finished run (returned), or `failed` so that a retry may take over."""
     record = claimed.record
@@ -188,7 +195,7 @@ async def settle(rt: AppRuntime, claimed: Claim, result: RunResult | None) -> di
     else:
         outcome = dataclasses.replace(record, state="failed")
     try:
-        if not await rt.checkpointer.replace_idempotent(outcome, record.claim):
+        if not await runs.checkpointer.replace_idempotent(outcome, record.claim):
             logger.warning("the Idempotency-Key record of run %s was taken over", claimed.run_id)
     except Exception as exc:  # a retry finds the run in storage; never fail the run for it
         logger.warning(
@@ -198,10 +205,10 @@ async def settle(rt: AppRuntime, claimed: Claim, result: RunResult | None) -> di
     return body
 
 
-async def release(rt: AppRuntime, claimed: Claim) -> None:
+async def release(runs: RunService, claimed: Claim) -> None:
     """The run never started (refused before it ran): a retry may take the key over."""
     failed = dataclasses.replace(claimed.record, state="failed")
     try:
-        await rt.checkpointer.replace_idempotent(failed, claimed.record.claim)
+        await runs.checkpointer.replace_idempotent(failed, claimed.record.claim)
     except Exception as exc:
         logger.warning("could not release an Idempotency-Key claim: %s", exc)

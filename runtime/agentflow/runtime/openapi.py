@@ -1,30 +1,31 @@
-"""The OpenAPI 3.1 document, generated from the same endpoint table the app routes.
+"""The OpenAPI 3.1 document, generated from the route table the app serves.
 
-What the handlers can answer is what the document says: every status code a route can
-return is listed (the ones every route of a kind shares are added here), query and header
-parameters carry the bounds and patterns the handlers enforce, and request bodies the
-constraints their parsers check (schemas.py)."""
+Bodies, query parameters, responses and stream events are the msgspec types of the table's
+rows (api_types), turned into components here; what a row says about auth, bodies and rate
+limits adds the errors every such route can answer. What depends on this server is narrowed
+in: the message roles clients may send and, once the graph is loaded, its state fields."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import Response
+import msgspec
 
 from agentflow import __version__
-from agentflow.runtime import schemas
+from agentflow.runtime import api_types as api
+from agentflow.runtime.endpoints import Endpoint, path_names
+from agentflow.runtime.schemas import RunRules
 from agentflow.runtime.settings import Settings
 
 if TYPE_CHECKING:
     from agentflow.graph.compiled import CompiledGraph
 
-Handler = Callable[[Request], Awaitable[Response]]
-Schema = dict[str, Any]
+__all__ = ["allowed_methods", "build_document"]
 
+Schema = dict[str, Any]
+REF = "#/components/schemas/{name}"
 COMMON_ERRORS = {
     "400": "the body is not JSON, or a header is malformed",
     "401": "missing, invalid or expired credentials",
@@ -39,53 +40,42 @@ COMMON_ERRORS = {
     "503": "the state store is unavailable, or the server is overloaded or shutting down",
     "504": "the run took longer than RUN_TIMEOUT",
 }
-BODY_ERRORS = ("400", "413", "415", "422")  # read_json and the body parsers
+BODY_ERRORS = ("400", "413", "415", "422")  # read_body and decode_body
 STORE_ERRORS = ("503",)  # every route that authenticates reads the state store
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    tag: str
-    auth: bool = True
-    # A JSON Schema, or one built from the settings and the graph when it is known (the
-    # client roles and state fields of run requests).
-    request: Schema | Callable[[Settings, CompiledGraph | None], Schema] | None = None
-    response: Schema | None = None
-    media_type: str = "application/json"
-    errors: Sequence[str] = ()
-    # name, JSON type or full schema, description
-    query: Sequence[tuple[str, str | Schema, str]] = ()
-    # name, description[, schema]
-    headers: Sequence[tuple[str, str] | tuple[str, str, Schema]] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
+GRAPH_ERRORS = ("503",)  # the graph cannot be loaded (under play)
+STREAM_TEXT = (
+    "A stream of Server-Sent Events, each `event: <name>`, `id: <n>` and one `data:` line "
+    "of JSON, the schema named for its event; `: heartbeat` comments while the run is quiet. "
+    "`metadata` comes first and `end` last."
+)
 
 
 def build_document(
     endpoints: Sequence[Endpoint], settings: Settings, graph: CompiledGraph | None = None
 ) -> dict[str, Any]:
     """The document; with `graph`, run requests name the graph's state fields."""
+    types: list[Any] = [api.ErrorBody]
+    for endpoint in endpoints:
+        types += [t for t in (endpoint.body, endpoint.response) if _is_struct(t)]
+        types += endpoint.events
+    refs, components = api.schema_components(types)
+    schema_of = dict(zip(types, refs, strict=True))
+    _narrow(components, RunRules.of(settings, graph))
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         operation: dict[str, Any] = {
             "operationId": _operation_id(endpoint),
             "summary": endpoint.summary,
             "tags": [endpoint.tag],
-            "responses": _responses(endpoint, settings),
+            "responses": _responses(endpoint, settings, schema_of),
         }
         parameters = _parameters(endpoint)
         if parameters:
             operation["parameters"] = parameters
-        request = endpoint.request
-        if callable(request):
-            request = request(settings, graph)
-        if request is not None:
+        if endpoint.body is not None:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": request}},
+                "content": {"application/json": {"schema": schema_of[endpoint.body]}},
             }
         if endpoint.auth and settings.auth is not None:
             operation["security"] = [{"bearer": []}]
@@ -96,16 +86,10 @@ def build_document(
             "title": f"{settings.project_dir.name} agent API",
             "version": __version__,
             "description": "Served by agentflow. Errors share one shape: "
-            '{"error": {"code", "message", "request_id"}}. ' + schemas.CLIENT_TEXT,
+            '{"error": {"code", "message", "request_id"}}. ' + api.CLIENT_TEXT,
         },
         "paths": paths,
-        "components": {
-            "schemas": {
-                "Error": schemas.ERROR,
-                "Message": schemas.MESSAGE,
-                "JsonValue": schemas.JSON_VALUE,
-            }
-        },
+        "components": {"schemas": components},
     }
     if settings.auth is not None:
         document["components"]["securitySchemes"] = {
@@ -114,41 +98,66 @@ def build_document(
     return document
 
 
-def path_names(path: str) -> list[str]:
-    return re.findall(r"{(\w+)}", path)
+def _is_struct(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+
+
+def _narrow(components: dict[str, Schema], rules: RunRules) -> None:
+    """What this server's run requests may carry beyond their type: the roles clients may
+    send, the graph's state fields (when known), and `resume` only with a thread."""
+    message = components["ClientMessage"]["properties"]
+    message["role"] = {"type": "string", "enum": list(rules.client_roles)}
+    request = components["RunRequestBody"]
+    request["dependentSchemas"] = {
+        "resume": {"required": ["thread_id"], "properties": {"thread_id": {"type": "string"}}}
+    }
+    if rules.state_fields is not None:
+        state = request["properties"]["state"]
+        state["anyOf"] = [
+            {"type": "object", "additionalProperties": False,
+             "properties": {name: {"$ref": api.REF.format(name="JsonValue")}
+                            for name in sorted(rules.state_fields)}},
+            {"type": "null"},
+        ]  # fmt: skip
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
-         "schema": {"type": "string", "pattern": schemas.THREAD_ID.pattern}
+         "schema": {"type": "string", "pattern": api.THREAD_ID.pattern}
          if name == "thread_id" else {"type": "string"}}
         for name in path_names(endpoint.path)
     ]  # fmt: skip
-    for name, kind, text in endpoint.query:
-        schema = {"type": kind} if isinstance(kind, str) else kind
-        parameters.append(
-            {"name": name, "in": "query", "required": False, "schema": schema,
-             "description": text}
-        )  # fmt: skip
-    for header in endpoint.headers:
-        name, text = header[0], header[1]
-        schema = header[2] if len(header) == 3 else {"type": "string"}
+    if endpoint.query is not None:
+        query = msgspec.json.schema(endpoint.query)
+        for name, schema in query["$defs"][endpoint.query.__name__]["properties"].items():
+            description = schema.pop("description", None)
+            parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+            if description:
+                parameter["description"] = description
+            parameters.append(parameter)
+    for name, description, schema in endpoint.headers:
         parameters.append(
             {"name": name, "in": "header", "required": False, "schema": schema,
-             "description": text}
+             "description": description}
         )  # fmt: skip
     return parameters
 
 
-def _responses(endpoint: Endpoint, settings: Settings) -> dict[str, Any]:
+def _responses(
+    endpoint: Endpoint, settings: Settings, schema_of: dict[Any, Schema]
+) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
-    if endpoint.response is not None:
-        ok["content"] = {endpoint.media_type: {"schema": endpoint.response}}
+    if endpoint.events:
+        ok["content"] = {endpoint.media_type: {"schema": _event_stream(endpoint, schema_of)}}
+    elif endpoint.response is str:
+        ok["content"] = {endpoint.media_type: {"schema": {"type": "string"}}}
+    elif endpoint.response is not None:
+        ok["content"] = {endpoint.media_type: {"schema": schema_of[endpoint.response]}}
     responses: dict[str, Any] = {"200": ok}
-    error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    error_content = {"application/json": {"schema": schema_of[api.ErrorBody]}}
     codes = list(endpoint.errors)
-    if endpoint.request is not None:
+    if endpoint.body is not None:
         codes += BODY_ERRORS
     if endpoint.query or path_names(endpoint.path):
         codes.append("422")  # bounds, and the text check of path and query values
@@ -156,12 +165,37 @@ def _responses(endpoint: Endpoint, settings: Settings) -> dict[str, Any]:
         codes += ["401", *STORE_ERRORS]
         if settings.rate_limits is not None:
             codes.append("429")
+    if endpoint.graph:
+        codes += GRAPH_ERRORS
     for code in sorted(set(codes)):
         responses[code] = {
             "description": COMMON_ERRORS.get(code, "error"),
             "content": error_content,
         }
     return responses
+
+
+def _event_stream(endpoint: Endpoint, schema_of: dict[Any, Schema]) -> Schema:
+    """One SSE event: its name, id and JSON data, as the event types state it."""
+    return {
+        "description": STREAM_TEXT,
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": {"const": kind.name},
+                    "id": {"type": "string"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": schema_of[kind],
+                    },
+                },
+            }
+            for kind in endpoint.events
+        ],
+    }
 
 
 def _operation_id(endpoint: Endpoint) -> str:

@@ -12,9 +12,11 @@ import json
 from collections import deque
 from typing import Any
 
+import msgspec
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from agentflow.graph.compiled import RunResult
 from agentflow.graph.state import state_values
 from agentflow.graph.stream import StreamChunk, StreamEvent
 
@@ -80,13 +82,17 @@ class StreamBuffer:
         return chunks
 
 
+_ENCODER = msgspec.json.Encoder(enc_hook=str)  # a value JSON has no form for: its str()
+
+
 def json_bytes(data: Any) -> bytes:
-    """Compact UTF-8 JSON; ASCII escapes for a value holding a lone surrogate."""
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str)
+    """Compact UTF-8 JSON of plain data or api_types; ASCII escapes for a value holding a
+    lone surrogate."""
     try:
-        return text.encode()
+        return _ENCODER.encode(data)
     except UnicodeEncodeError:
-        return json.dumps(data, separators=(",", ":"), default=str).encode()
+        plain = msgspec.to_builtins(data, enc_hook=str)
+        return json.dumps(plain, separators=(",", ":"), default=str).encode()
 
 
 class ApiJSONResponse(JSONResponse):
@@ -121,3 +127,17 @@ def chunk_payload(chunk: StreamChunk) -> tuple[str, dict[str, Any]]:
             data["node"] = chunk.node
         data.update(chunk.data)
     return name, data
+
+
+def run_body(result: RunResult, input_count: int) -> dict[str, Any]:
+    """The JSON response of a finished (or paused) run: what it added after its input."""
+    return {
+        "thread_id": result.thread_id,
+        "run_id": result.run_id,
+        "status": result.status,
+        "messages": [m.to_dict() for m in result.messages[input_count:]],
+        "state": state_values(result.state),
+        "usage": result.usage_report(),
+        "interrupt": result.interrupt.to_dict() if result.interrupt else None,
+        "next": result.next,
+    }

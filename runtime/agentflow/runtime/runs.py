@@ -25,9 +25,10 @@ from agentflow.errors import (
     RunTimeoutError,
 )
 from agentflow.graph.compiled import CompiledGraph, RunResult
-from agentflow.graph.messages import new_id
-from agentflow.graph.storage import Checkpointer
+from agentflow.graph.messages import Message, new_id
+from agentflow.graph.storage import Checkpointer, IdempotencyRecord
 from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.runtime import idempotency
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics
@@ -73,6 +74,18 @@ class ActiveRun:
         return fields
 
 
+@dataclass(slots=True)
+class Submitted:
+    """What `RunService.submit` did: started `run`, or (a repeated Idempotency-Key whose run
+    finished) found its recorded response, `replay`. `recorded` receives the response an
+    Idempotency-Key run recorded for its retries, once it finished."""
+
+    run: ActiveRun | None
+    input_count: int = 0  # the run's messages that are input, not output
+    replay: dict[str, Any] | None = None
+    recorded: dict[str, Any] = field(default_factory=dict)
+
+
 class RunService:
     """Starts runs, enforces one run per thread, and answers stop requests."""
 
@@ -91,6 +104,44 @@ class RunService:
         self.coordinator: RunCoordinator = coordinator or LocalCoordinator()
         self.active: dict[str, ActiveRun] = {}
         self.accepting = True
+
+    async def submit(
+        self,
+        request: RunRequest,
+        *,
+        user_id: str,
+        request_id: str,
+        key: str | None = None,
+        request_hash: str = "",
+        sink: EventSink | None = None,
+    ) -> Submitted:
+        """Start a run for an HTTP request; with an Idempotency-Key, at most one per key
+        (idempotency.py): a retry of a finished request gets its recorded response, one of
+        a failed or abandoned request continues or answers from what was stored."""
+        if key is None:
+            run = await self.start(request, user_id=user_id, request_id=request_id, sink=sink)
+            return Submitted(run, len(request.messages))
+        claimed = await idempotency.claim(self, user_id, key, request_hash, request)
+        if isinstance(claimed, IdempotencyRecord):
+            return Submitted(None, replay=claimed.body)
+        submitted = Submitted(None, claimed.input_count)
+
+        async def record(result: RunResult | None) -> None:
+            submitted.recorded.update(await idempotency.settle(self, claimed, result) or {})
+
+        try:
+            submitted.run = await self.start(
+                claimed.request,
+                user_id=user_id,
+                request_id=request_id,
+                sink=_with_earlier(sink, claimed.earlier),
+                run_id=claimed.run_id,
+                on_finish=record,
+            )
+        except BaseException:
+            await idempotency.release(self, claimed)
+            raise
+        return submitted
 
     async def start(
         self,
@@ -343,6 +394,22 @@ class RunService:
             await asyncio.wait(pending, timeout=CANCEL_SETTLE)
 
 
+def _with_earlier(sink: EventSink | None, earlier: list[Message]) -> EventSink | None:
+    """A resumed run's stream: after its metadata, what its earlier attempt said."""
+    if sink is None or not earlier:
+        return sink
+    put = sink
+
+    def with_earlier(chunk: StreamChunk) -> None:
+        put(chunk)
+        if chunk.event == StreamEvent.METADATA:
+            for message in earlier:
+                put(StreamChunk(StreamEvent.MESSAGE, chunk.thread_id, chunk.run_id,
+                                message=message))  # fmt: skip
+
+    return with_earlier
+
+
 def thread_busy() -> ApiError:
     return ApiError(
         409,
@@ -459,19 +526,3 @@ def time_limit(seconds: float) -> Any:
             handle.cancel()
 
     return fallback()
-
-
-def run_body(result: RunResult, input_count: int) -> dict[str, Any]:
-    """The JSON response of a finished (or paused) run: what it added after its input."""
-    from agentflow.graph.state import state_values
-
-    return {
-        "thread_id": result.thread_id,
-        "run_id": result.run_id,
-        "status": result.status,
-        "messages": [m.to_dict() for m in result.messages[input_count:]],
-        "state": state_values(result.state),
-        "usage": result.usage_report(),
-        "interrupt": result.interrupt.to_dict() if result.interrupt else None,
-        "next": result.next,
-    }

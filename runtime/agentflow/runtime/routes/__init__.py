@@ -1,3 +1,5 @@
-"""HTTP routes of the runtime, grouped by resource."""
+"""HTTP routes of the runtime, grouped by resource; `ENDPOINTS` is the route table."""
 
-__all__: list[str] = []
+from agentflow.runtime.routes.table import ENDPOINTS
+
+__all__ = ["ENDPOINTS"]

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from agentflow.graph.compiled import RunResult
-from agentflow.graph.messages import Message
-from agentflow.graph.storage import IdempotencyRecord
-from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
+from agentflow.runtime.api_types import RunRequestBody, StopRequest
+from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import require_owner
 from agentflow.runtime.publisher import (
     HEARTBEAT,
@@ -21,75 +20,40 @@ from agentflow.runtime.publisher import (
     EventStreamResponse,
     StreamBuffer,
     chunk_payload,
+    run_body,
     sse_frame,
 )
-from agentflow.runtime.runs import (
-    SERVER_SHUTDOWN,
-    ActiveRun,
-    EventSink,
-    run_body,
-    run_error,
-    time_limit,
-)
-from agentflow.runtime.schemas import parse_run_request, parse_stop_request, read_json
-from agentflow.runtime.state import AppRuntime, current_user, request_id, require_graph
+from agentflow.runtime.runs import SERVER_SHUTDOWN, ActiveRun, Submitted, run_error, time_limit
+from agentflow.runtime.schemas import parse_run_request
+from agentflow.runtime.state import AppRuntime, request_id
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
-async def graph_info(request: Request) -> JSONResponse:
-    rt, _ = await current_user(request)
-    require_graph(rt)
-    return JSONResponse(rt.graph.get_graph())
+async def graph_info(call: Call[None, None]) -> dict[str, Any]:
+    return call.rt.graph.get_graph()
 
 
-async def invoke(request: Request) -> Response:
-    rt, user_id = await current_user(request)
-    require_graph(rt)
-    body = await read_json(request, rt.settings.max_body_bytes)
-    run_request = parse_run_request(body, rt.run_rules)
-    key = idempotency.request_key(request.headers)
-    if key is None:
-        active = await rt.runs.start(run_request, user_id=user_id, request_id=request_id(request))
-        result = await _wait_logged(request, active, rt)
-        return ApiJSONResponse(run_body(result, len(run_request.messages)))
-    claimed = await idempotency.claim(rt, user_id, key, body, run_request)
-    if isinstance(claimed, IdempotencyRecord):
-        return ApiJSONResponse(claimed.body, status_code=claimed.status, headers=REPLAYED)
-    active, outcome = await _start_claimed(request, rt, user_id, claimed)
-    await _wait_logged(request, active, rt)
-    return ApiJSONResponse(outcome)
+async def _submit(call: Call[RunRequestBody, None], buffer: StreamBuffer | None) -> Submitted:
+    """Start the run a request asks for (through its Idempotency-Key, if it sends one)."""
+    key = idempotency.request_key(call.request.headers)
+    return await call.rt.runs.submit(
+        parse_run_request(call.body, call.rt.run_rules),
+        user_id=call.user_id,
+        request_id=request_id(call.request),
+        key=key,
+        request_hash=idempotency.body_hash(call.body) if key is not None else "",
+        sink=buffer.put if buffer is not None else None,
+    )
 
 
-async def _start_claimed(
-    request: Request,
-    rt: AppRuntime,
-    user_id: str,
-    claimed: idempotency.Claim,
-    sink: EventSink | None = None,
-) -> tuple[ActiveRun, dict[str, Any]]:
-    """Start the run that owns an Idempotency-Key; the dict receives its response body
-    once it finished (recorded for retries before the run lets its thread go)."""
-    outcome: dict[str, Any] = {}
-
-    async def finish(result: RunResult | None) -> None:
-        body = await idempotency.settle(rt, claimed, result)
-        outcome.update(body or {})
-
-    try:
-        active = await rt.runs.start(
-            claimed.request,
-            user_id=user_id,
-            request_id=request_id(request),
-            sink=sink,
-            run_id=claimed.run_id,
-            on_finish=finish,
-        )
-    except BaseException:
-        await idempotency.release(rt, claimed)
-        raise
-    return active, outcome
+async def invoke(call: Call[RunRequestBody, None]) -> Response:
+    submitted = await _submit(call, None)
+    if submitted.run is None:
+        return ApiJSONResponse(submitted.replay, headers=REPLAYED)
+    result = await _wait_logged(call.request, submitted.run, call.rt)
+    return ApiJSONResponse(submitted.recorded or run_body(result, submitted.input_count))
 
 
 async def _wait_logged(request: Request, active: ActiveRun, rt: AppRuntime) -> RunResult:
@@ -121,43 +85,18 @@ def _log_run(request: Request, active: ActiveRun) -> None:
     request.scope["state"]["log"].update(thread_id=active.thread_id, run_id=active.run_id)
 
 
-async def stream(request: Request) -> Response:
-    rt, user_id = await current_user(request)
-    require_graph(rt)
-    body = await read_json(request, rt.settings.max_body_bytes)
-    run_request = parse_run_request(body, rt.run_rules)
-    key = idempotency.request_key(request.headers)
+async def stream(call: Call[RunRequestBody, None]) -> Response:
     buffer = StreamBuffer()
-    if key is None:
-        active = await rt.runs.start(
-            run_request, user_id=user_id, request_id=request_id(request), sink=buffer.put
-        )
-    else:
-        claimed = await idempotency.claim(rt, user_id, key, body, run_request)
-        if isinstance(claimed, IdempotencyRecord):
-            return EventStreamResponse(replay_frames(claimed.body), headers=SSE_HEADERS | REPLAYED)
-        sink = _with_earlier(buffer.put, claimed.earlier)
-        active, _ = await _start_claimed(request, rt, user_id, claimed, sink=sink)
-    _log_run(request, active)
+    submitted = await _submit(call, buffer)
+    active = submitted.run
+    if active is None:
+        assert submitted.replay is not None
+        return EventStreamResponse(replay_frames(submitted.replay), headers=SSE_HEADERS | REPLAYED)
+    _log_run(call.request, active)
     assert active.task is not None
     active.task.add_done_callback(lambda _: buffer.close())
-    events = _events(active, buffer, rt, request.scope["state"]["log"])
+    events = _events(active, buffer, call.rt, call.request.scope["state"]["log"])
     return EventStreamResponse(events, headers=SSE_HEADERS)
-
-
-def _with_earlier(sink: EventSink, earlier: list[Message]) -> EventSink:
-    """A resumed run's stream: after its metadata, what its earlier attempt said."""
-    if not earlier:
-        return sink
-
-    def put(chunk: StreamChunk) -> None:
-        sink(chunk)
-        if chunk.event == StreamEvent.METADATA:
-            for message in earlier:
-                sink(StreamChunk(StreamEvent.MESSAGE, chunk.thread_id, chunk.run_id,
-                                 message=message))  # fmt: skip
-
-    return put
 
 
 async def replay_frames(body: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -221,13 +160,12 @@ async def _events(
         yield sse_frame("end", {**ids, "status": status}, event_id)
 
 
-async def stop(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    thread_id = parse_stop_request(await read_json(request, rt.settings.max_body_bytes))
+async def stop(call: Call[StopRequest, None]) -> dict[str, Any]:
+    rt, thread_id = call.rt, call.body.thread_id
     info = await rt.checkpointer.get_thread(thread_id)
     running = rt.runs.active.get(thread_id)
     require_owner(
-        info.user_id if info is not None else running.user_id if running else None, user_id
+        info.user_id if info is not None else running.user_id if running else None, call.user_id
     )
     stopped = await rt.runs.request_stop(thread_id)
-    return JSONResponse({"thread_id": thread_id, "stopped": stopped})
+    return {"thread_id": thread_id, "stopped": stopped}

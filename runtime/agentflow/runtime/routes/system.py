@@ -5,24 +5,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from agentflow.runtime.endpoints import Call
 from agentflow.runtime.metrics import CONTENT_TYPE
 from agentflow.runtime.resources import memory_check, model_provider_check, models_check
-from agentflow.runtime.state import runtime
 from agentflow.utils import mask_secrets
 
 PING = b'{"status":"ok"}'
 HEALTH_TIMEOUT = 2.0
 
 
-async def ping(request: Request) -> Response:
+async def ping(call: Call[None, None]) -> Response:
     return Response(PING, media_type="application/json")
 
 
-async def health(request: Request) -> JSONResponse:
-    rt = runtime(request)
+async def health(call: Call[None, None]) -> JSONResponse:
+    rt = call.rt
     checks: dict[str, Any] = {"graph": {"status": "ok", "name": rt.graph.name}}
     if rt.graph_error is not None:
         checks["config" if rt.config_invalid else "graph"] = {
@@ -54,5 +53,5 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
-async def metrics(request: Request) -> Response:
-    return Response(runtime(request).metrics.render(), media_type=CONTENT_TYPE)
+async def metrics(call: Call[None, None]) -> Response:
+    return Response(call.rt.metrics.render(), media_type=CONTENT_TYPE)

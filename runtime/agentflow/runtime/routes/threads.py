@@ -1,20 +1,17 @@
 """Threads of the calling user: list, get, delete, state, messages, history.
 
-Path ids, cursors and `before` pass the one text validator (schemas.check_text) before they
-reach storage; limits and offsets are bounded integers."""
+Each handler gets its path, query and user checked by its row of the route table
+(routes/__init__.py); storage sees no unchecked client text."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-
 from agentflow.graph.storage import InvalidCursorError, ThreadInfo
+from agentflow.runtime.api_types import HistoryQuery, MessageQuery, ThreadListQuery
+from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import validation_error
-from agentflow.runtime.publisher import ApiJSONResponse
-from agentflow.runtime.schemas import MAX_INT32, path_text, query_int, query_text
-from agentflow.runtime.state import current_user, owned_thread
+from agentflow.runtime.state import owned_thread
 
 
 def thread_body(info: ThreadInfo, running: set[str]) -> dict[str, Any]:
@@ -24,90 +21,75 @@ def thread_body(info: ThreadInfo, running: set[str]) -> dict[str, Any]:
     return body
 
 
-async def list_threads(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    limit = query_int(request, "limit", 20, low=1, high=100)
-    cursor = query_text(request, "cursor")
+async def list_threads(call: Call[None, ThreadListQuery]) -> dict[str, Any]:
+    rt, query = call.rt, call.query
     try:
-        page = await rt.checkpointer.list_threads(user_id, limit=limit, cursor=cursor)
+        page = await rt.checkpointer.list_threads(
+            call.user_id, limit=query.limit, cursor=query.cursor or None
+        )
     except InvalidCursorError:
         raise validation_error(
             [{"loc": ["query", "cursor"], "msg": "invalid cursor; use next_cursor as given"}]
         ) from None
     running = await rt.runs.running([t.thread_id for t in page.items])
-    return ApiJSONResponse(
-        {
-            "threads": [thread_body(t, running) for t in page.items],
-            "next_cursor": page.next_cursor,
-        }
-    )
+    return {
+        "threads": [thread_body(t, running) for t in page.items],
+        "next_cursor": page.next_cursor,
+    }
 
 
-async def get_thread(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    info = await owned_thread(rt, path_text(request, "thread_id"), user_id)
-    return ApiJSONResponse(thread_body(info, await rt.runs.running([info.thread_id])))
+async def get_thread(call: Call[None, None]) -> dict[str, Any]:
+    info = await owned_thread(call.rt, call.path["thread_id"], call.user_id)
+    return thread_body(info, await call.rt.runs.running([info.thread_id]))
 
 
-async def delete_thread(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    thread_id = path_text(request, "thread_id")
-    await owned_thread(rt, thread_id, user_id)
-    await rt.runs.delete_thread(thread_id)  # 409 while a run is in progress on any worker
-    return ApiJSONResponse({"thread_id": thread_id, "deleted": True})
+async def delete_thread(call: Call[None, None]) -> dict[str, Any]:
+    thread_id = call.path["thread_id"]
+    await owned_thread(call.rt, thread_id, call.user_id)
+    await call.rt.runs.delete_thread(thread_id)  # 409 while a run is in progress on any worker
+    return {"thread_id": thread_id, "deleted": True}
 
 
-async def thread_state(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    thread_id = path_text(request, "thread_id")
-    await owned_thread(rt, thread_id, user_id)
-    checkpoint = await rt.checkpointer.get_checkpoint(thread_id)
+async def thread_state(call: Call[None, None]) -> dict[str, Any]:
+    thread_id = call.path["thread_id"]
+    await owned_thread(call.rt, thread_id, call.user_id)
+    checkpoint = await call.rt.checkpointer.get_checkpoint(thread_id)
     if checkpoint is None:
-        return ApiJSONResponse(
-            {"thread_id": thread_id, "checkpoint_id": None, "status": "idle", "step": 0,
-             "values": {}, "message_count": 0, "next": [], "interrupt": None}
-        )  # fmt: skip
-    return ApiJSONResponse(
-        {
-            "thread_id": thread_id,
-            "checkpoint_id": checkpoint.checkpoint_id,
-            "status": checkpoint.status,
-            "step": checkpoint.step,
-            "values": checkpoint.values,
-            "message_count": checkpoint.message_count,
-            "next": checkpoint.next,
-            "interrupt": checkpoint.interrupt.to_dict() if checkpoint.interrupt else None,
-            "created_at": checkpoint.created_at,
-        }
-    )
+        return {"thread_id": thread_id, "checkpoint_id": None, "status": "idle", "step": 0,
+                "values": {}, "message_count": 0, "next": [], "interrupt": None}  # fmt: skip
+    return {
+        "thread_id": thread_id,
+        "checkpoint_id": checkpoint.checkpoint_id,
+        "status": checkpoint.status,
+        "step": checkpoint.step,
+        "values": checkpoint.values,
+        "message_count": checkpoint.message_count,
+        "next": checkpoint.next,
+        "interrupt": checkpoint.interrupt.to_dict() if checkpoint.interrupt else None,
+        "created_at": checkpoint.created_at,
+    }
 
 
-async def thread_messages(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    thread_id = path_text(request, "thread_id")
-    info = await owned_thread(rt, thread_id, user_id)
-    offset = query_int(request, "offset", 0, low=0, high=MAX_INT32)
-    limit = query_int(request, "limit", 50, low=1, high=500)
+async def thread_messages(call: Call[None, MessageQuery]) -> dict[str, Any]:
+    thread_id, offset, limit = call.path["thread_id"], call.query.offset, call.query.limit
+    info = await owned_thread(call.rt, thread_id, call.user_id)
     messages = []
     if offset < info.message_count:  # past the end there is nothing to read
-        messages = await rt.checkpointer.get_messages(thread_id, offset=offset, limit=limit)
+        messages = await call.rt.checkpointer.get_messages(thread_id, offset=offset, limit=limit)
     end = offset + len(messages)
-    return ApiJSONResponse(
-        {
-            "messages": [m.to_dict() for m in messages],
-            "next_offset": end if end < info.message_count else None,
-            "total": info.message_count,
-        }
+    return {
+        "messages": [m.to_dict() for m in messages],
+        "next_offset": end if end < info.message_count else None,
+        "total": info.message_count,
+    }
+
+
+async def thread_history(call: Call[None, HistoryQuery]) -> dict[str, Any]:
+    thread_id, limit = call.path["thread_id"], call.query.limit
+    await owned_thread(call.rt, thread_id, call.user_id)
+    checkpoints = await call.rt.checkpointer.list_history(
+        thread_id, limit=limit + 1, before=call.query.before or None
     )
-
-
-async def thread_history(request: Request) -> JSONResponse:
-    rt, user_id = await current_user(request)
-    thread_id = path_text(request, "thread_id")
-    await owned_thread(rt, thread_id, user_id)
-    limit = query_int(request, "limit", 20, low=1, high=100)
-    before = query_text(request, "before")
-    checkpoints = await rt.checkpointer.list_history(thread_id, limit=limit + 1, before=before)
     more = len(checkpoints) > limit
     checkpoints = checkpoints[:limit]
     items = []
@@ -115,9 +97,7 @@ async def thread_history(request: Request) -> JSONResponse:
         data = checkpoint.to_dict()
         data.pop("thread_id", None)
         items.append(data)
-    return ApiJSONResponse(
-        {
-            "checkpoints": items,
-            "next_cursor": checkpoints[-1].checkpoint_id if more and checkpoints else None,
-        }
-    )
+    return {
+        "checkpoints": items,
+        "next_cursor": checkpoints[-1].checkpoint_id if more and checkpoints else None,
+    }
