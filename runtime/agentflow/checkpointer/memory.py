@@ -15,6 +15,7 @@ from agentflow.graph.storage import (
     ConflictError,
     IdempotencyRecord,
     Page,
+    RunRecord,
     ThreadInfo,
     check_limit,
     decode_cursor,
@@ -42,6 +43,7 @@ class InMemoryCheckpointer(Checkpointer):
         # (user, key) -> (expires_at, record JSON): expiry readable without decoding
         self._idempotency: dict[tuple[str, str], tuple[float, str]] = {}
         self._tool_results: dict[str, dict[str, str]] = {}
+        self._runs: dict[str, str] = {}  # run id -> record JSON, in creation order
 
     async def create_thread(
         self,
@@ -146,7 +148,44 @@ class InMemoryCheckpointer(Checkpointer):
 
     async def delete_thread(self, thread_id: str) -> bool:
         self._tool_results.pop(thread_id, None)
+        for record in await self.list_runs(thread_id, limit=1000):
+            self._runs.pop(record.run_id, None)
         return self._threads.pop(thread_id, None) is not None
+
+    async def put_run(self, record: RunRecord) -> None:
+        self._runs[record.run_id] = dumps(record.to_dict(), what="a run")
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        raw = self._runs.get(run_id)
+        return RunRecord.from_dict(json.loads(raw)) if raw is not None else None
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[RunRecord]:
+        check_limit(limit)
+        runs = [RunRecord.from_dict(json.loads(raw)) for raw in self._runs.values()]
+        runs = sorted(
+            (r for r in runs if r.thread_id == thread_id),
+            key=lambda r: (r.created_at, r.run_id),
+            reverse=True,
+        )
+        if before is not None:
+            last = next((r for r in runs if r.run_id == before), None)
+            after = (last.created_at, before) if last else None
+            runs = [r for r in runs if after and (r.created_at, r.run_id) < after]
+        return runs[:limit]
+
+    async def truncate_thread(self, thread_id: str, *, step: int) -> None:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return
+        kept = [raw for raw in thread.checkpoints if json.loads(raw)["step"] < step]
+        last = Checkpoint.from_dict(json.loads(kept[-1])) if kept else None
+        thread.checkpoints = kept
+        del thread.messages[last.message_count if last else 0 :]
+        thread.info.message_count = len(thread.messages)
+        thread.info.status = last.status if last else "idle"
+        thread.info.updated_at = max(time.time(), thread.info.updated_at)
 
     async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
         encoded = dumps(message.to_dict(), what="a tool result")

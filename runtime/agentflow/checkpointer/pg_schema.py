@@ -105,6 +105,30 @@ def migrations(s: str) -> list[str]:
         ALTER TABLE {s}.idempotency ALTER COLUMN data TYPE text USING data::text;
         ALTER TABLE {s}.idempotency ADD COLUMN IF NOT EXISTS claim text NOT NULL DEFAULT '';
         """,
+        # 4: runs as resources (the record as JSON text, its live state in columns), and
+        # the SSE frames of runs, for clients that reconnect on any worker.
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.runs (
+            run_id     text PRIMARY KEY,
+            thread_id  text NOT NULL,
+            status     text NOT NULL,
+            owner      text,
+            created_at double precision NOT NULL,
+            ended_at   double precision,
+            data       text NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS runs_by_thread
+            ON {s}.runs (thread_id, created_at DESC, run_id DESC);
+        CREATE INDEX IF NOT EXISTS runs_live
+            ON {s}.runs (created_at) WHERE status IN ('pending', 'running');
+        CREATE TABLE IF NOT EXISTS {s}.run_events (
+            run_id     text NOT NULL,
+            seq        integer NOT NULL,
+            frame      bytea NOT NULL,
+            PRIMARY KEY (run_id, seq)
+        );
+        CREATE INDEX IF NOT EXISTS runs_ended ON {s}.runs (ended_at) WHERE ended_at IS NOT NULL;
+        """,
     ]
 
 

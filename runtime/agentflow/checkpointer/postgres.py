@@ -29,6 +29,7 @@ from agentflow.graph.storage import (
     ConflictError,
     IdempotencyRecord,
     Page,
+    RunRecord,
     ThreadInfo,
     ThreadSnapshot,
     check_limit,
@@ -302,6 +303,12 @@ class PgCheckpointer(Checkpointer):
                 await conn.execute(
                     f"DELETE FROM {self.s}.tool_results WHERE thread_id = $1", thread_id
                 )
+                await conn.execute(
+                    f"DELETE FROM {self.s}.run_events WHERE run_id IN "
+                    f"(SELECT run_id FROM {self.s}.runs WHERE thread_id = $1)",
+                    thread_id,
+                )
+                await conn.execute(f"DELETE FROM {self.s}.runs WHERE thread_id = $1", thread_id)
             return bool(status != "DELETE 0")
 
         deleted = await self._run(run)
@@ -556,6 +563,128 @@ class PgCheckpointer(Checkpointer):
         if replaced:
             await self._remember_idempotent(record)
         return replaced
+
+    # -- runs as resources, and their event frames ------------------------------------------
+
+    async def put_run(self, record: RunRecord) -> None:
+        data = dumps(record.to_dict(), what="a run")
+        sql = (
+            f"INSERT INTO {self.s}.runs (run_id, thread_id, status, owner, created_at, "
+            "ended_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO UPDATE "
+            "SET status = excluded.status, owner = excluded.owner, ended_at = excluded.ended_at, "
+            "data = excluded.data"
+        )
+        args = (
+            record.run_id, record.thread_id, record.status, record.owner, record.created_at,
+            record.ended_at, data,
+        )  # fmt: skip
+        await self._run(lambda conn: conn.execute(sql, *args))
+
+    async def claim_run(self, record: RunRecord, owner: str | None) -> bool:
+        """Store `record` only if the stored run's owner is still `owner` (compare and set:
+        of two workers taking over a run, one wins)."""
+        data = dumps(record.to_dict(), what="a run")
+        sql = (
+            f"UPDATE {self.s}.runs SET status = $2, owner = $3, ended_at = $4, data = $5 "
+            "WHERE run_id = $1 AND owner IS NOT DISTINCT FROM $6"
+        )
+        status = await self._run(
+            lambda conn: conn.execute(
+                sql, record.run_id, record.status, record.owner, record.ended_at, data, owner
+            )
+        )
+        return bool(status == "UPDATE 1")
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        sql = f"SELECT data FROM {self.s}.runs WHERE run_id = $1"
+        data = await self._run(lambda conn: conn.fetchval(sql, run_id))
+        return RunRecord.from_dict(json.loads(data)) if data is not None else None
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[RunRecord]:
+        check_limit(limit)
+        sql = f"SELECT data FROM {self.s}.runs WHERE thread_id = $1"
+        args: list[Any] = [thread_id]
+        if before is not None:
+            sql += (
+                f" AND (created_at, run_id) < (SELECT created_at, run_id FROM {self.s}.runs"
+                " WHERE run_id = $3 AND thread_id = $1)"
+            )
+        sql += " ORDER BY created_at DESC, run_id DESC LIMIT $2"
+        args.append(limit)
+        if before is not None:
+            args.append(before)
+        rows = await self._run(lambda conn: conn.fetch(sql, *args))
+        return [RunRecord.from_dict(json.loads(row["data"])) for row in rows]
+
+    async def live_runs(self, limit: int = 100) -> list[RunRecord]:
+        """Pending and running runs, oldest first (for workers taking over or dequeuing)."""
+        sql = (
+            f"SELECT data FROM {self.s}.runs WHERE status IN ('pending', 'running') "
+            "ORDER BY created_at LIMIT $1"
+        )
+        rows = await self._run(lambda conn: conn.fetch(sql, limit))
+        return [RunRecord.from_dict(json.loads(row["data"])) for row in rows]
+
+    async def truncate_thread(self, thread_id: str, *, step: int) -> None:
+        async def run(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(
+                    f"SELECT 1 FROM {self.s}.threads WHERE thread_id = $1 FOR UPDATE", thread_id
+                )
+                await conn.execute(
+                    f"DELETE FROM {self.s}.checkpoints WHERE thread_id = $1 AND step >= $2",
+                    thread_id, step,
+                )  # fmt: skip
+                last = await self._read_checkpoint(conn, thread_id, None)
+                count = last.message_count if last else 0
+                await conn.execute(
+                    f"DELETE FROM {self.s}.messages WHERE thread_id = $1 AND seq >= $2",
+                    thread_id, count,
+                )  # fmt: skip
+                await conn.execute(
+                    f"UPDATE {self.s}.threads SET message_count = $2, status = $3, "
+                    "updated_at = greatest(updated_at, $4) WHERE thread_id = $1",
+                    thread_id, count, last.status if last else "idle", time.time(),
+                )  # fmt: skip
+
+        await self._run(run)
+        if self._cache is not None:
+            await self._cache.forget(thread_id)
+
+    async def append_run_events(self, run_id: str, first_seq: int, frames: list[bytes]) -> None:
+        """Store a run's SSE frames numbered from `first_seq` (one round trip)."""
+        sql = (
+            f"INSERT INTO {self.s}.run_events (run_id, seq, frame) "
+            "SELECT $1, $2 + f.i - 1, f.frame FROM unnest($3::bytea[]) "
+            "WITH ORDINALITY AS f(frame, i) ON CONFLICT DO NOTHING"
+        )
+        await self._run(lambda conn: conn.execute(sql, run_id, first_seq, frames))
+
+    async def read_run_events(
+        self, run_id: str, after: int, limit: int = 500
+    ) -> list[tuple[int, bytes]]:
+        """The run's stored frames after sequence number `after`, in order."""
+        sql = (
+            f"SELECT seq, frame FROM {self.s}.run_events WHERE run_id = $1 AND seq > $2 "
+            "ORDER BY seq LIMIT $3"
+        )
+        rows = await self._run(lambda conn: conn.fetch(sql, run_id, after, limit))
+        return [(row["seq"], bytes(row["frame"])) for row in rows]
+
+    async def last_run_event(self, run_id: str) -> int:
+        """The sequence number of the run's last stored frame (0 if none)."""
+        sql = f"SELECT coalesce(max(seq), 0) FROM {self.s}.run_events WHERE run_id = $1"
+        return int(await self._run(lambda conn: conn.fetchval(sql, run_id)))
+
+    async def prune_run_events(self, ended_before: float) -> None:
+        """Drop the frames of runs that ended before `ended_before` (their records stay)."""
+        sql = (
+            f"DELETE FROM {self.s}.run_events WHERE run_id IN (SELECT run_id FROM {self.s}.runs "
+            "WHERE ended_at < $1)"
+        )
+        await self._run(lambda conn: conn.execute(sql, ended_before))
 
     # -- run leases: the cross-worker "one run per thread" lock of last resort ------------
 

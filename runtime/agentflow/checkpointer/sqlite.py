@@ -20,6 +20,7 @@ from agentflow.graph.storage import (
     ConflictError,
     IdempotencyRecord,
     Page,
+    RunRecord,
     ThreadInfo,
     ThreadSnapshot,
     check_limit,
@@ -67,6 +68,13 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (user_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id     TEXT PRIMARY KEY,
+    thread_id  TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    data       TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_by_thread ON runs (thread_id, created_at DESC, run_id DESC);
 CREATE TABLE IF NOT EXISTS tool_results (
     thread_id TEXT NOT NULL,
     key       TEXT NOT NULL,
@@ -313,6 +321,7 @@ class SqliteCheckpointer(Checkpointer):
                 conn.execute("DELETE FROM messages WHERE thread_id = ?", (thread_id,))
                 conn.execute("DELETE FROM checkpoints WHERE thread_id = ?", (thread_id,))
                 conn.execute("DELETE FROM tool_results WHERE thread_id = ?", (thread_id,))
+                conn.execute("DELETE FROM runs WHERE thread_id = ?", (thread_id,))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -320,6 +329,73 @@ class SqliteCheckpointer(Checkpointer):
             return deleted > 0
 
         return await self._run(run)
+
+    async def put_run(self, record: RunRecord) -> None:
+        data = dumps(record.to_dict(), what="a run")
+        await self._run(
+            lambda conn: conn.execute(
+                "INSERT OR REPLACE INTO runs (run_id, thread_id, created_at, data) "
+                "VALUES (?, ?, ?, ?)",
+                (record.run_id, record.thread_id, record.created_at, data),
+            )
+        )
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        def run(conn: sqlite3.Connection) -> RunRecord | None:
+            row = conn.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            return RunRecord.from_dict(json.loads(row[0])) if row else None
+
+        return await self._run(run)
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[RunRecord]:
+        check_limit(limit)
+
+        def run(conn: sqlite3.Connection) -> list[RunRecord]:
+            sql = "SELECT data FROM runs WHERE thread_id = ?"
+            params: tuple[Any, ...] = (thread_id,)
+            if before is not None:
+                sql += (
+                    " AND (created_at, run_id) < (SELECT created_at, run_id FROM runs"
+                    " WHERE run_id = ? AND thread_id = ?)"
+                )
+                params += (before, thread_id)
+            sql += " ORDER BY created_at DESC, run_id DESC LIMIT ?"
+            rows = conn.execute(sql, (*params, limit)).fetchall()
+            return [RunRecord.from_dict(json.loads(row[0])) for row in rows]
+
+        return await self._run(run)
+
+    async def truncate_thread(self, thread_id: str, *, step: int) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "DELETE FROM checkpoints WHERE thread_id = ? "
+                    "AND json_extract(data, '$.step') >= ?",
+                    (thread_id, step),
+                )
+                row = conn.execute(
+                    "SELECT data FROM checkpoints WHERE thread_id = ? ORDER BY id DESC LIMIT 1",
+                    (thread_id,),
+                ).fetchone()
+                last = Checkpoint.from_dict(json.loads(row[0])) if row else None
+                count = last.message_count if last else 0
+                conn.execute(
+                    "DELETE FROM messages WHERE thread_id = ? AND seq >= ?", (thread_id, count)
+                )
+                conn.execute(
+                    "UPDATE threads SET message_count = ?, status = ?, updated_at = "
+                    "max(updated_at, ?) WHERE thread_id = ?",
+                    (count, last.status if last else "idle", time.time(), thread_id),
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._run(run)
 
     async def put_tool_result(self, thread_id: str, key: str, message: Message) -> None:
         data = dumps(message.to_dict(), what="a tool result")

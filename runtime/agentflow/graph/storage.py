@@ -178,6 +178,44 @@ class IdempotencyRecord:
         return cls(**known)
 
 
+# A run's statuses; the first two are live, the others final.
+RUN_STATUSES = ("pending", "running", "interrupted", "success", "error", "cancelled", "timeout")
+FINAL_RUN_STATUSES = frozenset(RUN_STATUSES[2:])
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One run of a thread, as a resource: what it was asked (`request`, JSON), where it
+    stands, and how it ended. `owner` names the worker running it, so another can take over
+    a run whose worker died."""
+
+    run_id: str
+    thread_id: str
+    user_id: str
+    status: str = "pending"
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    ended_at: float | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    multitask_strategy: str = "reject"
+    usage: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    interrupt: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    owner: str | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_RUN_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
 def dumps(value: Any, *, what: str) -> str:
     """JSON-encode for storage; a value that is not JSON-serialisable names itself."""
     try:
@@ -336,6 +374,24 @@ class Checkpointer(abc.ABC):
     @abc.abstractmethod
     async def get_tool_results(self, thread_id: str, keys: Sequence[str]) -> dict[str, Message]:
         """The recorded tool results among `keys`, by key (missing keys are left out)."""
+
+    async def put_run(self, record: RunRecord) -> None:
+        """Store (or replace) a run's record."""
+        raise CheckpointerError(f"{type(self).__name__} does not store runs")
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        raise CheckpointerError(f"{type(self).__name__} does not store runs")
+
+    async def list_runs(
+        self, thread_id: str, *, limit: int = 20, before: str | None = None
+    ) -> list[RunRecord]:
+        """The thread's runs, newest first; `before`: the run id the previous page ended at."""
+        raise CheckpointerError(f"{type(self).__name__} does not store runs")
+
+    async def truncate_thread(self, thread_id: str, *, step: int) -> None:
+        """Discard the thread's checkpoints from `step` on and the messages they added: the
+        thread is as it was at the checkpoint before `step` (a rolled-back run)."""
+        raise CheckpointerError(f"{type(self).__name__} cannot roll a thread back")
 
     async def ping(self) -> None:
         """Raise CheckpointerError when the storage is unreachable (used by /health)."""

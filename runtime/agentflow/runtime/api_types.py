@@ -45,7 +45,13 @@ __all__ = [
     "Message",
     "MessagePage",
     "MessageQuery",
+    "Run",
     "RunConfig",
+    "RunCreate",
+    "RunError",
+    "RunInput",
+    "RunList",
+    "RunListQuery",
     "RunRequestBody",
     "RunResponse",
     "StopRequest",
@@ -150,19 +156,18 @@ class RunConfig(_Body):
     recursion_limit: RecursionLimit | None = None
 
 
-class RunRequestBody(_Body):
-    """The messages of this turn, and what else the run needs. A client sends `user`
-    messages; `system`, `assistant` and `tool` messages come from the graph and are refused
-    (422) unless agentflow.json lists the role under `client_roles` (for example
+class RunInput(_Body):
+    """What a run is asked: the messages of this turn, and what else it needs. A client
+    sends `user` messages; `system`, `assistant` and `tool` messages come from the graph and
+    are refused (422) unless agentflow.json lists the role under `client_roles` (for example
     `"client_roles": ["user", "assistant"]` to seed a conversation). A `tool` message must
     carry the `tool_call_id` it answers. A message's `usage` is checked but ignored: token
-    usage and cost are counted from the model's replies only. `resume` answers the pending
-    interrupt of the thread named by `thread_id`. `null` for an optional field is the same as
-    leaving it out. Strings (and keys) must not contain NUL or lone UTF-16 surrogates; JSON
-    nested more than 64 levels deep is refused."""
+    usage and cost are counted from the model's replies only. `resume` answers the thread's
+    pending interrupt. `null` for an optional field is the same as leaving it out. Strings
+    (and keys) must not contain NUL or lone UTF-16 surrogates; JSON nested more than 64
+    levels deep is refused."""
 
     messages: list[ClientMessage] = []
-    thread_id: ThreadId | None = None
     config: RunConfig | None = None
     resume: JsonValue | UnsetType = UNSET
     metadata: JsonObject | None = None
@@ -170,6 +175,22 @@ class RunRequestBody(_Body):
         JsonObject | None,
         Meta(description="fields of the graph's state to set (422 for other names)"),
     ] = None
+
+
+class RunRequestBody(RunInput):
+    """A run of /v1/graph/invoke or /v1/graph/stream: on the thread named by `thread_id`
+    (created if new), or on a new thread. `resume` needs the thread_id."""
+
+    thread_id: ThreadId | None = None
+
+
+class RunCreate(RunInput):
+    """A background run on the thread in the path (created if new). `multitask_strategy`
+    says what happens when the thread already has a run: `reject` it (409), `enqueue` this
+    run after it, `interrupt` it (its completed steps stay) or `rollback` it (its steps are
+    discarded), then start this one."""
+
+    multitask_strategy: Literal["reject", "enqueue", "interrupt", "rollback"] = "reject"
 
 
 class StopRequest(_Body):
@@ -195,6 +216,11 @@ class ThreadListQuery(_Query):
 class MessageQuery(_Query):
     offset: Annotated[int, Meta(ge=0, le=MAX_INT32, description="position to start at")] = 0
     limit: Annotated[int, Meta(ge=1, le=500, description="page size")] = 50
+
+
+class RunListQuery(_Query):
+    limit: Annotated[int, Meta(ge=1, le=100, description="page size")] = 20
+    before: Annotated[Text, Meta(description="next_cursor of the previous page")] = ""
 
 
 class HistoryQuery(_Query):
@@ -252,6 +278,41 @@ class RunResponse(_Answer):
     usage: RunUsage
     interrupt: Interrupt | None
     next: list[str]
+
+
+RunStatus = Literal["pending", "running", "interrupted", "success", "error", "cancelled", "timeout"]
+
+
+class RunError(_Answer):
+    """Why a run failed: the HTTP status and error its /join answers."""
+
+    status: int
+    code: str
+    message: str
+
+
+class Run(_Answer):
+    """A run as a resource. `result` (what /v1/graph/invoke answers) once it succeeded or
+    paused; `error` once it failed."""
+
+    run_id: str
+    thread_id: str
+    status: RunStatus
+    multitask_strategy: str
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    usage: RunUsage | None
+    error: RunError | None
+    interrupt: Interrupt | None
+    result: RunResponse | None
+
+
+class RunList(_Answer):
+    runs: list[Run]
+    next_cursor: Annotated[
+        str | None, Meta(description="the `before` of the next page; null on the last")
+    ]
 
 
 class StopResponse(_Answer):
@@ -378,7 +439,10 @@ class _Event(_Answer, omit_defaults=True):
 
 
 class MetadataEvent(_Event):
-    """First: the ids of the thread and the run."""
+    """First: the ids of the thread and the run, and where to reconnect to this stream
+    (with `Last-Event-ID`) if the connection drops."""
+
+    stream_url: str
 
     name: ClassVar[str] = "metadata"
 

@@ -266,12 +266,15 @@ class AppLifespan:
         )
         watchdog = start_watchdog()
         restore_signals = drain_on_signal(runs, grace)  # SIGTERM drains
+        background = app.state.runtime.background
+        background.start()
         try:
             yield
         finally:
             restore_signals()
             watchdog.stop()
             await runs.drain(grace)
+            await background.close()
             await coordinator.close()
             await checkpointer.close()
             from agentflow.models import aclose_shared_clients

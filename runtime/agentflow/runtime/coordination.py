@@ -31,6 +31,8 @@ StopHandler = Callable[[str], object]
 
 
 class RunCoordinator(Protocol):
+    owner: str  # this worker, as run records name it
+
     async def start(self, on_stop: StopHandler) -> None: ...
     async def close(self) -> None: ...
     async def acquire(self, thread_id: str, run_id: str) -> bool: ...
@@ -42,6 +44,8 @@ class RunCoordinator(Protocol):
 
 class LocalCoordinator:
     """Everything happens in this process: the RunService's own table is the lock."""
+
+    owner = "local"
 
     async def start(self, on_stop: StopHandler) -> None:
         return None

@@ -61,6 +61,7 @@ class Endpoint:
     response: type[Any] | None = None
     events: tuple[type[Any], ...] = ()  # a text/event-stream's events
     media_type: str = "application/json"
+    status: int = 200  # of a success
     errors: Sequence[str] = ()
     headers: Sequence[Header] = ()
 

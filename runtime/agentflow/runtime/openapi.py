@@ -16,7 +16,7 @@ import msgspec
 from agentflow import __version__
 from agentflow.runtime import api_types as api
 from agentflow.runtime.endpoints import Endpoint, path_names
-from agentflow.runtime.schemas import RunRules
+from agentflow.runtime.schemas import ID_PARAMS, RunRules
 from agentflow.runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -107,16 +107,16 @@ def _narrow(components: dict[str, Schema], rules: RunRules) -> None:
     send, the graph's state fields (when known), and `resume` only with a thread."""
     message = components["ClientMessage"]["properties"]
     message["role"] = {"type": "string", "enum": list(rules.client_roles)}
-    request = components["RunRequestBody"]
-    request["dependentSchemas"] = {
+    components["RunRequestBody"]["dependentSchemas"] = {
         "resume": {"required": ["thread_id"], "properties": {"thread_id": {"type": "string"}}}
     }
-    if rules.state_fields is not None:
-        state = request["properties"]["state"]
-        state["anyOf"] = [
+    if rules.state_fields is None:
+        return
+    for name in ("RunRequestBody", "RunCreate"):
+        components[name]["properties"]["state"]["anyOf"] = [
             {"type": "object", "additionalProperties": False,
-             "properties": {name: {"$ref": api.REF.format(name="JsonValue")}
-                            for name in sorted(rules.state_fields)}},
+             "properties": {field: {"$ref": api.REF.format(name="JsonValue")}
+                            for field in sorted(rules.state_fields)}},
             {"type": "null"},
         ]  # fmt: skip
 
@@ -125,7 +125,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     parameters: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
          "schema": {"type": "string", "pattern": api.THREAD_ID.pattern}
-         if name == "thread_id" else {"type": "string"}}
+         if name in ID_PARAMS else {"type": "string"}}
         for name in path_names(endpoint.path)
     ]  # fmt: skip
     if endpoint.query is not None:
@@ -147,14 +147,14 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
 def _responses(
     endpoint: Endpoint, settings: Settings, schema_of: dict[Any, Schema]
 ) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "OK"}
+    ok: dict[str, Any] = {"description": "Accepted" if endpoint.status == 202 else "OK"}
     if endpoint.events:
         ok["content"] = {endpoint.media_type: {"schema": _event_stream(endpoint, schema_of)}}
     elif endpoint.response is str:
         ok["content"] = {endpoint.media_type: {"schema": {"type": "string"}}}
     elif endpoint.response is not None:
         ok["content"] = {endpoint.media_type: {"schema": schema_of[endpoint.response]}}
-    responses: dict[str, Any] = {"200": ok}
+    responses: dict[str, Any] = {str(endpoint.status): ok}
     error_content = {"application/json": {"schema": schema_of[api.ErrorBody]}}
     codes = list(endpoint.errors)
     if endpoint.body is not None:

@@ -7,9 +7,7 @@ by the text in it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections import deque
 from typing import Any
 
 import msgspec
@@ -45,41 +43,6 @@ class EventStreamResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.stream_response(send)
-
-
-class StreamBuffer:
-    """The chunks of one run on their way to its SSE response: the run appends them as they
-    come (never blocking), the response drains whatever has arrived in one go."""
-
-    __slots__ = ("_chunks", "_signal", "closed")
-
-    def __init__(self) -> None:
-        self._chunks: deque[StreamChunk] = deque()
-        self._signal = asyncio.Event()
-        self.closed = False  # the run is over: after this drain nothing more comes
-
-    @property
-    def ready(self) -> bool:
-        return bool(self._chunks) or self.closed
-
-    def put(self, chunk: StreamChunk) -> None:
-        self._chunks.append(chunk)
-        self._signal.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self._signal.set()
-
-    async def wait(self) -> None:
-        """Until there is something to drain, or the run is over."""
-        while not self.ready:
-            self._signal.clear()
-            await self._signal.wait()
-
-    def drain(self) -> list[StreamChunk]:
-        chunks = list(self._chunks)
-        self._chunks.clear()
-        return chunks
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # a value JSON has no form for: its str()
@@ -126,7 +89,14 @@ def chunk_payload(chunk: StreamChunk) -> tuple[str, dict[str, Any]]:
         if chunk.node is not None:
             data["node"] = chunk.node
         data.update(chunk.data)
+        if chunk.event == StreamEvent.METADATA:
+            data["stream_url"] = stream_path(chunk.thread_id, chunk.run_id)
     return name, data
+
+
+def stream_path(thread_id: str, run_id: str) -> str:
+    """Where a client reconnects to a run's stream (with Last-Event-ID), on any worker."""
+    return f"/v1/threads/{thread_id}/runs/{run_id}/stream"
 
 
 def run_body(result: RunResult, input_count: int) -> dict[str, Any]:

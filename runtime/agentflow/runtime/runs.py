@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agentflow import tracing
 from agentflow.errors import (
@@ -26,15 +26,21 @@ from agentflow.errors import (
 )
 from agentflow.graph.compiled import CompiledGraph, RunResult
 from agentflow.graph.messages import Message, new_id
-from agentflow.graph.storage import Checkpointer, IdempotencyRecord
+from agentflow.graph.storage import Checkpointer, IdempotencyRecord, RunRecord
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics
+from agentflow.runtime.publisher import chunk_payload, run_body
+from agentflow.runtime.run_log import FrameWriter, RunLog
 from agentflow.runtime.schemas import RunRequest
 from agentflow.runtime.settings import Settings
+from agentflow.runtime.timeouts import time_limit
 from agentflow.utils import mask_secrets
+
+if TYPE_CHECKING:
+    from agentflow.checkpointer.postgres import PgCheckpointer
 
 logger = logging.getLogger("agentflow.runtime.runs")
 EventSink = Callable[[StreamChunk], None]
@@ -65,6 +71,11 @@ class ActiveRun:
     usage: dict[str, Any] = field(default_factory=dict)
     on_finish: FinishHook | None = None
     cancel_reason: str | None = None  # SERVER_SHUTDOWN when the drain cancelled it
+    input_count: int = 0  # the run's messages that are input, not output
+    record: RunRecord | None = None
+    log: RunLog | None = None  # its SSE frames, when it streams or runs in the background
+    writer: FrameWriter | None = None  # copies the frames to the shared store
+    failure: BaseException | None = None
 
     def log_fields(self) -> dict[str, Any]:
         """Outcome fields for the request's summary log line."""
@@ -104,6 +115,16 @@ class RunService:
         self.coordinator: RunCoordinator = coordinator or LocalCoordinator()
         self.active: dict[str, ActiveRun] = {}
         self.accepting = True
+        # The frames of streamed runs, by run id: while they run and RUN_STREAM_RETENTION after.
+        self.logs: dict[str, RunLog] = {}
+        # The store other workers read runs and frames from (Postgres), if shared.
+        self.shared = (
+            cast("PgCheckpointer", checkpointer)
+            if settings.checkpointer.kind == "postgres"
+            else None
+        )
+        # Called with a thread id when a run lets it go (queued runs start then).
+        self.on_thread_free: Callable[[str], object] = lambda thread_id: None
 
     async def submit(
         self,
@@ -113,13 +134,13 @@ class RunService:
         request_id: str,
         key: str | None = None,
         request_hash: str = "",
-        sink: EventSink | None = None,
+        stream: bool = False,
     ) -> Submitted:
         """Start a run for an HTTP request; with an Idempotency-Key, at most one per key
         (idempotency.py): a retry of a finished request gets its recorded response, one of
         a failed or abandoned request continues or answers from what was stored."""
         if key is None:
-            run = await self.start(request, user_id=user_id, request_id=request_id, sink=sink)
+            run = await self.start(request, user_id=user_id, request_id=request_id, stream=stream)
             return Submitted(run, len(request.messages))
         claimed = await idempotency.claim(self, user_id, key, request_hash, request)
         if isinstance(claimed, IdempotencyRecord):
@@ -134,7 +155,8 @@ class RunService:
                 claimed.request,
                 user_id=user_id,
                 request_id=request_id,
-                sink=_with_earlier(sink, claimed.earlier),
+                stream=stream,
+                earlier=claimed.earlier,
                 run_id=claimed.run_id,
                 on_finish=record,
             )
@@ -149,14 +171,19 @@ class RunService:
         *,
         user_id: str,
         request_id: str,
-        sink: EventSink | None = None,
+        stream: bool = False,
+        earlier: Sequence[Message] = (),
         run_id: str | None = None,
         on_finish: FinishHook | None = None,
+        record: RunRecord | None = None,
     ) -> ActiveRun:
         """Claim the thread and start the run in the background. Raises 404 for another
         user's thread, 409 when the thread already has a run, 503 while shutting down.
         `on_finish` (an idempotent request's bookkeeping) marks the thread as one others may
-        know of: it is leased like any named thread."""
+        know of: it is leased like any named thread. `stream`: the run's events go to a
+        RunLog (`earlier`: what an earlier attempt said, sent after its metadata).
+        `record`: a stored run (queued, or taken over from a dead worker) to run; its owner
+        is compared and set, so of two workers only one starts it."""
         if not self.accepting:
             raise ApiError(
                 503,
@@ -180,7 +207,10 @@ class RunService:
         if running is not None:  # never tell another user that the thread exists
             require_owner(running.user_id, user_id)
             raise thread_busy()
-        run = ActiveRun(thread_id, run_id or new_id(), user_id, request_id, on_finish=on_finish)
+        run = ActiveRun(
+            thread_id, record.run_id if record else run_id or new_id(), user_id, request_id,
+            on_finish=on_finish, input_count=len(request.messages),
+        )  # fmt: skip
         self.active[thread_id] = run  # claimed before any await: no race within a worker
         try:
             info = None if fresh else await self.checkpointer.get_thread(thread_id)
@@ -192,6 +222,7 @@ class RunService:
                     raise thread_busy()
             if info is None and request.metadata:
                 await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
+            run.record = await self._record_start(run, request, record, stream)
         except BaseException:
             self.active.pop(thread_id, None)
             if run.leased:
@@ -204,11 +235,43 @@ class RunService:
             "recursion_limit": request.recursion_limit or self.settings.recursion_limit,
             "request_id": request_id,
         }
+        sink = None
+        if stream:
+            run.log = self.logs[run.run_id] = RunLog(await self._first_frame_id(record))
+            if self.shared is not None:
+                run.writer = FrameWriter(run.log, self.shared, run.run_id)
+            sink = _with_earlier(_log_sink(run.log), list(earlier))
         run.task = asyncio.create_task(
             self._execute(run, request.graph_input(), config, sink, fresh),
             name=f"run-{run.run_id}",
         )
+        run.task.add_done_callback(_retrieve)  # its failure is recorded, not lost
         return run
+
+    async def _record_start(
+        self, run: ActiveRun, request: RunRequest, stored: RunRecord | None, stream: bool
+    ) -> RunRecord:
+        """The run's record, stored as running (a stored one taken over by compare and set:
+        thread_busy if another worker took it first)."""
+        now = time.time()
+        record = stored or RunRecord(
+            run.run_id, run.thread_id, run.user_id, created_at=now,
+            request={**request.to_record(), "stream": stream},
+        )  # fmt: skip
+        before = record.owner
+        record.status, record.started_at, record.owner = "running", now, self.coordinator.owner
+        if stored is not None and self.shared is not None:
+            if not await self.shared.claim_run(record, before):
+                raise thread_busy()
+        else:
+            await self.checkpointer.put_run(record)
+        return record
+
+    async def _first_frame_id(self, stored: RunRecord | None) -> int:
+        """1, or after the frames a run taken over from a dead worker already sent."""
+        if stored is None or self.shared is None:
+            return 1
+        return await self.shared.last_run_event(stored.run_id) + 1
 
     async def _execute(
         self,
@@ -274,11 +337,13 @@ class RunService:
             run.outcome = result.status
             run.usage = result.usage_report()
             return result
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
             run.outcome = "cancelled"
+            run.failure = exc
             raise
         except BaseException as exc:
             run.outcome = "error"
+            run.failure = exc
             cause = exc.error if isinstance(exc, NodeError) else exc
             run.error_class = type(cause).__name__
             if not isinstance(exc, NodeError | RunTimeoutError | InvalidInputError):
@@ -293,16 +358,68 @@ class RunService:
             await asyncio.shield(self._finish(run, result))
 
     async def _finish(self, run: ActiveRun, result: RunResult | None) -> None:
-        """Record the outcome (on_finish), then let the thread go: in this order, so a
-        retry that finds the thread free also finds the outcome."""
+        """Record the outcome (on_finish, the run's record, its last frames), then let the
+        thread go: in this order, so whoever finds the thread free also finds the outcome."""
         try:
             if run.on_finish is not None:
                 await run.on_finish(result)
+            self._end_frames(run)
+            if run.writer is not None:
+                await run.writer.done()  # every frame is stored before the record is final
+            await self._record_end(run, result)
         finally:
             if self.active.get(run.thread_id) is run:
                 del self.active[run.thread_id]
             if run.leased:
                 await self.coordinator.release(run.thread_id, run.run_id)
+            if run.log is not None:
+                asyncio.get_running_loop().call_later(
+                    self.settings.run_stream_retention, self.logs.pop, run.run_id, None
+                )
+            self.on_thread_free(run.thread_id)
+
+    def _end_frames(self, run: ActiveRun) -> None:
+        """A failed or cancelled run's stream ends with `error` and `end` (the graph sends
+        `end` itself when it finishes or pauses); then the log is closed."""
+        log = run.log
+        if log is None:
+            return
+        if run.failure is not None:
+            error = self._error_of(run)
+            ids = {"thread_id": run.thread_id, "run_id": run.run_id}
+            log.append(
+                "error",
+                {**ids, "code": error.code, "message": error.message, "request_id": run.request_id,
+                 "resumable": error.code == SERVER_SHUTDOWN},
+            )  # fmt: skip
+            cancelled = isinstance(run.failure, asyncio.CancelledError)
+            log.append("end", {**ids, "status": "cancelled" if cancelled else "error"})
+        log.close()
+
+    def _error_of(self, run: ActiveRun) -> ApiError:
+        assert run.failure is not None
+        return run_error(
+            run.failure, production=self.settings.production, cancel_reason=run.cancel_reason
+        )
+
+    async def _record_end(self, run: ActiveRun, result: RunResult | None) -> None:
+        record = run.record
+        if record is None:
+            return
+        record.ended_at = time.time()
+        if result is not None:
+            record.status = "success" if result.status == "done" else "interrupted"
+            record.result = run_body(result, run.input_count)
+            record.usage = record.result["usage"]
+            record.interrupt = record.result["interrupt"]
+        else:
+            record.status = _failed_status(run.failure)
+            error = self._error_of(run)
+            record.error = {"status": error.status, "code": error.code, "message": error.message}
+        try:
+            await self.checkpointer.put_run(record)
+        except Exception as exc:  # the thread's state is stored; only the record is stale
+            logger.warning("could not record the end of run %s: %s", run.run_id, exc)
 
     def _observe(self, run: ActiveRun, chunk: StreamChunk) -> None:
         if chunk.event == StreamEvent.NODE_END:
@@ -392,6 +509,26 @@ class RunService:
                 "can be resumed", len(pending), grace,
             )  # fmt: skip
             await asyncio.wait(pending, timeout=CANCEL_SETTLE)
+
+
+def _retrieve(task: asyncio.Task[RunResult]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def _log_sink(log: RunLog) -> EventSink:
+    def put(chunk: StreamChunk) -> None:
+        log.append(*chunk_payload(chunk))
+
+    return put
+
+
+def _failed_status(failure: BaseException | None) -> str:
+    if isinstance(failure, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(failure, RunTimeoutError):
+        return "timeout"
+    return "error"
 
 
 def _with_earlier(sink: EventSink | None, earlier: list[Message]) -> EventSink | None:
@@ -494,35 +631,3 @@ def model_auth_error(exc: BaseException) -> ModelHTTPError | None:
         inner = current.error if isinstance(current, NodeError) else None
         current = inner or current.__cause__ or current.__context__
     return None
-
-
-def time_limit(seconds: float) -> Any:
-    """asyncio.timeout on 3.11+, a wait_for-like fallback before."""
-    timeout = getattr(asyncio, "timeout", None)
-    if timeout is not None:
-        return timeout(seconds)
-    from contextlib import asynccontextmanager
-
-    @asynccontextmanager
-    async def fallback() -> Any:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None
-        fired = False
-
-        def cancel() -> None:
-            nonlocal fired
-            fired = True
-            task.cancel()
-
-        handle = loop.call_later(seconds, cancel)
-        try:
-            yield
-        except asyncio.CancelledError:
-            if fired:
-                raise TimeoutError from None
-            raise
-        finally:
-            handle.cancel()
-
-    return fallback()

@@ -23,6 +23,7 @@ from agentflow.runtime.api_types import (
     MAX_RECURSION_LIMIT,
     THREAD_ID,
     ClientMessage,
+    RunInput,
     RunRequestBody,
 )
 from agentflow.runtime.errors import ApiError, validation_error
@@ -48,7 +49,7 @@ __all__ = [
 T = TypeVar("T")
 Loc = list[str | int]
 DEFAULT_CLIENT_ROLES: tuple[str, ...] = ("user",)
-THREAD_ID_RULE = "expected 1-128 characters of letters, digits, '.', '_', ':' or '-'"
+ID_RULE = "expected 1-128 characters of letters, digits, '.', '_', ':' or '-'"
 
 # NUL, and UTF-16 surrogates: the JSON decoder joins valid pairs, so any left are lone.
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
@@ -210,11 +211,14 @@ def decode_query(request: Request, kind: type[T]) -> T:
         raise _invalid(exc, "query", kind) from None
 
 
+ID_PARAMS = ("thread_id", "run_id")  # path parameters that are ids (THREAD_ID's pattern)
+
+
 def path_value(request: Request, name: str) -> str:
-    """A path parameter, checked by the one text validator; a thread id by its pattern."""
+    """A path parameter, checked by the one text validator; an id by its pattern."""
     value = check_text(str(request.path_params[name]), ["path", name])
-    if name == "thread_id" and not THREAD_ID.match(value):
-        raise validation_error([{"loc": ["path", name], "msg": THREAD_ID_RULE}])
+    if name in ID_PARAMS and not THREAD_ID.match(value):
+        raise validation_error([{"loc": ["path", name], "msg": ID_RULE}])
     return value
 
 
@@ -238,8 +242,8 @@ def _invalid(exc: msgspec.ValidationError, where: str, kind: type[Any]) -> ApiEr
         msg = "field required" if named[1] == "missing required" else "unknown field"
         if len(loc) == 2 and msg == "unknown field" and where == "body":
             msg += "; allowed fields are " + ", ".join(kind.__struct_fields__)
-    if loc[-1] == "thread_id" and "matching regex" in msg:
-        msg = THREAD_ID_RULE
+    if loc[-1] in ID_PARAMS and "matching regex" in msg:
+        msg = ID_RULE
     elif msg.startswith("Invalid enum value"):  # never echo what the client sent
         msg = "not one of the allowed values"
         if loc[-1] == "role":
@@ -297,6 +301,31 @@ class RunRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
 
+    def to_record(self) -> dict[str, Any]:
+        """As JSON, for a run's record (a queued or taken-over run starts from it)."""
+        record: dict[str, Any] = {
+            "messages": [m.to_dict() for m in self.messages],
+            "thread_id": self.thread_id,
+            "recursion_limit": self.recursion_limit,
+            "metadata": self.metadata,
+            "state": self.state,
+        }
+        if self.has_resume:
+            record["resume"] = self.resume
+        return record
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> RunRequest:
+        return cls(
+            messages=[Message.from_dict(m) for m in record.get("messages", [])],
+            thread_id=record.get("thread_id"),
+            recursion_limit=record.get("recursion_limit"),
+            resume=record.get("resume"),
+            has_resume="resume" in record,
+            metadata=record.get("metadata") or {},
+            state=record.get("state") or {},
+        )
+
     def graph_input(self) -> dict[str, Any] | None:
         data: dict[str, Any] = {}
         if self.messages:
@@ -331,11 +360,15 @@ class RunRules:
 DEFAULT_RULES = RunRules()
 
 
-def parse_run_request(body: RunRequestBody, rules: RunRules = DEFAULT_RULES) -> RunRequest:
-    """The run request of a decoded invoke/stream body; every problem its type could not
-    state is reported with its field path (422)."""
+def parse_run_request(
+    body: RunInput, rules: RunRules = DEFAULT_RULES, *, thread_id: str | None = None
+) -> RunRequest:
+    """The run request of a decoded body (on the thread `thread_id` names, or the body's);
+    every problem its type could not state is reported with its field path (422)."""
+    if thread_id is None and isinstance(body, RunRequestBody):
+        thread_id = body.thread_id
     details: list[dict[str, Any]] = []
-    request = RunRequest(thread_id=body.thread_id, metadata=body.metadata or {})
+    request = RunRequest(thread_id=thread_id, metadata=body.metadata or {})
     for i, item in enumerate(body.messages):
         problems = _message_problems(item, rules)
         details += [{"loc": ["body", "messages", i, *loc], "msg": msg} for loc, msg in problems]
@@ -352,7 +385,7 @@ def parse_run_request(body: RunRequestBody, rules: RunRules = DEFAULT_RULES) -> 
             for key in request.state if key not in rules.state_fields
         ]  # fmt: skip
     if body.resume is not msgspec.UNSET:
-        if body.thread_id is None:
+        if thread_id is None:
             details.append(
                 {"loc": ["body", "resume"],
                  "msg": "resume answers a thread's pending interrupt: send its thread_id"}

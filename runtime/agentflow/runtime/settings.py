@@ -138,6 +138,7 @@ class Settings:
     shutdown_grace: float = 30.0
     idempotency_ttl: float = 24 * 3600.0
     run_lease_ttl: float = 10.0
+    run_stream_retention: float = 600.0
     required_env: tuple[str, ...] = ()
     playground: bool = False
     rate_limits: RateLimitSettings | None = None
@@ -211,7 +212,8 @@ _DECLARED = {
     "mode": "MODE", "log_level": "LOG_LEVEL", "log_format": "LOG_FORMAT", "host": "HOST",
     "port": "PORT", "workers": "WEB_CONCURRENCY", "heartbeat_interval": "HEARTBEAT_INTERVAL",
     "shutdown_grace": "SHUTDOWN_GRACE", "idempotency_ttl": "IDEMPOTENCY_TTL",
-    "run_lease_ttl": "RUN_LEASE_TTL", "required_env": "required_env", "playground": "PLAYGROUND",
+    "run_lease_ttl": "RUN_LEASE_TTL", "run_stream_retention": "RUN_STREAM_RETENTION",
+    "required_env": "required_env", "playground": "PLAYGROUND",
     **{key: f"limits.{key}" for key in ("max_body_bytes", "run_timeout", "recursion_limit",
                                          "max_active_runs")},
 }  # fmt: skip

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.graph.storage import Checkpointer, ThreadInfo
 from agentflow.runtime.auth import Authenticator
+from agentflow.runtime.background import BackgroundRuns
 from agentflow.runtime.errors import ApiError, require_owner
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.ratelimit import RateLimiter
@@ -31,6 +32,10 @@ class AppRuntime:
     config_invalid: bool = False  # graph_error is agentflow.json's (under play)
     limiter: RateLimiter | None = None
     run_rules: RunRules = DEFAULT_RULES  # what a run request may carry (roles, state fields)
+    background: BackgroundRuns = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.background = BackgroundRuns(self.runs)
 
 
 def runtime(request: Request) -> AppRuntime:

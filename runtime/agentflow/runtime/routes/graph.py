@@ -15,15 +15,14 @@ from agentflow.runtime.api_types import RunRequestBody, StopRequest
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import require_owner
 from agentflow.runtime.publisher import (
-    HEARTBEAT,
     ApiJSONResponse,
     EventStreamResponse,
-    StreamBuffer,
-    chunk_payload,
     run_body,
     sse_frame,
+    stream_path,
 )
-from agentflow.runtime.runs import SERVER_SHUTDOWN, ActiveRun, Submitted, run_error, time_limit
+from agentflow.runtime.run_log import follow
+from agentflow.runtime.runs import ActiveRun, Submitted, run_error
 from agentflow.runtime.schemas import parse_run_request
 from agentflow.runtime.state import AppRuntime, request_id
 
@@ -35,7 +34,7 @@ async def graph_info(call: Call[None, None]) -> dict[str, Any]:
     return call.rt.graph.get_graph()
 
 
-async def _submit(call: Call[RunRequestBody, None], buffer: StreamBuffer | None) -> Submitted:
+async def _submit(call: Call[RunRequestBody, None], *, stream: bool) -> Submitted:
     """Start the run a request asks for (through its Idempotency-Key, if it sends one)."""
     key = idempotency.request_key(call.request.headers)
     return await call.rt.runs.submit(
@@ -44,12 +43,12 @@ async def _submit(call: Call[RunRequestBody, None], buffer: StreamBuffer | None)
         request_id=request_id(call.request),
         key=key,
         request_hash=idempotency.body_hash(call.body) if key is not None else "",
-        sink=buffer.put if buffer is not None else None,
+        stream=stream,
     )
 
 
 async def invoke(call: Call[RunRequestBody, None]) -> Response:
-    submitted = await _submit(call, None)
+    submitted = await _submit(call, stream=False)
     if submitted.run is None:
         return ApiJSONResponse(submitted.replay, headers=REPLAYED)
     result = await _wait_logged(call.request, submitted.run, call.rt)
@@ -86,78 +85,40 @@ def _log_run(request: Request, active: ActiveRun) -> None:
 
 
 async def stream(call: Call[RunRequestBody, None]) -> Response:
-    buffer = StreamBuffer()
-    submitted = await _submit(call, buffer)
+    submitted = await _submit(call, stream=True)
     active = submitted.run
     if active is None:
         assert submitted.replay is not None
         return EventStreamResponse(replay_frames(submitted.replay), headers=SSE_HEADERS | REPLAYED)
     _log_run(call.request, active)
-    assert active.task is not None
-    active.task.add_done_callback(lambda _: buffer.close())
-    events = _events(active, buffer, call.rt, call.request.scope["state"]["log"])
-    return EventStreamResponse(events, headers=SSE_HEADERS)
+    assert active.log is not None
+    frames = follow(active.log, 0, call.rt.settings.heartbeat_interval)
+    return EventStreamResponse(
+        logged(frames, active, call.request.scope["state"]["log"]), headers=SSE_HEADERS
+    )
+
+
+async def logged(
+    frames: AsyncIterator[bytes], active: ActiveRun, log_fields: dict[str, Any]
+) -> AsyncIterator[bytes]:
+    """The frames; once the run is over, its outcome goes into the request's log line. If
+    the client leaves, this generator stops but the run goes on and is persisted."""
+    async for chunk in frames:
+        yield chunk
+    log_fields.update(active.log_fields())
 
 
 async def replay_frames(body: dict[str, Any]) -> AsyncIterator[bytes]:
     """A finished run's recorded response as the SSE events its stream sent: metadata,
     its messages, the interrupt if it paused, then end."""
     ids = {"thread_id": body["thread_id"], "run_id": body["run_id"]}
-    events: list[tuple[str, dict[str, Any]]] = [("metadata", ids)]
+    metadata = {**ids, "stream_url": stream_path(body["thread_id"], body["run_id"])}
+    events: list[tuple[str, dict[str, Any]]] = [("metadata", metadata)]
     events += [("message", {**ids, "node": None, "message": m}) for m in body["messages"]]
     if body.get("interrupt"):
         events.append(("interrupt", {**ids, **body["interrupt"]}))
     events.append(("end", {**ids, "status": body["status"], "usage": body["usage"]}))
     yield b"".join(sse_frame(name, data, i) for i, (name, data) in enumerate(events, 1))
-
-
-async def _events(
-    active: ActiveRun,
-    buffer: StreamBuffer,
-    rt: AppRuntime,
-    log_fields: dict[str, Any],
-) -> AsyncIterator[bytes]:
-    """SSE frames of one run: its events, heartbeats while quiet, then `end`. If the client
-    leaves, this generator stops but the run goes on and is persisted."""
-    task = active.task
-    assert task is not None
-    event_id = 0
-    heartbeat = rt.settings.heartbeat_interval
-    while True:
-        if not buffer.ready:  # a timer only while waiting, none per event
-            try:
-                async with time_limit(heartbeat):
-                    await buffer.wait()
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
-        frames = []  # what arrived together goes out in one write
-        for chunk in buffer.drain():
-            event_id += 1
-            frames.append(sse_frame(*chunk_payload(chunk), event_id))
-        if frames:
-            yield b"".join(frames)
-        if buffer.closed:
-            break
-    log_fields.update(active.log_fields())
-    if task.cancelled() or task.exception() is not None:
-        exc: BaseException = (
-            asyncio.CancelledError() if task.cancelled() else task.exception()  # type: ignore[assignment]
-        )
-        error = run_error(
-            exc, production=rt.settings.production, cancel_reason=active.cancel_reason
-        )
-        ids = {"thread_id": active.thread_id, "run_id": active.run_id}
-        event_id += 1
-        yield sse_frame(
-            "error",
-            {**ids, "code": error.code, "message": error.message, "request_id": active.request_id,
-             "resumable": error.code == SERVER_SHUTDOWN},
-            event_id,
-        )  # fmt: skip
-        event_id += 1
-        status = "cancelled" if task.cancelled() else "error"
-        yield sse_frame("end", {**ids, "status": status}, event_id)
 
 
 async def stop(call: Call[StopRequest, None]) -> dict[str, Any]:

@@ -9,14 +9,21 @@ from __future__ import annotations
 from agentflow.runtime import api_types as api
 from agentflow.runtime import idempotency
 from agentflow.runtime.endpoints import Endpoint, Header
-from agentflow.runtime.routes import graph, system, threads
+from agentflow.runtime.routes import graph, runs, system, threads
 
 __all__ = ["ENDPOINTS", "IDEMPOTENCY_KEY", "THREAD"]
 
 THREAD = "/v1/threads/{thread_id}"
+RUNS = THREAD + "/runs"
+RUN = RUNS + "/{run_id}"
 IDEMPOTENCY_KEY: Header = (
     "Idempotency-Key", "replays the stored response for a repeated key",
     {"type": "string", "pattern": idempotency.KEY_PATTERN.pattern},
+)  # fmt: skip
+
+LAST_EVENT_ID: Header = (
+    "Last-Event-ID", "the id of the last event received: the stream resumes after it",
+    {"type": "string", "pattern": "^[0-9]{0,10}$"},
 )  # fmt: skip
 
 ENDPOINTS: list[Endpoint] = [
@@ -50,4 +57,18 @@ ENDPOINTS: list[Endpoint] = [
              "threads", query=api.MessageQuery, response=api.MessagePage, errors=["404"]),
     Endpoint("GET", THREAD + "/history", threads.thread_history, "Checkpoints, newest first",
              "threads", query=api.HistoryQuery, response=api.History, errors=["404"]),
+    Endpoint("POST", RUNS, runs.create_run, "Start a background run and leave (202; "
+             "Location names it)", "runs", graph=True, body=api.RunCreate, response=api.Run,
+             status=202, errors=["404", "409"]),
+    Endpoint("GET", RUNS, runs.list_runs, "The thread's runs, newest first", "runs",
+             query=api.RunListQuery, response=api.RunList, errors=["404"]),
+    Endpoint("GET", RUN, runs.get_run, "One run: status, timings, usage, error, result",
+             "runs", response=api.Run, errors=["404"]),
+    Endpoint("GET", RUN + "/join", runs.join_run, "Wait for the run; what invoke answers",
+             "runs", response=api.RunResponse, errors=["404", "409", "500", "502", "504"]),
+    Endpoint("GET", RUN + "/stream", runs.stream_run, "The run's SSE events from the start, "
+             "or after Last-Event-ID, from any worker", "runs", events=api.STREAM_EVENTS,
+             media_type="text/event-stream", errors=["404"], headers=[LAST_EVENT_ID]),
+    Endpoint("POST", RUN + "/cancel", runs.cancel_run, "Cancel the run, on whichever worker "
+             "runs it", "runs", response=api.Run, status=202, errors=["404"]),
 ]  # fmt: skip
