@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from agentflow.checkpointer import (
     open_checkpointer,
 )
 from agentflow.graph import Message
+from agentflow.graph.storage import ThreadQuery
 
 from .conftest import Backend
 
@@ -150,6 +152,55 @@ async def test_bad_cursor_and_limit_are_clear_errors(cp: Checkpointer) -> None:
         await cp.list_threads("alice", cursor="not-a-cursor!")
     with pytest.raises(CheckpointerError, match="limit"):
         await cp.list_threads("alice", limit=0)
+
+
+async def test_update_thread_metadata_merges_shallowly(cp: Checkpointer) -> None:
+    created = await cp.create_thread("t1", "alice", metadata={"a": 1, "b": {"x": 1}, "c": 3})
+    updated = await cp.update_thread_metadata("t1", {"b": {"y": 2}, "c": None, "d": [1]})
+    assert updated is not None
+    assert updated.metadata == {"a": 1, "b": {"y": 2}, "d": [1]}  # "b" replaced, not merged
+    assert updated.updated_at >= created.updated_at
+    assert updated.created_at == created.created_at
+    stored = await cp.get_thread("t1")
+    assert stored is not None and stored.metadata == updated.metadata
+    assert await cp.update_thread_metadata("missing", {"a": 1}) is None
+
+
+ORDERS = [("created_at", "asc"), ("created_at", "desc"), ("updated_at", "asc"),
+          ("updated_at", "desc")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("sort_by", "sort_order"), ORDERS)
+async def test_search_pages_through_equal_times_by_thread_id(
+    cp: Checkpointer, monkeypatch: pytest.MonkeyPatch, sort_by: Any, sort_order: Any
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: 1_700_000_000.25)  # every thread, same times
+    names = [f"t{i}" for i in range(7)]
+    for i, name in enumerate(names):
+        await cp.create_thread(name, "alice", metadata={"odd": i % 2 == 1})
+        await cp.create_thread(f"bob{i}", "bob", metadata={"odd": True})
+    expected = sorted(names, reverse=sort_order == "desc")
+    odd = [name for name in expected if int(name[1:]) % 2 == 1]
+    for metadata, wanted in [({}, expected), ({"odd": True}, odd)]:
+        seen: list[str] = []
+        cursor = None
+        for _ in range(10):
+            query = ThreadQuery(
+                metadata=metadata, sort_by=sort_by, sort_order=sort_order, limit=2, cursor=cursor
+            )
+            page = await cp.search_threads("alice", query)
+            seen += [t.thread_id for t in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == wanted
+
+
+async def test_search_refuses_a_bad_cursor_and_limit(cp: Checkpointer) -> None:
+    with pytest.raises(InvalidCursorError, match="cursor"):
+        await cp.search_threads("alice", ThreadQuery(cursor="not-a-cursor!"))
+    with pytest.raises(CheckpointerError, match="limit"):
+        await cp.search_threads("alice", ThreadQuery(limit=0))
 
 
 async def test_history_is_newest_first_and_pages(cp: Checkpointer) -> None:

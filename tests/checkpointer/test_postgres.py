@@ -10,8 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from agentflow.checkpointer import Checkpoint, PgCheckpointer
-from agentflow.checkpointer.pg_schema import migrations
+from agentflow.checkpointer import Checkpoint, PgCheckpointer, migrations
 from agentflow.graph import Message
 
 from .conftest import PG_DSN, REDIS_URL, drop_schema, pg_spec, require_postgres
@@ -40,8 +39,7 @@ async def test_workers_starting_together_migrate_exactly_once(schema: str) -> No
         conn = await asyncpg.connect(PG_DSN)
         rows = await conn.fetch(f'SELECT version FROM "{schema}".schema_version')
         await conn.close()
-        every = list(range(1, len(migrations('"s"')) + 1))
-        assert [r["version"] for r in rows] == every
+        assert [r["version"] for r in rows] == list(range(1, len(migrations("s")) + 1))
     finally:
         await asyncio.gather(*(w.close() for w in workers))
 

@@ -252,6 +252,8 @@ def test_public_routes_need_no_token_and_api_routes_do(hs: httpx.Client) -> None
         ("GET", "/v1/threads/t1/messages", None),
         ("GET", "/v1/threads/t1/history", None),
         ("DELETE", "/v1/threads/t1", None),
+        ("PATCH", "/v1/threads/t1", {"metadata": {"a": 1}}),
+        ("POST", "/v1/threads/search", {}),
         ("POST", "/v1/graph/invoke", user_message("hi")),
         ("POST", "/v1/graph/stream", user_message("hi")),
         ("POST", "/v1/graph/stop", {"thread_id": "t1"}),

@@ -306,4 +306,4 @@ def test_client_roles_in_agentflow_json(tmp_path: Path, make_server: ServerFacto
 def test_a_405_lists_every_method_of_the_path(client: httpx.Client) -> None:
     response = client.request("PUT", "/v1/threads/t1")
     assert response.status_code == 405
-    assert response.headers["allow"] == "DELETE, GET, HEAD"
+    assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"

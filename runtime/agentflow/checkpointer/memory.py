@@ -17,10 +17,12 @@ from agentflow.graph.storage import (
     Page,
     RunRecord,
     ThreadInfo,
+    ThreadQuery,
     check_limit,
     decode_cursor,
     dumps,
     encode_cursor,
+    merge_metadata,
     title_from,
 )
 
@@ -145,6 +147,32 @@ class InMemoryCheckpointer(Checkpointer):
         more = len(mine) > limit
         next_cursor = encode_cursor(items[-1].updated_at, items[-1].thread_id) if more else None
         return Page(items, next_cursor)
+
+    async def search_threads(self, user_id: str, query: ThreadQuery) -> Page[ThreadInfo]:
+        after = query.after()
+        found = sorted(
+            (t.info for t in self._threads.values()
+             if t.info.user_id == user_id and query.matches(t.info)),
+            key=query.position,
+            reverse=query.sort_order == "desc",
+        )  # fmt: skip
+        if after is not None:
+            if query.sort_order == "desc":
+                found = [i for i in found if query.position(i) < after]
+            else:
+                found = [i for i in found if query.position(i) > after]
+        return query.page([_copy_info(i) for i in found[: query.limit + 1]])
+
+    async def update_thread_metadata(
+        self, thread_id: str, patch: dict[str, Any]
+    ) -> ThreadInfo | None:
+        thread = self._threads.get(thread_id)
+        if thread is None:
+            return None
+        merged = dumps(merge_metadata(thread.info.metadata, patch), what="thread metadata")
+        thread.info.metadata = json.loads(merged)  # stored as a copy, as the others do
+        thread.info.updated_at = max(time.time(), thread.info.updated_at)
+        return _copy_info(thread.info)
 
     async def delete_thread(self, thread_id: str) -> bool:
         self._tool_results.pop(thread_id, None)

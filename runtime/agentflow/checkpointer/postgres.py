@@ -31,6 +31,7 @@ from agentflow.graph.storage import (
     Page,
     RunRecord,
     ThreadInfo,
+    ThreadQuery,
     ThreadSnapshot,
     check_limit,
     decode_cursor,
@@ -287,6 +288,61 @@ class PgCheckpointer(Checkpointer):
             infos = infos[:limit]
             last = infos[-1] if more else None
             return Page(infos, encode_cursor(last.updated_at, last.thread_id) if last else None)
+
+        return await self._run(run)
+
+    async def search_threads(self, user_id: str, query: ThreadQuery) -> Page[ThreadInfo]:
+        sql, args = self.search_sql(user_id, query)
+
+        async def run(conn: asyncpg.Connection) -> Page[ThreadInfo]:
+            # An unnamed statement, planned for these values: a cached one switches to a
+            # generic plan after five runs, which reads all of a user's threads and sorts
+            # them when its filters are rare (~4 ms at 10,000 threads, growing with them).
+            statement = await conn.prepare(sql, name="")
+            return query.page([_thread_from_row(r) for r in await statement.fetch(*args)])
+
+        return await self._run(run)
+
+    def search_sql(self, user_id: str, query: ThreadQuery) -> tuple[str, list[Any]]:
+        """The statement `search_threads` runs, with its arguments (InvalidCursorError for a
+        bad cursor). Served by threads_metadata (GIN), threads_by_user (updated_at) and
+        threads_by_user_created."""
+        after = query.after()
+        args: list[Any] = [user_id]
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        sql = f"SELECT {_THREAD_COLUMNS} FROM {self.s}.threads WHERE user_id = $1"
+        if query.metadata:
+            sql += f" AND metadata @> {arg(dumps(query.metadata, what='a metadata filter'))}"
+            sql += "::jsonb"
+        if query.status is not None:
+            sql += f" AND status = {arg(query.status)}"
+        for column, op, value in query.bounds():
+            sql += f" AND {column} {op} {arg(value)}"
+        order = "DESC" if query.sort_order == "desc" else "ASC"
+        if after is not None:
+            compare = "<" if order == "DESC" else ">"
+            sql += f" AND ({query.sort_by}, thread_id) {compare} ({arg(after[0])}, {arg(after[1])})"
+        sql += f" ORDER BY {query.sort_by} {order}, thread_id {order} LIMIT {arg(query.limit + 1)}"
+        return sql, args
+
+    async def update_thread_metadata(
+        self, thread_id: str, patch: dict[str, Any]
+    ) -> ThreadInfo | None:
+        removed = [key for key, value in patch.items() if value is None]
+        kept = dumps({k: v for k, v in patch.items() if v is not None}, what="thread metadata")
+
+        async def run(conn: asyncpg.Connection) -> ThreadInfo | None:
+            row = await conn.fetchrow(
+                f"UPDATE {self.s}.threads SET metadata = (metadata - $2::text[]) || $3::jsonb, "
+                f"updated_at = greatest(updated_at, $4) WHERE thread_id = $1 "
+                f"RETURNING {_THREAD_COLUMNS}",
+                thread_id, removed, kept, time.time(),
+            )  # fmt: skip
+            return _thread_from_row(row) if row else None
 
         return await self._run(run)
 

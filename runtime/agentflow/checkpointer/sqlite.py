@@ -4,6 +4,7 @@ so the event loop never blocks on disk. One process (one server worker) per file
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import time
@@ -22,11 +23,14 @@ from agentflow.graph.storage import (
     Page,
     RunRecord,
     ThreadInfo,
+    ThreadQuery,
     ThreadSnapshot,
     check_limit,
     decode_cursor,
     dumps,
     encode_cursor,
+    json_contains,
+    merge_metadata,
     title_from,
 )
 from agentflow.utils.config import DEFAULT_SQLITE_PATH
@@ -47,6 +51,8 @@ CREATE TABLE IF NOT EXISTS threads (
 );
 CREATE INDEX IF NOT EXISTS threads_by_user
     ON threads (user_id, updated_at DESC, thread_id DESC);
+CREATE INDEX IF NOT EXISTS threads_by_user_created
+    ON threads (user_id, created_at DESC, thread_id DESC);
 CREATE TABLE IF NOT EXISTS messages (
     thread_id TEXT NOT NULL,
     seq       INTEGER NOT NULL,
@@ -120,6 +126,9 @@ class SqliteCheckpointer(Checkpointer):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
+            conn.create_function(
+                "agentflow_json_contains", 2, _sql_json_contains, deterministic=True
+            )
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise CheckpointerError(
@@ -308,6 +317,54 @@ class SqliteCheckpointer(Checkpointer):
             infos = infos[:limit]
             last = infos[-1] if more else None
             return Page(infos, encode_cursor(last.updated_at, last.thread_id) if last else None)
+
+        return await self._run(run)
+
+    async def search_threads(self, user_id: str, query: ThreadQuery) -> Page[ThreadInfo]:
+        after = query.after()
+        sql = f"SELECT {_THREAD_COLUMNS} FROM threads WHERE user_id = ?"
+        params: list[Any] = [user_id]
+        if query.metadata:
+            sql += " AND agentflow_json_contains(metadata, ?)"
+            params.append(dumps(query.metadata, what="a metadata filter"))
+        if query.status is not None:
+            sql += " AND status = ?"
+            params.append(query.status)
+        for column, op, value in query.bounds():
+            sql += f" AND {column} {op} ?"
+            params.append(value)
+        order = "DESC" if query.sort_order == "desc" else "ASC"
+        if after is not None:
+            sql += f" AND ({query.sort_by}, thread_id) {'<' if order == 'DESC' else '>'} (?, ?)"
+            params += list(after)
+        sql += f" ORDER BY {query.sort_by} {order}, thread_id {order} LIMIT ?"
+        params.append(query.limit + 1)
+
+        def run(conn: sqlite3.Connection) -> Page[ThreadInfo]:
+            return query.page([_thread_from_row(r) for r in conn.execute(sql, params)])
+
+        return await self._run(run)
+
+    async def update_thread_metadata(
+        self, thread_id: str, patch: dict[str, Any]
+    ) -> ThreadInfo | None:
+        def run(conn: sqlite3.Connection) -> ThreadInfo | None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                info = _read_thread(conn, thread_id)
+                if info is not None:
+                    merged = merge_metadata(info.metadata, patch)
+                    conn.execute(
+                        "UPDATE threads SET metadata = ?, updated_at = MAX(updated_at, ?) "
+                        "WHERE thread_id = ?",
+                        (dumps(merged, what="thread metadata"), time.time(), thread_id),
+                    )
+                    info = _read_thread(conn, thread_id)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return info
 
         return await self._run(run)
 
@@ -500,6 +557,16 @@ def _thread_from_row(row: Sequence[Any]) -> ThreadInfo:
         created_at=row[6],
         updated_at=row[7],
     )
+
+
+def _sql_json_contains(stored: str, wanted: str) -> bool:
+    """SQL `agentflow_json_contains(metadata, pattern)`: Postgres's `metadata @> pattern`."""
+    return json_contains(json.loads(stored), _pattern(wanted))
+
+
+@functools.lru_cache(maxsize=32)
+def _pattern(text: str) -> Any:
+    return json.loads(text)  # read-only: json_contains never changes it
 
 
 def _read_thread(conn: sqlite3.Connection, thread_id: str) -> ThreadInfo | None:

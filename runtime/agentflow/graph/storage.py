@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from agentflow.errors import CheckpointerError
 from agentflow.errors import ConflictError as ConflictError
@@ -29,6 +29,11 @@ from agentflow.graph.messages import Message, new_id
 
 T = TypeVar("T")
 TITLE_LENGTH = 80
+# What a thread's `status` can be: `idle` until its first step, then its latest checkpoint's.
+THREAD_STATUSES = ("idle", "running", "interrupted", "done", "error", "cancelled")
+ThreadStatus = Literal["idle", "running", "interrupted", "done", "error", "cancelled"]
+SortField = Literal["created_at", "updated_at"]
+SortOrder = Literal["asc", "desc"]
 
 
 @dataclass(slots=True)
@@ -122,6 +127,112 @@ class ThreadInfo:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadQuery:
+    """What `Checkpointer.search_threads` looks for among one user's threads.
+
+    `metadata` matches threads whose metadata contains it (JSON containment, as Postgres's
+    `@>`: each given key present with an equal value; nested objects and arrays are contained
+    in the stored ones). The time bounds are epoch seconds, half-open: `created_after <=
+    created_at < created_before` (the same for `updated_*`). `cursor` is the `next_cursor` of
+    the previous page of the same search."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    status: ThreadStatus | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    updated_after: float | None = None
+    updated_before: float | None = None
+    sort_by: SortField = "updated_at"
+    sort_order: SortOrder = "desc"
+    limit: int = 20
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, not only by type: backends put sort_by into their SQL.
+        if self.sort_by not in ("created_at", "updated_at"):
+            raise ValueError(f"sort_by must be 'created_at' or 'updated_at', not {self.sort_by!r}")
+        if self.sort_order not in ("asc", "desc"):
+            raise ValueError(f"sort_order must be 'asc' or 'desc', not {self.sort_order!r}")
+        if self.status is not None and self.status not in THREAD_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(THREAD_STATUSES)}")
+
+    def bounds(self) -> list[tuple[str, str, float]]:
+        """The time bounds given, as (column, operator, value)."""
+        given = [
+            ("created_at", ">=", self.created_after),
+            ("created_at", "<", self.created_before),
+            ("updated_at", ">=", self.updated_after),
+            ("updated_at", "<", self.updated_before),
+        ]
+        return [(column, op, value) for column, op, value in given if value is not None]
+
+    def matches(self, info: ThreadInfo) -> bool:
+        """Whether `info` is found by this query (the cursor aside): the one definition the
+        in-process backends filter by."""
+        if self.status is not None and info.status != self.status:
+            return False
+        for column, op, value in self.bounds():
+            stored: float = getattr(info, column)
+            inside = stored >= value if op == ">=" else stored < value
+            if not inside:
+                return False
+        return json_contains(info.metadata, self.metadata)
+
+    def position(self, info: ThreadInfo) -> tuple[float, str]:
+        """Where `info` sorts: its sort value, then its thread id."""
+        return getattr(info, self.sort_by), info.thread_id
+
+    def after(self) -> tuple[float, str] | None:
+        """The position the cursor names (InvalidCursorError for any other string), or None
+        for the first page; the limit is checked too (InvalidLimitError)."""
+        check_limit(self.limit)
+        return decode_cursor(self.cursor) if self.cursor else None
+
+    def page(self, found: list[ThreadInfo]) -> Page[ThreadInfo]:
+        """The page of up to `limit + 1` matches in order: the extra one says that there is
+        a next page, which starts after the last one shown."""
+        items = found[: self.limit]
+        more = len(found) > self.limit
+        return Page(items, encode_cursor(*self.position(items[-1])) if more else None)
+
+
+def json_contains(stored: Any, wanted: Any) -> bool:
+    """JSON containment as Postgres's `jsonb @> jsonb` decides it (below the top level):
+    objects contain each wanted key with a contained value, arrays contain each wanted
+    element somewhere, scalars are equal (numbers by value; true is not 1)."""
+    if isinstance(wanted, dict):
+        return isinstance(stored, dict) and all(
+            key in stored and json_contains(stored[key], value) for key, value in wanted.items()
+        )
+    if isinstance(wanted, list):
+        return isinstance(stored, list) and all(
+            any(json_contains(item, element) for item in stored) for element in wanted
+        )
+    if isinstance(stored, dict | list) or _json_kind(stored) != _json_kind(wanted):
+        return False
+    return bool(stored == wanted)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def merge_metadata(metadata: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """`metadata` with `patch`'s keys set, and those it sets to None removed (shallow)."""
+    merged = dict(metadata)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
 
 
 @dataclass(slots=True)
@@ -341,6 +452,20 @@ class Checkpointer(abc.ABC):
         self, user_id: str, *, limit: int = 20, cursor: str | None = None
     ) -> Page[ThreadInfo]:
         """The user's threads, most recently updated first."""
+
+    @abc.abstractmethod
+    async def search_threads(self, user_id: str, query: ThreadQuery) -> Page[ThreadInfo]:
+        """The user's threads that `query` matches, in its order, a page at a time (keyset:
+        the cursor is the last item's sort value and thread id). InvalidCursorError for a
+        cursor of another shape."""
+
+    @abc.abstractmethod
+    async def update_thread_metadata(
+        self, thread_id: str, patch: dict[str, Any]
+    ) -> ThreadInfo | None:
+        """Set `patch`'s keys in the thread's metadata (a key set to None is removed; other
+        keys are kept) and move its `updated_at`; the updated thread, or None if it does not
+        exist."""
 
     @abc.abstractmethod
     async def delete_thread(self, thread_id: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from agentflow.graph.storage import CURSOR_PATTERN
+from agentflow.graph.storage import CURSOR_PATTERN, SortField, SortOrder, ThreadStatus
 
 __all__ = [
     "CLIENT_TEXT",
@@ -59,6 +59,8 @@ __all__ = [
     "Thread",
     "ThreadList",
     "ThreadListQuery",
+    "ThreadPatch",
+    "ThreadSearch",
     "ThreadState",
     "Usage",
 ]
@@ -195,6 +197,42 @@ class RunCreate(RunInput):
 
 class StopRequest(_Body):
     thread_id: ThreadId
+
+
+class ThreadPatch(_Body):
+    """Keys to set in the thread's metadata; a key set to `null` is removed, keys not named
+    are kept (a shallow merge)."""
+
+    metadata: JsonObject
+
+
+EpochSeconds = Annotated[float, Meta(ge=0, le=MAX_CREATED_AT, description="epoch seconds")]
+Cursor = Annotated[
+    str,
+    Meta(
+        extra_json_schema={"pattern": f"^$|{CURSOR_PATTERN}"},
+        description="next_cursor of the previous page of the same search (null or empty: "
+        "the first page)",
+    ),
+]
+
+
+class ThreadSearch(_Body):
+    """The caller's threads that match every filter given, a page at a time. `metadata`
+    matches threads whose metadata contains it (each key with an equal value; nested objects
+    and arrays are contained in the stored ones). Time bounds are half-open:
+    `created_after <= created_at < created_before`, the same for `updated_*`."""
+
+    metadata: JsonObject | None = None
+    status: ThreadStatus | None = None
+    created_after: EpochSeconds | None = None
+    created_before: EpochSeconds | None = None
+    updated_after: EpochSeconds | None = None
+    updated_before: EpochSeconds | None = None
+    sort_by: SortField = "updated_at"
+    sort_order: SortOrder = "desc"
+    limit: Annotated[float, Meta(ge=1, le=100, multiple_of=1, description="page size")] = 20
+    cursor: Cursor | None = None
 
 
 class _Query(Struct):

@@ -31,6 +31,7 @@ from agentflow.checkpointer import Checkpointer, CheckpointerError
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime import env
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
+from agentflow.runtime.endpoints import routes as table_routes
 from agentflow.runtime.errors import ApiError, error_body, error_response
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
@@ -145,7 +146,7 @@ def app_routes(
 ) -> list[BaseRoute]:
     """The API's routes, the OpenAPI document and its pages (their paths are added to
     `docs_paths`), the playground under `play`, and `/`."""
-    routes: list[BaseRoute] = [endpoint.route() for endpoint in ENDPOINTS]
+    routes: list[BaseRoute] = [*table_routes(ENDPOINTS)]
     if settings.openapi_path:
         openapi_path = settings.openapi_path
 
@@ -330,7 +331,7 @@ def app_middleware(settings: Settings, metrics: Metrics, docs_paths: set[str]) -
                 OriginOnlyCORS,
                 allow_origins=["*"] if wildcard else cors_origins,
                 allow_credentials=not wildcard,
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
                 allow_headers=[
                     "Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID",
                     "Last-Event-ID",

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -22,12 +23,13 @@ from agentflow.runtime.publisher import ApiJSONResponse
 from agentflow.runtime.schemas import decode_body, decode_query, path_value, read_body
 from agentflow.runtime.state import AppRuntime, current_user, require_graph, runtime
 
-__all__ = ["Call", "Endpoint", "Header", "path_names"]
+__all__ = ["Call", "Endpoint", "Header", "path_matches", "path_names", "routes"]
 
 B = TypeVar("B")
 Q = TypeVar("Q")
 # name, description, JSON Schema of its value
 Header = tuple[str, str, dict[str, Any]]
+ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +91,32 @@ class Endpoint:
 
 def path_names(path: str) -> list[str]:
     return re.findall(r"{(\w+)}", path)
+
+
+def path_matches(template: str, path: str) -> bool:
+    """Whether `path` is an instance of the route `template` (a parameter is one segment)."""
+    pattern = re.escape(template)
+    for name in path_names(template):
+        pattern = pattern.replace(re.escape("{" + name + "}"), "[^/]+")
+    return re.fullmatch(pattern, path) is not None
+
+
+def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
+    """The table's routes. A path named without parameters wins over a template that also
+    matches it (`/v1/threads/search` is not the thread "search"): such routes come first, and
+    a method they do not serve there is a 405, never the template's route."""
+    literal = [e for e in endpoints if not path_names(e.path)]
+    templated = [e for e in endpoints if path_names(e.path)]
+    shadowed = {e.path for e in literal if any(path_matches(t.path, e.path) for t in templated)}
+    return [
+        *(endpoint.route() for endpoint in literal),
+        *(
+            Route(p, _not_served_here, methods=ALL_METHODS, include_in_schema=False)
+            for p in sorted(shadowed)
+        ),
+        *(endpoint.route() for endpoint in templated),
+    ]
+
+
+async def _not_served_here(request: Request) -> Response:
+    raise HTTPException(405)

@@ -15,7 +15,7 @@ import msgspec
 
 from agentflow import __version__
 from agentflow.runtime import api_types as api
-from agentflow.runtime.endpoints import Endpoint, path_names
+from agentflow.runtime.endpoints import Endpoint, path_matches, path_names
 from agentflow.runtime.schemas import ID_PARAMS, RunRules
 from agentflow.runtime.settings import Settings
 
@@ -205,18 +205,12 @@ def _operation_id(endpoint: Endpoint) -> str:
 
 def allowed_methods(endpoints: Sequence[Endpoint], path: str) -> list[str]:
     """Every method the table serves at `path` (HEAD with GET, as Starlette answers it), for
-    the Allow header of a 405: the route that refused knows only its own method."""
-    methods: set[str] = set()
-    for endpoint in endpoints:
-        if _path_pattern(endpoint.path).fullmatch(path):
-            methods.add(endpoint.method)
+    the Allow header of a 405: the route that refused knows only its own method. A path the
+    table names without parameters is served by its own rows only (endpoints.routes)."""
+    served = [e for e in endpoints if e.path == path] or [
+        e for e in endpoints if path_matches(e.path, path)
+    ]
+    methods = {endpoint.method for endpoint in served}
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
-
-
-def _path_pattern(template: str) -> re.Pattern[str]:
-    pattern = re.escape(template)
-    for name in path_names(template):
-        pattern = pattern.replace(re.escape("{" + name + "}"), "[^/]+")
-    return re.compile(pattern)

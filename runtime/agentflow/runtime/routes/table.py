@@ -46,8 +46,13 @@ ENDPOINTS: list[Endpoint] = [
              "graph", body=api.StopRequest, response=api.StopResponse, errors=["404"]),
     Endpoint("GET", "/v1/threads", threads.list_threads, "The caller's threads, newest first",
              "threads", query=api.ThreadListQuery, response=api.ThreadList),
+    Endpoint("POST", "/v1/threads/search", threads.search_threads, "The caller's threads "
+             "matching metadata, status and time filters, in the order asked", "threads",
+             body=api.ThreadSearch, response=api.ThreadList),
     Endpoint("GET", THREAD, threads.get_thread, "One thread", "threads",
              response=api.Thread, errors=["404"]),
+    Endpoint("PATCH", THREAD, threads.update_thread, "Set or remove keys of a thread's "
+             "metadata", "threads", body=api.ThreadPatch, response=api.Thread, errors=["404"]),
     Endpoint("DELETE", THREAD, threads.delete_thread, "Delete a thread and its history",
              "threads", response=api.DeleteResponse, errors=["404", "409"]),
     Endpoint("GET", THREAD + "/state", threads.thread_state,

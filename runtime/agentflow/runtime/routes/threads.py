@@ -1,4 +1,5 @@
-"""Threads of the calling user: list, get, delete, state, messages, history.
+"""Threads of the calling user: list, search, get, update metadata, delete, state, messages,
+history.
 
 Each handler gets its path, query and user checked by its row of the route table
 (routes/__init__.py); storage sees no unchecked client text."""
@@ -7,10 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentflow.graph.storage import InvalidCursorError, ThreadInfo
-from agentflow.runtime.api_types import HistoryQuery, MessageQuery, ThreadListQuery
+from agentflow.graph.storage import InvalidCursorError, ThreadInfo, ThreadQuery
+from agentflow.runtime.api_types import (
+    HistoryQuery,
+    MessageQuery,
+    ThreadListQuery,
+    ThreadPatch,
+    ThreadSearch,
+)
 from agentflow.runtime.endpoints import Call
-from agentflow.runtime.errors import validation_error
+from agentflow.runtime.errors import not_found, validation_error
 from agentflow.runtime.state import owned_thread
 
 
@@ -38,9 +45,45 @@ async def list_threads(call: Call[None, ThreadListQuery]) -> dict[str, Any]:
     }
 
 
+async def search_threads(call: Call[ThreadSearch, None]) -> dict[str, Any]:
+    body = call.body
+    query = ThreadQuery(
+        metadata=body.metadata or {},
+        status=body.status,
+        created_after=body.created_after,
+        created_before=body.created_before,
+        updated_after=body.updated_after,
+        updated_before=body.updated_before,
+        sort_by=body.sort_by,
+        sort_order=body.sort_order,
+        limit=int(body.limit),
+        cursor=body.cursor or None,
+    )
+    try:
+        page = await call.rt.checkpointer.search_threads(call.user_id, query)
+    except InvalidCursorError:
+        raise validation_error(
+            [{"loc": ["body", "cursor"], "msg": "invalid cursor; use next_cursor as given"}]
+        ) from None
+    running = await call.rt.runs.running([t.thread_id for t in page.items])
+    return {
+        "threads": [thread_body(t, running) for t in page.items],
+        "next_cursor": page.next_cursor,
+    }
+
+
 async def get_thread(call: Call[None, None]) -> dict[str, Any]:
     info = await owned_thread(call.rt, call.path["thread_id"], call.user_id)
     return thread_body(info, await call.rt.runs.running([info.thread_id]))
+
+
+async def update_thread(call: Call[ThreadPatch, None]) -> dict[str, Any]:
+    thread_id = call.path["thread_id"]
+    await owned_thread(call.rt, thread_id, call.user_id)
+    info = await call.rt.checkpointer.update_thread_metadata(thread_id, call.body.metadata)
+    if info is None:  # deleted meanwhile
+        raise not_found("thread")
+    return thread_body(info, await call.rt.runs.running([thread_id]))
 
 
 async def delete_thread(call: Call[None, None]) -> dict[str, Any]:
