@@ -101,6 +101,17 @@ def texts(server: Server, thread: str) -> list[str]:
     return [m["content"] for m in server.messages(thread)]
 
 
+def wait_stored(server: Server, thread: str, text: str) -> None:
+    """Until the thread holds a message `text` (the thread exists from its first step)."""
+    for _ in deadline_loop(10):
+        response = server.request("GET", f"/v1/threads/{thread}/messages")
+        if response.status_code == 200 and text in [
+            m["content"] for m in response.json()["messages"]
+        ]:
+            return
+    raise AssertionError(f"{text!r} was never stored on thread {thread}")
+
+
 def test_start_on_one_worker_and_join_on_the_other(pair: tuple[Server, Server]) -> None:
     a, b = pair
     thread = new_thread()
@@ -156,9 +167,7 @@ def test_multitask_strategies_across_workers(
     a, b = pair
     thread = new_thread()
     first = start(a, thread, "sleep 1")
-    for _ in deadline_loop(10):  # `one` is done: `two` is sleeping
-        if "one: sleep 1" in texts(b, thread):
-            break
+    wait_stored(b, thread, "one: sleep 1")  # `one` is done: `two` is sleeping
     refused = b.request("POST", runs(thread), json={"messages": []})
     assert refused.status_code == 409, refused.text
     second = start(b, thread, "next", multitask_strategy=strategy)
@@ -173,9 +182,7 @@ def test_a_killed_workers_run_is_finished_by_the_other(pair: tuple[Server, Serve
     a, b = pair
     thread = new_thread()
     run = start(a, thread, "sleep 2")
-    for _ in deadline_loop(10):  # `one` is stored; `two` runs on A
-        if "one: sleep 2" in texts(b, thread):
-            break
+    wait_stored(b, thread, "one: sleep 2")  # `two` runs on A
     a.kill()
     started = time.monotonic()
     joined = b.request("GET", f"{runs(thread)}/{run['run_id']}/join", timeout=30)

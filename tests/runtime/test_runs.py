@@ -189,3 +189,40 @@ def test_interrupt_keeps_and_rollback_discards_the_current_runs_steps(
     assert run_of(client, "t8", first["run_id"])["status"] == "cancelled"
     expected = ["before", "echo: before"] + (["sleep 5"] if kept else [])
     assert texts(client, "t8") == [*expected, "instead", "echo: instead"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "sent"),
+    [
+        ("events", {"metadata", "node", "delta", "message", "state", "end"}),
+        ("messages", {"metadata", "delta", "message", "end"}),
+        ("updates", {"metadata", "updates", "end"}),
+        ("values", {"metadata", "values", "end"}),
+        (["messages", "updates"], {"metadata", "delta", "message", "updates", "end"}),
+    ],
+)
+def test_stream_mode_picks_what_a_stream_sends(
+    client: httpx.Client, mode: str | list[str], sent: set[str]
+) -> None:
+    body = {**user("stream a b"), "thread_id": "t9", "stream_mode": mode}
+    events = sse(client.post("/v1/graph/stream", json=body).text)
+    assert {e for _, e, _ in events} == sent
+    assert [i for i, _, _ in events] == list(range(1, len(events) + 1))
+    for _, name, data in events:
+        if name == "updates":
+            assert data["node"] == "respond"
+            assert [m["content"] for m in data["update"]["messages"]] == ["a b"]
+        if name == "values":
+            assert [m["content"] for m in data["messages"]][-2:] == ["stream a b", "a b"]
+    # a background run streams in its mode too; invoke ignores it
+    run = start(client, "t9", "stream c", stream_mode="updates")
+    streamed = sse(client.get(THREAD.format("t9") + f"/runs/{run['run_id']}/stream").text)
+    assert {e for _, e, _ in streamed} == {"metadata", "updates", "end"}
+    invoked = client.post("/v1/graph/invoke", json={**user("hi"), "stream_mode": "values"})
+    assert invoked.status_code == 200, invoked.text
+
+
+def test_an_unknown_stream_mode_is_a_422(client: httpx.Client) -> None:
+    refused = client.post("/v1/graph/stream", json={**user("hi"), "stream_mode": "tokens"})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"][0]["loc"] == ["body", "stream_mode"]

@@ -113,14 +113,16 @@ def migrations(s: str) -> list[str]:
             thread_id  text NOT NULL,
             status     text NOT NULL,
             owner      text,
+            background boolean NOT NULL DEFAULT false,
             created_at double precision NOT NULL,
             ended_at   double precision,
             data       text NOT NULL
         );
         CREATE INDEX IF NOT EXISTS runs_by_thread
             ON {s}.runs (thread_id, created_at DESC, run_id DESC);
+        -- what workers sweep for: background runs nobody may be running
         CREATE INDEX IF NOT EXISTS runs_live
-            ON {s}.runs (created_at) WHERE status IN ('pending', 'running');
+            ON {s}.runs (created_at) WHERE background AND status IN ('pending', 'running');
         CREATE TABLE IF NOT EXISTS {s}.run_events (
             run_id     text NOT NULL,
             seq        integer NOT NULL,

@@ -625,14 +625,14 @@ class PgCheckpointer(Checkpointer):
     async def put_run(self, record: RunRecord) -> None:
         data = dumps(record.to_dict(), what="a run")
         sql = (
-            f"INSERT INTO {self.s}.runs (run_id, thread_id, status, owner, created_at, "
-            "ended_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO UPDATE "
-            "SET status = excluded.status, owner = excluded.owner, ended_at = excluded.ended_at, "
-            "data = excluded.data"
+            f"INSERT INTO {self.s}.runs (run_id, thread_id, status, owner, background, "
+            "created_at, ended_at, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, "
+            "owner = excluded.owner, ended_at = excluded.ended_at, data = excluded.data"
         )
         args = (
-            record.run_id, record.thread_id, record.status, record.owner, record.created_at,
-            record.ended_at, data,
+            record.run_id, record.thread_id, record.status, record.owner, record.background,
+            record.created_at, record.ended_at, data,
         )  # fmt: skip
         await self._run(lambda conn: conn.execute(sql, *args))
 
@@ -675,10 +675,11 @@ class PgCheckpointer(Checkpointer):
         return [RunRecord.from_dict(json.loads(row["data"])) for row in rows]
 
     async def live_runs(self, limit: int = 100) -> list[RunRecord]:
-        """Pending and running runs, oldest first (for workers taking over or dequeuing)."""
+        """Pending and running background runs, oldest first (for workers taking over or
+        dequeuing)."""
         sql = (
-            f"SELECT data FROM {self.s}.runs WHERE status IN ('pending', 'running') "
-            "ORDER BY created_at LIMIT $1"
+            f"SELECT data FROM {self.s}.runs WHERE background "
+            "AND status IN ('pending', 'running') ORDER BY created_at LIMIT $1"
         )
         rows = await self._run(lambda conn: conn.fetch(sql, limit))
         return [RunRecord.from_dict(json.loads(row["data"])) for row in rows]

@@ -35,7 +35,14 @@ from agentflow.graph.state import (
     split_update,
     state_values,
 )
-from agentflow.graph.stream import Listener, StreamChunk, StreamEvent, reset_listener, set_listener
+from agentflow.graph.stream import (
+    OPT_IN,
+    Listener,
+    StreamChunk,
+    StreamEvent,
+    reset_listener,
+    set_listener,
+)
 
 if TYPE_CHECKING:
     from agentflow.graph.storage import Checkpoint, Checkpointer
@@ -112,7 +119,9 @@ class _Run:
         return self.step + 1 if self.attempt_step is None else self.attempt_step
 
     def chunk(self, event: StreamEvent, **kwargs: Any) -> None:
-        if self.emit is not None and (self.events is None or event in self.events):
+        if self.emit is None:
+            return
+        if event not in OPT_IN if self.events is None else event in self.events:
             self.emit(StreamChunk(event, self.thread_id, self.run_id, **kwargs))
 
 
@@ -347,6 +356,8 @@ class CompiledGraph:
             for message in messages:
                 run.chunk(StreamEvent.MESSAGE, node=node, message=message)
             run.chunk(StreamEvent.NODE_END, node=node, data={"duration_ms": duration_ms})
+            run.chunk(StreamEvent.UPDATES, node=node, data={"messages": messages, "fields": fields})
+            run.chunk(StreamEvent.VALUES, state=run.state)
             if pause:
                 return self._paused_result(run, Interrupt(node, when="after"), next_node)
             node = next_node

@@ -309,6 +309,8 @@ class RunRecord:
     ended_at: float | None = None
     request: dict[str, Any] = field(default_factory=dict)
     multitask_strategy: str = "reject"
+    background: bool = False  # started by POST .../runs: another worker takes it over
+    stream: bool = False  # its events are kept for clients to (re)connect
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     interrupt: dict[str, Any] | None = None

@@ -23,6 +23,12 @@ class StreamEvent(str, enum.Enum):
     INTERRUPT = "interrupt"
     ERROR = "error"
     END = "end"
+    # Only when asked for by name (`events=`): what each node returned, the state after it.
+    UPDATES = "updates"
+    VALUES = "values"
+
+
+OPT_IN = frozenset({StreamEvent.UPDATES, StreamEvent.VALUES})
 
 
 @dataclass(slots=True)

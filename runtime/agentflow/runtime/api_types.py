@@ -158,6 +158,15 @@ class RunConfig(_Body):
     recursion_limit: RecursionLimit | None = None
 
 
+StreamMode = Literal["events", "messages", "updates", "values"]
+STREAM_MODE_TEXT = (
+    "what a stream sends (one mode or several): `events` (everything: node, delta, message, "
+    "state; the default), `messages` (delta and message), `updates` (what each node "
+    "returned), `values` (the state after each step). metadata, interrupt, error and end "
+    "are always sent. /v1/graph/invoke ignores it."
+)
+
+
 class RunInput(_Body):
     """What a run is asked: the messages of this turn, and what else it needs. A client
     sends `user` messages; `system`, `assistant` and `tool` messages come from the graph and
@@ -171,6 +180,10 @@ class RunInput(_Body):
 
     messages: list[ClientMessage] = []
     config: RunConfig | None = None
+    stream_mode: Annotated[
+        StreamMode | list[StreamMode] | None,
+        Meta(description=STREAM_MODE_TEXT),
+    ] = None
     resume: JsonValue | UnsetType = UNSET
     metadata: JsonObject | None = None
     state: Annotated[
@@ -520,6 +533,22 @@ class StateEvent(_Event):
     values: dict[str, Any]
 
 
+class UpdatesEvent(_Event):
+    """`stream_mode` "updates": what a node returned (its messages and state fields)."""
+
+    name: ClassVar[str] = "updates"
+    node: str
+    update: dict[str, Any]
+
+
+class ValuesEvent(_Event):
+    """`stream_mode` "values": the state after a step: its fields and the conversation."""
+
+    name: ClassVar[str] = "values"
+    values: dict[str, Any]
+    messages: list[Message]
+
+
 class InterruptEvent(_Event):
     """The run paused for input; resume it with `resume` and its thread_id."""
 
@@ -555,8 +584,8 @@ class EndEvent(_Event):
 
 
 STREAM_EVENTS: tuple[type[_Event], ...] = (
-    MetadataEvent, NodeEvent, DeltaEvent, MessageEvent, StateEvent, InterruptEvent, ErrorEvent,
-    EndEvent,
+    MetadataEvent, NodeEvent, DeltaEvent, MessageEvent, StateEvent, UpdatesEvent, ValuesEvent,
+    InterruptEvent, ErrorEvent, EndEvent,
 )  # fmt: skip
 
 

@@ -32,7 +32,6 @@ SWEEP_INTERVAL = 1.0  # seconds between a worker's looks for runs nobody runs (s
 PRUNE_INTERVAL = 60.0  # seconds between removals of expired stream frames
 POLL = 0.1  # seconds between looks at a run that runs elsewhere
 STOP_WAIT = 30.0  # seconds a preempting run waits for the current one to stop
-BACKGROUND = "background"  # the key that marks a stored request as a background run's
 
 
 class BackgroundRuns:
@@ -70,8 +69,8 @@ class BackgroundRuns:
         if busy and strategy == "reject":
             raise thread_busy()
         record = RunRecord(
-            new_id(), thread_id, user_id, request={**request.to_record(), BACKGROUND: True},
-            multitask_strategy=strategy,
+            new_id(), thread_id, user_id, request=request.to_record(),
+            multitask_strategy=strategy, background=True, stream=True,
         )  # fmt: skip
         await self.runs.checkpointer.put_run(record)
         if not busy:
@@ -219,10 +218,13 @@ class BackgroundRuns:
         by_thread: dict[str, list[RunRecord]] = {}
         for record in live:
             by_thread.setdefault(record.thread_id, []).append(record)
-        for thread_id, records in by_thread.items():
-            if thread_id in self.runs.active or await self.runs.coordinator.running([thread_id]):
+        candidates = [t for t in by_thread if t not in self.runs.active]
+        busy = await self.runs.coordinator.running(candidates) if candidates else set()
+        for thread_id in candidates:
+            if thread_id in busy:
                 continue
-            orphans = [r for r in records if r.status == "running" and r.request.get(BACKGROUND)]
+            records = by_thread[thread_id]
+            orphans = [r for r in records if r.status == "running"]
             if orphans:
                 await self._start_stored(orphans[0], resume=True)
                 continue

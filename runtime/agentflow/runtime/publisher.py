@@ -30,6 +30,8 @@ _EVENT_NAMES = {
     StreamEvent.INTERRUPT: "interrupt",
     StreamEvent.ERROR: "error",
     StreamEvent.END: "end",
+    StreamEvent.UPDATES: "updates",
+    StreamEvent.VALUES: "values",
 }
 
 
@@ -85,6 +87,13 @@ def chunk_payload(chunk: StreamChunk) -> tuple[str, dict[str, Any]]:
         data["message"] = chunk.message.to_dict()
     elif chunk.event == StreamEvent.STATE:
         data["values"] = state_values(chunk.state) if chunk.state is not None else {}
+    elif chunk.event == StreamEvent.UPDATES:
+        data["node"] = chunk.node
+        update = {"messages": [m.to_dict() for m in chunk.data["messages"]]}
+        data["update"] = update | dict(chunk.data["fields"])
+    elif chunk.event == StreamEvent.VALUES:
+        data["values"] = state_values(chunk.state)
+        data["messages"] = [m.to_dict() for m in chunk.state.context]
     else:
         if chunk.node is not None:
             data["node"] = chunk.node

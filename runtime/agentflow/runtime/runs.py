@@ -27,7 +27,7 @@ from agentflow.errors import (
 from agentflow.graph.compiled import CompiledGraph, RunResult
 from agentflow.graph.messages import Message, new_id
 from agentflow.graph.storage import Checkpointer, IdempotencyRecord, RunRecord
-from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.graph.stream import OPT_IN, StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, require_owner
@@ -235,14 +235,16 @@ class RunService:
             "recursion_limit": request.recursion_limit or self.settings.recursion_limit,
             "request_id": request_id,
         }
-        sink = None
+        sink, events = None, None
         if stream:
+            sent = sent_events(request.stream_mode)
+            events = sent | OBSERVED  # what metrics and logs need is produced too
             run.log = self.logs[run.run_id] = RunLog(await self._first_frame_id(record))
             if self.shared is not None:
                 run.writer = FrameWriter(run.log, self.shared, run.run_id)
-            sink = _with_earlier(_log_sink(run.log), list(earlier))
+            sink = _with_earlier(_log_sink(run.log, sent), list(earlier))
         run.task = asyncio.create_task(
-            self._execute(run, request.graph_input(), config, sink, fresh),
+            self._execute(run, request.graph_input(), config, sink, events, fresh),
             name=f"run-{run.run_id}",
         )
         run.task.add_done_callback(_retrieve)  # its failure is recorded, not lost
@@ -256,7 +258,7 @@ class RunService:
         now = time.time()
         record = stored or RunRecord(
             run.run_id, run.thread_id, run.user_id, created_at=now,
-            request={**request.to_record(), "stream": stream},
+            request=request.to_record(), stream=stream,
         )  # fmt: skip
         before = record.owner
         record.status, record.started_at, record.owner = "running", now, self.coordinator.owner
@@ -279,10 +281,11 @@ class RunService:
         graph_input: dict[str, Any] | None,
         config: dict[str, Any],
         sink: EventSink | None,
+        events: frozenset[StreamEvent] | None,
         fresh: bool,
     ) -> RunResult:
         if not tracing.recording():
-            return await self._execute_run(run, graph_input, config, sink, fresh)
+            return await self._execute_run(run, graph_input, config, sink, events, fresh)
         # The task was created in the request handler: its context holds the request span.
         attributes = {
             "agentflow.thread_id": run.thread_id,
@@ -292,7 +295,7 @@ class RunService:
         }
         with tracing.span("agentflow.run", attributes):
             try:
-                return await self._execute_run(run, graph_input, config, sink, fresh)
+                return await self._execute_run(run, graph_input, config, sink, events, fresh)
             finally:
                 usage = {
                     f"agentflow.usage.{k}": v
@@ -310,6 +313,7 @@ class RunService:
         graph_input: dict[str, Any] | None,
         config: dict[str, Any],
         sink: EventSink | None,
+        events: frozenset[StreamEvent] | None,
         fresh: bool,
     ) -> RunResult:
         self.metrics.active_runs.inc()
@@ -327,7 +331,7 @@ class RunService:
                         graph_input,
                         config,
                         on_event=observe,
-                        events=None if sink is not None else OBSERVED,
+                        events=events if sink is not None else OBSERVED,
                         new_thread=fresh,
                     )
             except TimeoutError:
@@ -511,14 +515,31 @@ class RunService:
             await asyncio.wait(pending, timeout=CANCEL_SETTLE)
 
 
+# What each stream_mode sends; metadata, interrupt and end always go (and the error the
+# run service adds at the end of a failed run).
+ALWAYS_SENT = frozenset({StreamEvent.METADATA, StreamEvent.INTERRUPT, StreamEvent.END})
+STREAM_MODES: dict[str, frozenset[StreamEvent]] = {
+    "events": frozenset(StreamEvent) - OPT_IN,
+    "messages": frozenset({StreamEvent.DELTA, StreamEvent.MESSAGE}),
+    "updates": frozenset({StreamEvent.UPDATES}),
+    "values": frozenset({StreamEvent.VALUES}),
+}
+
+
+def sent_events(modes: Sequence[str]) -> frozenset[StreamEvent]:
+    """The events a stream in these modes sends."""
+    return ALWAYS_SENT.union(*(STREAM_MODES[mode] for mode in modes))
+
+
 def _retrieve(task: asyncio.Task[RunResult]) -> None:
     if not task.cancelled():
         task.exception()
 
 
-def _log_sink(log: RunLog) -> EventSink:
+def _log_sink(log: RunLog, sent: frozenset[StreamEvent]) -> EventSink:
     def put(chunk: StreamChunk) -> None:
-        log.append(*chunk_payload(chunk))
+        if chunk.event in sent:
+            log.append(*chunk_payload(chunk))
 
     return put
 

@@ -195,16 +195,15 @@ def _decoder(kind: Any) -> msgspec.json.Decoder[Any]:
 
 
 def decode_query(request: Request, kind: type[T]) -> T:
-    """The query parameters as `kind` (absent or empty ones take their defaults; one given
-    twice is a 422, not a guess at which was meant)."""
+    """The query parameters as `kind` (absent ones take their defaults; an empty number or
+    one given twice is a 422, not a guess at what was meant)."""
     values: dict[str, str] = {}
     seen: set[str] = set()
     for name, raw in request.query_params.multi_items():
         if name in seen:
             raise validation_error([{"loc": ["query", name], "msg": "given more than once"}])
         seen.add(name)
-        if raw != "":
-            values[name] = check_text(raw, ["query", name])
+        values[name] = check_text(raw, ["query", name])
     try:
         return msgspec.convert(values, kind, strict=False)  # "20" is the integer 20
     except msgspec.ValidationError as exc:
@@ -300,6 +299,7 @@ class RunRequest:
     has_resume: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
+    stream_mode: tuple[str, ...] = ("events",)
 
     def to_record(self) -> dict[str, Any]:
         """As JSON, for a run's record (a queued or taken-over run starts from it)."""
@@ -309,6 +309,7 @@ class RunRequest:
             "recursion_limit": self.recursion_limit,
             "metadata": self.metadata,
             "state": self.state,
+            "stream_mode": list(self.stream_mode),
         }
         if self.has_resume:
             record["resume"] = self.resume
@@ -324,6 +325,7 @@ class RunRequest:
             has_resume="resume" in record,
             metadata=record.get("metadata") or {},
             state=record.get("state") or {},
+            stream_mode=tuple(record.get("stream_mode") or ("events",)),
         )
 
     def graph_input(self) -> dict[str, Any] | None:
@@ -374,6 +376,9 @@ def parse_run_request(
         details += [{"loc": ["body", "messages", i, *loc], "msg": msg} for loc, msg in problems]
         if not problems:
             request.messages.append(_message(item, ["body", "messages", i]))
+    mode = body.stream_mode
+    if mode:
+        request.stream_mode = (mode,) if isinstance(mode, str) else tuple(dict.fromkeys(mode))
     limit = body.config.recursion_limit if body.config is not None else None
     request.recursion_limit = int(limit) if limit is not None else None
     request.state = body.state or {}

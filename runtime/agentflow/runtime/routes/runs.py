@@ -78,7 +78,7 @@ async def stream_run(call: Call[None, None]) -> Response:
     rt = call.rt
     record = await rt.background.get(call.path["thread_id"], call.path["run_id"], call.user_id)
     after = last_event_id(call.request.headers.get(LAST_EVENT_ID))
-    if not (record.request.get("stream") or record.request.get("background")):
+    if not record.stream:
         raise ApiError(
             404, "stream_not_found",
             "this run keeps no event stream (it was started by /v1/graph/invoke); "
