@@ -4,6 +4,7 @@ freshly generated project served by the real `agentflow play` process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import httpx
 import jwt
 import pytest
 
+from agentflow.graph import END, START, AgentState, CompiledGraph, Message, StateGraph, emit_delta
 from agentflow.runtime import create_app, load_settings
 from agentflow.runtime.app import PLAYGROUND_CSP, PLAYGROUND_DIR
 from tests.runtime.browser import BROWSER_ARGS, CHROMIUM, require_browser
@@ -338,6 +340,177 @@ def test_token_interrupt_errors_and_stop_in_the_browser(make_server: ServerFacto
         expect(log.locator(".msg.user").first).to_have_text(re.compile("ask"))
         assert watch.errors == [], watch.errors
         assert watch.foreign == []
+
+
+WORD_PAUSE = 0.1  # seconds between the streamed words of `_slow_graph`
+RUN_MEMORY_KEY = "agentflow.playground.run"
+# CSP violations are recorded by the page itself (they need not reach the console)
+RECORD_CSP = """
+window.__csp = [];
+document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(e.violatedDirective));
+"""
+
+
+def textOf(message: dict[str, Any]) -> str:
+    content = message["content"]
+    return content if isinstance(content, str) else "".join(b.get("text", "") for b in content)
+
+
+def _words(count: int) -> str:
+    return " ".join(f"word{i}" for i in range(count))
+
+
+def _slow_graph() -> CompiledGraph:
+    """Replies `_words(n)` for the message "words n", one word every WORD_PAUSE seconds."""
+
+    async def speak(state: AgentState) -> Message:
+        count = int(state.context[-1].text.split()[1])
+        reply = Message.assistant(_words(count))
+        for word in reply.text.split():
+            emit_delta(word + " ", message_id=reply.id)
+            await asyncio.sleep(WORD_PAUSE)
+        return reply
+
+    graph = StateGraph()
+    graph.add_node("speak", speak)
+    graph.add_edge(START, "speak")
+    graph.add_edge("speak", END)
+    return graph.compile(name="slow")
+
+
+@pytest.mark.slow
+def test_a_reload_mid_answer_keeps_streaming_it(make_server: ServerFactory) -> None:
+    """A reload while the answer streams: the page follows the run's stream_url and shows the
+    rest, the whole reply once, equal to the stored one; stop works on the resumed stream."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    base = make_server(env={"PLAYGROUND": "1"}, graph=_slow_graph())
+    with _browser() as browser:
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        watch = Watch(page, base)
+        page.add_init_script(RECORD_CSP)
+        page.goto(base + "/playground")
+        expect(page.locator("#graph-info")).to_contain_text("speak")
+
+        log = page.get_by_role("log", name="Conversation")
+        box = page.get_by_label("Message")
+        box.fill("words 30")
+        box.press("Enter")
+        answer = log.locator(".msg.assistant")
+        expect(answer).to_contain_text("word3 ")  # some words are shown; the run goes on
+        memory = json.loads(page.evaluate(f"sessionStorage.getItem('{RUN_MEMORY_KEY}')"))
+        thread_id = page.url.rsplit("#thread=", 1)[1]
+        assert memory["thread_id"] == thread_id
+        assert memory["stream_url"].startswith(f"/v1/threads/{thread_id}/runs/")
+        assert memory["last_id"] >= 3
+
+        page.reload()
+        stop = page.get_by_role("button", name="Stop")
+        expect(log.locator(".msg.user")).to_have_text(re.compile("words 30"))
+        expect(log.locator(".run-end")).to_contain_text("done")
+        expect(answer).to_have_count(1)
+        expect(answer.locator(".text")).to_have_text(_words(30))
+        expect(stop).to_be_hidden()
+        assert page.evaluate(f"sessionStorage.getItem('{RUN_MEMORY_KEY}')") is None
+        stored = httpx.get(f"{base}/v1/threads/{thread_id}/messages", timeout=10).json()
+        assert [(m["role"], m["content"]) for m in stored["messages"]] == [
+            ("user", "words 30"),
+            ("assistant", _words(30)),
+        ]
+        shown = log.locator(".msg .text").all_text_contents()
+        assert shown == ["words 30", _words(30)]
+
+        # a reload of the second answer: stop still stops it (by the thread id)
+        box.fill("words 200")
+        box.press("Enter")
+        expect(answer.nth(1)).to_contain_text("word2 ")
+        page.reload()
+        expect(answer.nth(1)).to_contain_text("word4 ")
+        stop.click()
+        expect(log.locator(".note.stopped")).to_be_visible()
+        expect(log.locator(".run-end")).to_contain_text("cancelled")
+        expect(stop).to_be_hidden()
+        assert page.evaluate(f"sessionStorage.getItem('{RUN_MEMORY_KEY}')") is None
+        runs = f"{base}/v1/threads/{thread_id}/runs?limit=1"
+        assert httpx.get(runs, timeout=10).json()["runs"][0]["status"] == "cancelled"
+
+        # the tab leaves mid-answer and comes back once the run has ended (its events are still
+        # kept): the stored reply, shown once, replayed in order with its steps
+        box.fill("words 10")
+        box.press("Enter")
+        expect(answer.nth(2)).to_contain_text("word1 ")
+        thread_url = page.url
+        page.goto("about:blank")
+        deadline = time.monotonic() + 15
+        while httpx.get(runs, timeout=10).json()["runs"][0]["status"] != "success":
+            assert time.monotonic() < deadline, "the run did not finish"
+            time.sleep(0.1)
+        page.goto(thread_url)
+        expect(log.locator(".run-end")).to_have_text(re.compile("^done"))
+        expect(answer.last.locator(".text")).to_have_text(_words(10))
+        assert page.evaluate(f"sessionStorage.getItem('{RUN_MEMORY_KEY}')") is None
+        stored = httpx.get(f"{base}/v1/threads/{thread_id}/messages", timeout=10).json()
+        shown = log.locator(".msg .text").all_text_contents()
+        assert shown == [textOf(m) for m in stored["messages"]]
+        assert shown[-2:] == ["words 10", _words(10)]
+
+        assert watch.errors == [], watch.errors
+        assert watch.foreign == []
+        assert page.evaluate("window.__csp") == []
+
+
+@pytest.mark.slow
+def test_a_dropped_stream_is_followed_after_its_last_event_id(
+    make_server: ServerFactory,
+) -> None:
+    """The answer's stream ends early (cut after its fifth event): the page asks stream_url
+    for the events after id 5 and shows the rest, with no gap and no repeat."""
+    require_browser()
+    from playwright.sync_api import expect
+
+    base = make_server(env={"PLAYGROUND": "1"}, graph=_slow_graph())
+    with _browser() as browser:
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.set_default_timeout(TIMEOUT_MS)
+        watch = Watch(page, base)
+        page.add_init_script(RECORD_DELTAS + RECORD_CSP)
+        followed: list[dict[str, str]] = []
+        page.on(
+            "request",
+            lambda r: (
+                followed.append(r.headers)
+                if r.url.endswith("/stream") and r.method == "GET"
+                else None
+            ),
+        )
+
+        def cut(route: Any) -> None:
+            response = route.fetch()  # the whole run's stream
+            frames = response.text().split("\n\n")
+            assert frames[4].startswith("id: 5\n"), frames[4]
+            route.fulfill(
+                status=200, content_type="text/event-stream", body="\n\n".join(frames[:5]) + "\n\n"
+            )
+
+        page.route(base + "/v1/graph/stream", cut)
+        page.goto(base + "/playground")
+        box = page.get_by_label("Message")
+        box.fill("words 10")
+        box.press("Enter")
+        log = page.get_by_role("log", name="Conversation")
+        expect(log.locator(".run-end")).to_contain_text("done")
+        answer = log.locator(".msg.assistant .text")
+        expect(answer).to_have_text(_words(10))
+        assert len(followed) == 1 and followed[0]["last-event-id"] == "5", followed
+        partials = [p for p in page.evaluate("window.__partials") if p.startswith("word")]
+        assert "word0 word1 word2 " in partials, partials  # the three deltas before the cut
+        assert all((_words(10) + " ").startswith(p) for p in partials), partials
+        expect(log.locator(".error")).to_have_count(0)
+        assert watch.errors == [], watch.errors
+        assert watch.foreign == []
+        assert page.evaluate("window.__csp") == []
 
 
 @pytest.mark.slow

@@ -4,6 +4,9 @@
 
 (() => {
   const TOKEN_KEY = "agentflow.playground.token";
+  const RUN_KEY = "agentflow.playground.run"; // the run being streamed, kept across reloads
+  const RECONNECTS = 3; // tries to follow a dropped stream from its last event id
+  const RECONNECT_MS = 500;
   const HEALTH_POLL_MS = 3000;
   const HISTORY_LIMIT = 500;
   const THREAD_PAGE = 30;
@@ -43,7 +46,7 @@
     threads: [],
     cursor: null,
     view: 0, // bumped on every thread switch; stale responses are dropped
-    run: null, // {controller, threadId} while a stream is being read
+    run: null, // {controller, threadId, runId, streamUrl, lastId} while a stream is being read
     healthTimer: null,
     broken: false,
   };
@@ -155,6 +158,36 @@
     }
   }
 
+  // The in-flight run (thread, stream_url, last event id rendered), so that a reloaded or
+  // reopened tab follows the rest of its answer. Cleared at `end` and on a switch of thread.
+  function rememberRun(run) {
+    try {
+      const memory = { thread_id: run.threadId, run_id: run.runId, stream_url: run.streamUrl, last_id: run.lastId };
+      sessionStorage.setItem(RUN_KEY, JSON.stringify(memory));
+    } catch (_) {
+      /* storage disabled: a reload loses the stream (the run is saved all the same) */
+    }
+  }
+
+  function recalledRun() {
+    try {
+      const memory = JSON.parse(sessionStorage.getItem(RUN_KEY) || "null");
+      const valid = memory && typeof memory.thread_id === "string" && typeof memory.run_id === "string"
+        && typeof memory.stream_url === "string" && memory.stream_url.startsWith("/v1/threads/");
+      return valid ? memory : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  function forgetRun() {
+    try {
+      sessionStorage.removeItem(RUN_KEY);
+    } catch (_) {
+      /* nothing kept */
+    }
+  }
+
   function headers(extra) {
     const result = Object.assign({ Accept: "application/json" }, extra || {});
     const token = getToken();
@@ -183,7 +216,7 @@
 
   async function request(path, options) {
     const opts = options || {};
-    const init = { method: opts.method || "GET", headers: headers(), signal: opts.signal };
+    const init = { method: opts.method || "GET", headers: headers(opts.headers), signal: opts.signal };
     if (opts.body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(opts.body);
@@ -413,6 +446,7 @@
     if (state.run) {
       state.run.controller.abort(); // the run goes on server-side and is saved
       state.run = null;
+      forgetRun();
       setRunning(false);
     }
   }
@@ -430,7 +464,7 @@
 
   ui.newThread.addEventListener("click", () => newThread(true));
 
-  async function openThread(id) {
+  async function openThread(id, inFlight) {
     detachRun();
     const view = ++state.view;
     state.threadId = id;
@@ -456,6 +490,7 @@
       const threadState = await api(threadPath(id, "/state"));
       if (view !== state.view) return;
       if (threadState.interrupt) showInterrupt(threadState.interrupt);
+      if (inFlight) await resumeRun(inFlight, past, view);
     } catch (err) {
       if (view !== state.view) return;
       loading.remove();
@@ -501,42 +536,69 @@
       const row = message.tool_call_id ? this.calls.get(message.tool_call_id) : null;
       if (row) {
         row.append(result);
-      } else {
-        append(el("div", "tool", el("div", "tool-call", el("span", "tool-label", "tool result"), el("code", "tool-name", message.name || "?")), result));
+        return result;
       }
+      return append(el("div", "tool", el("div", "tool-call", el("span", "tool-label", "tool result"), el("code", "tool-name", message.name || "?")), result));
     }
   }
 
-  // A thread's stored messages.
+  // A thread's stored messages. A resumed run's stream shows its messages again, in the order
+  // they came with its steps: `take` removes what the stream is about to show.
   class History {
     constructor() {
       this.tools = new ToolRows();
+      this.shown = new Map(); // message id -> its elements
     }
 
     message(message) {
       const text = textOf(message.content);
+      const nodes = [];
       if (message.role === "tool") {
-        this.tools.result(message);
+        nodes.push(this.tools.result(message));
         scrollDown(true);
-        return;
+      } else {
+        if (text || !(message.tool_calls || []).length) nodes.push(append(bubble(message.role, text)));
+        if ((message.tool_calls || []).length) {
+          const box = append(el("div", "calls"));
+          for (const call of message.tool_calls) this.tools.call(box, call);
+          nodes.push(box);
+        }
       }
-      if (text || !(message.tool_calls || []).length) append(bubble(message.role, text));
-      if ((message.tool_calls || []).length) {
-        const box = append(el("div", "calls"));
-        for (const call of message.tool_calls) this.tools.call(box, call);
-      }
+      if (message.id) this.shown.set(message.id, nodes);
+    }
+
+    take(id) {
+      const nodes = this.shown.get(id);
+      if (!nodes) return;
+      this.shown.delete(id);
+      for (const node of nodes) node.remove();
     }
   }
 
-  // One streamed run: node steps with timings, tool calls, streamed assistant text.
+  // One streamed run: node steps with timings, tool calls, streamed assistant text. A run
+  // followed again after a reload replays its stream from the start over the thread's stored
+  // messages (`past`), with the run's own start and end times (epoch seconds) when known.
   class RunView {
-    constructor() {
+    constructor(past, times) {
       this.steps = new Map(); // node -> its latest step element
       this.bubbles = new Map(); // message id -> {node, text}
       this.tools = new ToolRows();
+      this.past = past || null;
+      this.times = times || null;
       this.started = performance.now();
       this.ended = false;
       this.errored = false;
+    }
+
+    elapsedMs() {
+      const times = this.times;
+      if (!times || typeof times.started_at !== "number") return performance.now() - this.started;
+      const end = typeof times.ended_at === "number" ? times.ended_at : Date.now() / 1000;
+      return Math.max(0, (end - times.started_at) * 1000);
+    }
+
+    takePast(id) {
+      if (this.past && id) this.past.take(id);
     }
 
     handle(event, data) {
@@ -602,6 +664,7 @@
 
     delta(data) {
       if (typeof data.delta !== "string" || !data.delta) return;
+      this.takePast(data.message_id);
       const stick = nearBottom();
       this.bubbleFor(data.message_id || "_").text.appendData(data.delta);
       scrollDown(stick);
@@ -609,6 +672,7 @@
 
     message(data) {
       const message = data.message || {};
+      this.takePast(message.id);
       const stick = nearBottom();
       if (message.role === "tool") {
         this.tools.result(message);
@@ -650,7 +714,7 @@
           step.querySelector(".step-time").textContent = "not finished";
         }
       }
-      const parts = [data.status || "done", formatMs(performance.now() - this.started)];
+      const parts = [data.status || "done", formatMs(this.elapsedMs())];
       const usage = data.usage || {};
       if (usage.total_tokens) parts.push(usage.total_tokens + " tokens");
       append(el("p", "run-end status-" + (data.status || "unknown"), parts.join(" · ")));
@@ -666,6 +730,7 @@
     let buffer = "";
     const dispatch = (block) => {
       let event = "message";
+      let id = null;
       const data = [];
       for (const line of block.split(/\r\n|\r|\n/)) {
         if (!line || line.startsWith(":")) continue;
@@ -675,6 +740,7 @@
         if (value.startsWith(" ")) value = value.slice(1);
         if (field === "event") event = value;
         else if (field === "data") data.push(value);
+        else if (field === "id") id = value;
       }
       if (!data.length) return;
       let parsed;
@@ -683,7 +749,7 @@
       } catch (_) {
         parsed = { raw: data.join("\n") };
       }
-      onEvent(event, parsed || {});
+      onEvent(event, parsed || {}, id);
     };
     for (;;) {
       const { value, done } = await reader.read();
@@ -706,28 +772,64 @@
     ui.interrupt.querySelector("button").disabled = running;
   }
 
-  async function runStream(body) {
+  function newRun(threadId) {
+    return { controller: new AbortController(), threadId, runId: null, streamUrl: null, lastId: 0 };
+  }
+
+  function streamAfter(run) {
+    const extra = { Accept: "text/event-stream" };
+    if (run.lastId) extra["Last-Event-ID"] = String(run.lastId);
+    return request(run.streamUrl, { headers: extra, signal: run.controller.signal });
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  // Reads a run's events into `view` until its `end`, remembering where it is (RUN_KEY). A
+  // stream that drops first is followed again after its last event id. `open` answers the
+  // first response, or null when there is nothing to follow.
+  async function streamRun(run, view, open) {
     detachRun();
-    const controller = new AbortController();
-    const run = { controller, threadId: state.threadId };
     state.run = run;
-    const view = new RunView();
     setRunning(true);
     announce("Running…");
+    const onEvent = (event, data, id) => {
+      if (state.run !== run) return;
+      if (event === "metadata") {
+        run.runId = data.run_id || run.runId;
+        run.streamUrl = data.stream_url || run.streamUrl;
+      }
+      view.handle(event, data);
+      if (id !== null && /^\d+$/.test(id)) run.lastId = Number(id);
+      if (event === "end") forgetRun();
+      else if (run.runId && run.streamUrl && run.threadId) rememberRun(run);
+    };
     try {
-      const response = await request("/v1/graph/stream", {
-        method: "POST",
-        body,
-        signal: controller.signal,
-      });
-      await readEvents(response.body, (event, data) => {
-        if (state.run === run) view.handle(event, data);
-      });
-      if (state.run === run && !view.ended) {
-        append(errorBlock({ code: "stream_closed", message: "the stream closed before the run finished; reload the thread to see what was saved" }, "Connection lost"));
+      let response = await open();
+      let tries = 0;
+      while (response && state.run === run) {
+        const before = run.lastId;
+        try {
+          await readEvents(response.body, onEvent);
+        } catch (err) {
+          if (err && err.name === "AbortError") throw err;
+          /* dropped mid-stream: followed again below */
+        }
+        if (state.run !== run || view.ended) break;
+        tries = run.lastId > before ? 1 : tries + 1;
+        if (!run.streamUrl || tries > RECONNECTS) {
+          append(errorBlock({ code: "stream_closed", message: "the stream closed before the run finished; reload the page to follow it again" }, "Connection lost"));
+          break;
+        }
+        announce("Reconnecting…");
+        await sleep(RECONNECT_MS * tries);
+        if (state.run !== run) break;
+        response = await streamAfter(run);
       }
     } catch (err) {
       if (err && err.name === "AbortError") return; // switched away; the run goes on
+      if (err && err.status === 404) forgetRun(); // the run or its events are gone
       if (state.run === run) append(errorBlock(err, "The request failed"));
       announce("The request failed.");
     } finally {
@@ -737,6 +839,41 @@
       }
       loadThreads();
     }
+  }
+
+  function runStream(body) {
+    const run = newRun(state.threadId);
+    const open = () => request("/v1/graph/stream", { method: "POST", body, signal: run.controller.signal });
+    return streamRun(run, new RunView(), open);
+  }
+
+  // After a reload: follow the run the page was streaming, replayed from its first event over
+  // the stored messages already shown (`past`). A run whose events are no longer kept has
+  // ended: its messages are the stored ones.
+  async function resumeRun(memory, past, view) {
+    let record;
+    try {
+      record = await api(threadPath(memory.thread_id, "/runs/" + encodeURIComponent(memory.run_id)));
+    } catch (err) {
+      if (view !== state.view) return;
+      if (err.status === 404) forgetRun();
+      else append(errorBlock(err, "Could not follow the run"));
+      return;
+    }
+    if (view !== state.view) return;
+    const run = newRun(memory.thread_id);
+    run.runId = memory.run_id;
+    run.streamUrl = memory.stream_url;
+    const open = async () => {
+      try {
+        return await streamAfter(run);
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        forgetRun();
+        return null;
+      }
+    };
+    await streamRun(run, new RunView(past, record), open);
   }
 
   function send() {
@@ -825,6 +962,8 @@
   loadGraphInfo();
   loadThreads();
   const initial = hashThread();
-  if (initial) openThread(initial);
+  const inFlight = recalledRun();
+  if (inFlight && inFlight.thread_id !== initial) forgetRun();
+  if (initial) openThread(initial, inFlight && inFlight.thread_id === initial ? inFlight : null);
   else ui.input.focus();
 })();
