@@ -5,7 +5,6 @@ strategy across workers; SIGKILL the worker mid-run and see the other finish it.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from tests.faults import conftest
 from tests.faults.conftest import Cluster, Server, deadline_loop, new_thread
+from tests.runtime.conftest import sse
 
 # Two steps: `one` answers at once (or streams the words after "stream "), `two` sleeps
 # as long as "sleep N" says, then answers: a crash during `two` leaves `one` done.
@@ -86,15 +86,6 @@ def wait_status(server: Server, thread: str, run_id: str, *statuses: str) -> dic
         if run["status"] in statuses:
             return run
     raise AssertionError(f"run {run_id} is {run.get('status')}, not {statuses}: {run}")
-
-
-def sse(text: str) -> list[tuple[int, str, dict[str, Any]]]:
-    events = []
-    for frame in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
-        if "event" in fields:
-            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
-    return events
 
 
 def texts(server: Server, thread: str) -> list[str]:

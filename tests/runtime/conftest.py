@@ -97,3 +97,13 @@ def client(server: str) -> Iterator[httpx.Client]:
 
 def user_message(text: str, **extra: Any) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": text}], **extra}
+
+
+def sse(text: str) -> list[tuple[int, str, dict[str, Any]]]:
+    """(id, event, data) of every event in an SSE body, in order (heartbeats skipped)."""
+    events = []
+    for frame in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events

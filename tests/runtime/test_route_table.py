@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 from typing import Any
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 from agentflow.runtime import api_types as api
 from agentflow.runtime.endpoints import Endpoint
 from agentflow.runtime.routes import ENDPOINTS, graph, system, threads
-from tests.runtime.conftest import ServerFactory, user_message
+from tests.runtime.conftest import ServerFactory, sse, user_message
 
 HANDLER_MODULES = (graph, system, threads)
 # What the table's wrapper does before a handler runs; a handler doing it again would mean
@@ -89,12 +88,7 @@ def holds(kind: Any, body: Any) -> None:
 
 
 def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for frame in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
-        if "event" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
+    return [(name, data) for _, name, data in sse(text)]
 
 
 def test_what_the_server_sends_is_the_declared_types(make_server: ServerFactory) -> None:

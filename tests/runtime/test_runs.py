@@ -5,7 +5,6 @@ Postgres + Redis: tests/faults/test_runs_shared.py."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,23 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.runtime.conftest import ServerFactory
+from tests.runtime.conftest import ServerFactory, sse
 
 THREAD = "/v1/threads/{}"
 
 
 def user(text: str) -> dict[str, Any]:
     return {"messages": [{"role": "user", "content": text}]}
-
-
-def sse(text: str) -> list[tuple[int, str, dict[str, Any]]]:
-    """(id, event, data) of every event in an SSE body (heartbeats skipped)."""
-    events = []
-    for frame in text.split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
-        if "event" in fields:
-            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
-    return events
 
 
 @pytest.fixture(params=["memory", "sqlite"])
