@@ -215,3 +215,13 @@ def test_an_unknown_stream_mode_is_a_422(client: httpx.Client) -> None:
     refused = client.post("/v1/graph/stream", json={**user("hi"), "stream_mode": "tokens"})
     assert refused.status_code == 422
     assert refused.json()["error"]["details"][0]["loc"] == ["body", "stream_mode"]
+
+
+def test_a_finished_runs_stream_is_kept_for_the_retention_only(make_server: ServerFactory) -> None:
+    url = make_server(env={"RUN_STREAM_RETENTION": "0"})
+    with httpx.Client(base_url=url, timeout=30) as http:
+        events = sse(http.post("/v1/graph/stream", json={**user("hi"), "thread_id": "t10"}).text)
+        gone = http.get(events[0][2]["stream_url"])
+        assert gone.status_code == 404 and gone.json()["error"]["code"] == "stream_expired"
+        run = http.get(THREAD.format("t10") + f"/runs/{events[0][2]['run_id']}").json()
+        assert run["status"] == "success"  # the run itself stays

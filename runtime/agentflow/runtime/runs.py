@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -54,6 +55,7 @@ OBSERVED = frozenset({StreamEvent.NODE_END, StreamEvent.ERROR, StreamEvent.MESSA
 OVERLOAD_RETRY_AFTER = "1"  # seconds: runs against a model finish within a few
 SERVER_SHUTDOWN = "server_shutdown"  # the cancel reason (and error code) of a drained run
 CANCEL_SETTLE = 0.5  # seconds cancelled runs get to checkpoint before the server stops
+RETAINED_LOGS = 1000  # finished runs' streams one process keeps (memory and SQLite)
 
 
 @dataclass(slots=True)
@@ -115,8 +117,10 @@ class RunService:
         self.coordinator: RunCoordinator = coordinator or LocalCoordinator()
         self.active: dict[str, ActiveRun] = {}
         self.accepting = True
-        # The frames of streamed runs, by run id: while they run and RUN_STREAM_RETENTION after.
+        # The frames of streamed runs, by run id: while they run and RUN_STREAM_RETENTION after
+        # (finished ones in order of finishing, in `_finished`).
         self.logs: dict[str, RunLog] = {}
+        self._finished: OrderedDict[str, float] = OrderedDict()
         # The store other workers read runs and frames from (Postgres), if shared.
         self.shared = (
             cast("PgCheckpointer", checkpointer)
@@ -377,10 +381,24 @@ class RunService:
             if run.leased:
                 await self.coordinator.release(run.thread_id, run.run_id)
             if run.log is not None:
-                asyncio.get_running_loop().call_later(
-                    self.settings.run_stream_retention, self.logs.pop, run.run_id, None
-                )
+                self._retain(run.run_id)
             self.on_thread_free(run.thread_id)
+
+    def _retain(self, run_id: str) -> None:
+        """Keep a finished run's log for clients that reconnect: RUN_STREAM_RETENTION, and at
+        most RETAINED_LOGS of them. With the shared store the frames are read from there."""
+        if self.shared is not None:
+            self.logs.pop(run_id, None)  # readers that follow it keep their own reference
+            return
+        now = time.monotonic()
+        self._finished[run_id] = now
+        retention = self.settings.run_stream_retention
+        while self._finished:
+            oldest, ended = next(iter(self._finished.items()))
+            if len(self._finished) <= RETAINED_LOGS and now - ended < retention:
+                break
+            del self._finished[oldest]
+            self.logs.pop(oldest, None)
 
     def _end_frames(self, run: ActiveRun) -> None:
         """A failed or cancelled run's stream ends with `error` and `end` (the graph sends

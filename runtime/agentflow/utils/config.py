@@ -296,7 +296,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("IDEMPOTENCY_TTL", Number(1, unit=SECS), 24 * 3600.0, "Idempotency-Key answers kept"),
     S("RUN_LEASE_TTL", Number(0.5, unit=SECS), 10.0, "a dead worker's threads stay locked"),
     S("RUN_STREAM_RETENTION", Number(0, unit=SECS), 600.0, "a finished run's events stay "
-      "readable at .../runs/{run_id}/stream"),
+      "readable at .../runs/{run_id}/stream (one process: the last 1,000 runs at most)"),
     S("PLAYGROUND", FLAG, False, "/playground under `agentflow api` too", flag="playground"),
     S("AGENTFLOW_CONFIG", TEXT, None, "the agentflow.json to use without --config"),
     S("OPENAI_API_KEY", TEXT, None, "the key OpenAIChat sends (none needed on localhost)"),
