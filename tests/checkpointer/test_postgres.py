@@ -12,6 +12,7 @@ import pytest
 
 from agentflow.checkpointer import Checkpoint, PgCheckpointer, migrations
 from agentflow.graph import Message
+from agentflow.graph.storage import RunRecord
 
 from .conftest import PG_DSN, REDIS_URL, drop_schema, pg_spec, require_postgres
 
@@ -124,6 +125,25 @@ async def test_run_leases(schema: str) -> None:
         assert await cp.acquire_lease("t1", "run-b", "worker-b", ttl=0.05)
         await asyncio.sleep(0.1)  # an expired lease (a crashed worker) is taken over
         assert await cp.acquire_lease("t1", "run-c", "worker-c", ttl=5)
+
+
+async def test_a_run_is_taken_over_only_as_it_was_seen(schema: str) -> None:
+    """claim_run compares owner and status: of two workers taking a run over one wins, and
+    a run that ended after a worker saw it running is never run again."""
+    async with PgCheckpointer(PG_DSN, schema=schema) as cp:
+        seen = RunRecord("r1", "t1", "alice", status="running", owner="dead", background=True)
+        await cp.put_run(seen)
+        ended = RunRecord.from_dict({**seen.to_dict(), "status": "success"})
+        await cp.put_run(ended)  # the run ended after the sweep read it
+        mine = RunRecord.from_dict({**seen.to_dict(), "owner": "me"})
+        assert not await cp.claim_run(mine, "dead", "running")
+        assert (await cp.get_run("r1")) == ended
+        await cp.put_run(seen)
+        assert await cp.claim_run(mine, "dead", "running")
+        theirs = RunRecord.from_dict({**seen.to_dict(), "owner": "other"})
+        assert not await cp.claim_run(theirs, "dead", "running")
+        assert await cp.run_status("r1") == "running" and (await cp.get_run("r1")) == mine
+        assert [r.run_id for r in await cp.live_runs()] == ["r1"]
 
 
 async def test_a_connection_in_a_broken_protocol_state_is_discarded_and_the_call_retried(

@@ -636,20 +636,23 @@ class PgCheckpointer(Checkpointer):
         )  # fmt: skip
         await self._run(lambda conn: conn.execute(sql, *args))
 
-    async def claim_run(self, record: RunRecord, owner: str | None) -> bool:
-        """Store `record` only if the stored run's owner is still `owner` (compare and set:
-        of two workers taking over a run, one wins)."""
+    async def claim_run(self, record: RunRecord, owner: str | None, status: str) -> bool:
+        """Store `record` only if the stored run's owner and status are still `owner` and
+        `status` (compare and set: of two workers taking over a run, one wins, and a run that
+        ended meanwhile is never taken)."""
         data = dumps(record.to_dict(), what="a run")
         sql = (
             f"UPDATE {self.s}.runs SET status = $2, owner = $3, ended_at = $4, data = $5 "
-            "WHERE run_id = $1 AND owner IS NOT DISTINCT FROM $6"
+            "WHERE run_id = $1 AND owner IS NOT DISTINCT FROM $6 AND status = $7"
         )
-        status = await self._run(
-            lambda conn: conn.execute(
-                sql, record.run_id, record.status, record.owner, record.ended_at, data, owner
-            )
-        )
-        return bool(status == "UPDATE 1")
+        args = (record.run_id, record.status, record.owner, record.ended_at, data, owner, status)
+        result = await self._run(lambda conn: conn.execute(sql, *args))
+        return bool(result == "UPDATE 1")
+
+    async def run_status(self, run_id: str) -> str | None:
+        sql = f"SELECT status FROM {self.s}.runs WHERE run_id = $1"
+        status = await self._run(lambda conn: conn.fetchval(sql, run_id))
+        return str(status) if status is not None else None
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         sql = f"SELECT data FROM {self.s}.runs WHERE run_id = $1"

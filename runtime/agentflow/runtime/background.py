@@ -281,7 +281,7 @@ class BackgroundRuns:
             if self.runs.shared is None:
                 await self.runs.checkpointer.put_run(cancelled)
                 return cancelled
-            if await self.runs.shared.claim_run(cancelled, record.owner):
+            if await self.runs.shared.claim_run(cancelled, record.owner, "pending"):
                 return cancelled
             record = await self.runs.checkpointer.get_run(record.run_id) or record
         if (

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from agentflow.graph.storage import FINAL_RUN_STATUSES
 from agentflow.runtime.publisher import HEARTBEAT, sse_frame
 from agentflow.runtime.timeouts import time_limit
 
@@ -26,6 +27,7 @@ __all__ = ["FrameWriter", "RunLog", "follow", "follow_stored"]
 logger = logging.getLogger("agentflow.runtime.run_log")
 POLL_INTERVAL = 0.1  # seconds between reads of the shared store for a reconnected client
 FLUSH_RETRIES = 5
+FLUSH_EVERY = 0.05  # seconds: a live run's frames are stored in batches at most this often
 
 
 class RunLog:
@@ -98,8 +100,8 @@ async def follow_stored(
             quiet = 0.0
             yield b"".join(frame for _, frame in rows)
             continue
-        record = await store.get_run(run_id)
-        if record is None or record.final:
+        status = await store.run_status(run_id)
+        if status is None or status in FINAL_RUN_STATUSES:
             rest = await store.read_run_events(run_id, after)
             if not rest:
                 return
@@ -147,6 +149,8 @@ class FrameWriter:
                 continue
             failures = 0
             stored += len(frames)
+            if not self.log.closed:
+                await asyncio.sleep(FLUSH_EVERY)  # what arrives meanwhile goes in one INSERT
 
     async def done(self) -> None:
         with contextlib.suppress(Exception):

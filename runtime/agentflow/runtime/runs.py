@@ -264,10 +264,10 @@ class RunService:
             run.run_id, run.thread_id, run.user_id, created_at=now,
             request=request.to_record(), stream=stream,
         )  # fmt: skip
-        before = record.owner
+        owner, status = record.owner, record.status
         record.status, record.started_at, record.owner = "running", now, self.coordinator.owner
         if stored is not None and self.shared is not None:
-            if not await self.shared.claim_run(record, before):
+            if not await self.shared.claim_run(record, owner, status):
                 raise thread_busy()
         else:
             await self.checkpointer.put_run(record)
