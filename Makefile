@@ -46,6 +46,8 @@ bench: $(STAMP) services
 	$(BIN)/python bench/graph_overhead.py
 	$(BIN)/python bench/http_bench.py
 	$(BIN)/python bench/pg_storage.py
+	$(BIN)/python bench/thread_search.py
+	$(BIN)/python bench/resumable_bench.py
 	$(BIN)/python bench/cli_help.py
 	$(BIN)/python bench/ratelimit_bench.py
 	$(BIN)/python bench/tracing_bench.py

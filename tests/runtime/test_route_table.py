@@ -115,7 +115,7 @@ def test_what_the_server_sends_is_the_declared_types(make_server: ServerFactory)
             holds(EVENTS[name], data)
         started = client.post("/v1/threads/t2/runs", json=user_message("sleep 0.1"))
         holds(api.Run, started.json())
-        run_ids = {"t1": run.json()["run_id"], "t2": started.json()["run_id"]}
+        run_ids = {"t1": events[0][1]["run_id"], "t2": started.json()["run_id"]}
         for endpoint in ENDPOINTS:
             if endpoint.method != "GET" or not isinstance(endpoint.response, type):
                 continue

@@ -84,13 +84,18 @@ def test_start_and_leave_then_join(client: httpx.Client) -> None:
     assert [r["run_id"] for r in rest["runs"]] == [run["run_id"]] and rest["next_cursor"] is None
 
 
-def test_invoke_and_stream_runs_are_resources_too(client: httpx.Client) -> None:
+def test_stream_runs_are_resources_and_invoke_runs_are_not(client: httpx.Client) -> None:
+    events = sse(client.post("/v1/graph/stream", json={**user("hi"), "thread_id": "t2"}).text)
+    streamed = run_of(client, "t2", events[0][2]["run_id"])
+    assert streamed["status"] == "success"
+    assert streamed["result"]["messages"][-1]["content"] == "echo: hi"
+    # an invoke's answer is its record: it costs no extra writes
     invoked = client.post("/v1/graph/invoke", json={**user("hi"), "thread_id": "t2"}).json()
-    assert run_of(client, "t2", invoked["run_id"])["result"] == invoked
-    missing = client.get(THREAD.format("t2") + f"/runs/{invoked['run_id']}/stream")
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "stream_not_found"
+    missing = client.get(THREAD.format("t2") + f"/runs/{invoked['run_id']}")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "run_not_found"
     assert client.get(THREAD.format("t2") + "/runs/nope").status_code == 404
-    assert client.get(THREAD.format("other") + f"/runs/{invoked['run_id']}").status_code == 404
+    other = client.get(THREAD.format("other") + f"/runs/{streamed['run_id']}")
+    assert other.status_code == 404
 
 
 def test_a_dropped_stream_resumes_after_the_last_event_id(client: httpx.Client) -> None:

@@ -296,9 +296,9 @@ FINAL_RUN_STATUSES = frozenset(RUN_STATUSES[2:])
 
 @dataclass(slots=True)
 class RunRecord:
-    """One run of a thread, as a resource: what it was asked (`request`, JSON), where it
-    stands, and how it ended. `owner` names the worker running it, so another can take over
-    a run whose worker died."""
+    """One streamed or background run of a thread, as a resource: what it was asked
+    (`request`, JSON), where it stands, and how it ended (an invoke's answer is its record).
+    `owner` names the worker running it, so another can take over a run whose worker died."""
 
     run_id: str
     thread_id: str
@@ -310,7 +310,6 @@ class RunRecord:
     request: dict[str, Any] = field(default_factory=dict)
     multitask_strategy: str = "reject"
     background: bool = False  # started by POST .../runs: another worker takes it over
-    stream: bool = False  # its events are kept for clients to (re)connect
     usage: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     interrupt: dict[str, Any] | None = None

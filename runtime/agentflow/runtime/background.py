@@ -70,7 +70,7 @@ class BackgroundRuns:
             raise thread_busy()
         record = RunRecord(
             new_id(), thread_id, user_id, request=request.to_record(),
-            multitask_strategy=strategy, background=True, stream=True,
+            multitask_strategy=strategy, background=True,
         )  # fmt: skip
         await self.runs.checkpointer.put_run(record)
         if not busy:

@@ -27,7 +27,9 @@ __all__ = ["FrameWriter", "RunLog", "follow", "follow_stored"]
 logger = logging.getLogger("agentflow.runtime.run_log")
 POLL_INTERVAL = 0.1  # seconds between reads of the shared store for a reconnected client
 FLUSH_RETRIES = 5
-FLUSH_EVERY = 0.05  # seconds: a live run's frames are stored in batches at most this often
+# Seconds between stores of a live run's frames: each is one INSERT, so a token stream costs
+# a few per second, not one per token; a reader on another worker lags by up to this much.
+FLUSH_EVERY = 0.25
 
 
 class RunLog:

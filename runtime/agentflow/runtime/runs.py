@@ -7,6 +7,7 @@ disconnects from a stream does not cancel it; it completes and is persisted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -77,6 +78,7 @@ class ActiveRun:
     record: RunRecord | None = None
     log: RunLog | None = None  # its SSE frames, when it streams or runs in the background
     writer: FrameWriter | None = None  # copies the frames to the shared store
+    recording: asyncio.Future[None] | None = None  # the record's first write
     failure: BaseException | None = None
 
     def log_fields(self) -> dict[str, Any]:
@@ -226,7 +228,8 @@ class RunService:
                     raise thread_busy()
             if info is None and request.metadata:
                 await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
-            run.record = await self._record_start(run, request, record, stream)
+            if stream or record is not None:  # an invoke's answer is its record
+                run.record = await self._record_start(run, request, record)
         except BaseException:
             self.active.pop(thread_id, None)
             if run.leased:
@@ -255,18 +258,19 @@ class RunService:
         return run
 
     async def _record_start(
-        self, run: ActiveRun, request: RunRequest, stored: RunRecord | None, stream: bool
+        self, run: ActiveRun, request: RunRequest, stored: RunRecord | None
     ) -> RunRecord:
         """The run's record, stored as running (a stored one taken over by compare and set:
         thread_busy if another worker took it first)."""
         now = time.time()
         record = stored or RunRecord(
-            run.run_id, run.thread_id, run.user_id, created_at=now,
-            request=request.to_record(), stream=stream,
-        )  # fmt: skip
+            run.run_id, run.thread_id, run.user_id, created_at=now, request=request.to_record()
+        )
         owner, status = record.owner, record.status
         record.status, record.started_at, record.owner = "running", now, self.coordinator.owner
-        if stored is not None and self.shared is not None:
+        if stored is None:  # a new stream's record: written beside the run, not before it
+            run.recording = asyncio.ensure_future(self.checkpointer.put_run(record))
+        elif self.shared is not None:
             if not await self.shared.claim_run(record, owner, status):
                 raise thread_busy()
         else:
@@ -428,6 +432,9 @@ class RunService:
         record = run.record
         if record is None:
             return
+        if run.recording is not None:  # the start's write lands first
+            with contextlib.suppress(Exception):
+                await run.recording
         record.ended_at = time.time()
         if result is not None:
             record.status = "success" if result.status == "done" else "interrupted"

@@ -78,12 +78,6 @@ async def stream_run(call: Call[None, None]) -> Response:
     rt = call.rt
     record = await rt.background.get(call.path["thread_id"], call.path["run_id"], call.user_id)
     after = last_event_id(call.request.headers.get(LAST_EVENT_ID))
-    if not record.stream:
-        raise ApiError(
-            404, "stream_not_found",
-            "this run keeps no event stream (it was started by /v1/graph/invoke); "
-            "GET .../join waits for its result",
-        )  # fmt: skip
     heartbeat = rt.settings.heartbeat_interval
     log = rt.runs.logs.get(record.run_id) or await rt.background.wait_for_log(record)
     if log is not None:
