@@ -168,6 +168,8 @@ def test_a_queued_run_can_be_cancelled(client: httpx.Client) -> None:
     time.sleep(0.2)
     assert run_of(client, "t7", queued["run_id"])["status"] == "cancelled"
     assert "never" not in texts(client, "t7")
+    joined = client.get(THREAD.format("t7") + f"/runs/{queued['run_id']}/join")
+    assert joined.status_code == 409 and joined.json()["error"]["code"] == "run_cancelled"
 
 
 @pytest.mark.parametrize(("strategy", "kept"), [("interrupt", True), ("rollback", False)])

@@ -270,7 +270,11 @@ class BackgroundRuns:
             record = await self.runs.checkpointer.get_run(record.run_id) or record
         if record.result is not None:
             return record.result
-        error = record.error or {"status": 500, "code": "run_failed", "message": "the run failed"}
+        error = record.error or {
+            "status": 409 if record.status == "cancelled" else 500,
+            "code": "run_cancelled" if record.status == "cancelled" else "run_failed",
+            "message": f"the run ended {record.status}",
+        }
         raise ApiError(error["status"], error["code"], error["message"])
 
     async def cancel(self, record: RunRecord) -> RunRecord:
@@ -278,6 +282,8 @@ class BackgroundRuns:
         if record.status == "pending":
             cancelled = RunRecord.from_dict(record.to_dict())
             cancelled.status, cancelled.ended_at = "cancelled", time.time()
+            cancelled.error = {"status": 409, "code": "run_cancelled",
+                               "message": "the run was cancelled before it started"}  # fmt: skip
             if self.runs.shared is None:
                 await self.runs.checkpointer.put_run(cancelled)
                 return cancelled

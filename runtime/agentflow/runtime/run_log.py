@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from agentflow.errors import CheckpointerError
 from agentflow.graph.storage import FINAL_RUN_STATUSES
 from agentflow.runtime.publisher import HEARTBEAT, sse_frame
 from agentflow.runtime.timeouts import time_limit
@@ -89,11 +90,29 @@ async def follow(log: RunLog, after: int, heartbeat: float) -> AsyncIterator[byt
 
 
 async def follow_stored(
-    store: PgCheckpointer, run_id: str, after: int, heartbeat: float
+    store: PgCheckpointer, thread_id: str, run_id: str, after: int, heartbeat: float
 ) -> AsyncIterator[bytes]:
     """A run's frames from the shared store, for a client on a worker that does not run it:
     polled until the run's record is final and every frame is read (its worker writes all
     frames before it marks the record final)."""
+    try:
+        async for frames in _stored_frames(store, run_id, after, heartbeat):
+            yield frames
+    except CheckpointerError as exc:  # the headers are sent: end the stream with the error
+        logger.warning("could not read the events of run %s: %s", run_id, exc)
+        data = {
+            "thread_id": thread_id,
+            "run_id": run_id,
+            "code": "storage_unavailable",
+            "resumable": True,
+            "message": "the state store is unavailable; reconnect with Last-Event-ID",
+        }
+        yield sse_frame("error", data)
+
+
+async def _stored_frames(
+    store: PgCheckpointer, run_id: str, after: int, heartbeat: float
+) -> AsyncIterator[bytes]:
     quiet = 0.0
     while True:
         rows = await store.read_run_events(run_id, after)

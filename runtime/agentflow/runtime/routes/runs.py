@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from agentflow.runtime.api_types import RunCreate, RunListQuery
+from agentflow.runtime.api_types import MAX_INT32, RunCreate, RunListQuery
 from agentflow.runtime.background import run_view
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import ApiError, not_found, require_owner, validation_error
@@ -83,7 +83,7 @@ async def stream_run(call: Call[None, None]) -> Response:
     if log is not None:
         frames = follow(log, after, heartbeat)
     elif rt.runs.shared is not None:
-        frames = follow_stored(rt.runs.shared, record.run_id, after, heartbeat)
+        frames = follow_stored(rt.runs.shared, record.thread_id, record.run_id, after, heartbeat)
     else:
         raise ApiError(
             404, "stream_expired",
@@ -94,10 +94,11 @@ async def stream_run(call: Call[None, None]) -> Response:
 
 
 def last_event_id(value: str | None) -> int:
+    """The id after which to resume; an id beyond any event's resumes after the last."""
     if value is None or value == "":
         return 0
     if not value.isascii() or not value.isdigit() or len(value) > 10:
         raise validation_error(
             [{"loc": ["header", LAST_EVENT_ID], "msg": "expected the id of an event received"}]
         )
-    return int(value)
+    return min(int(value), MAX_INT32)  # ids are 32-bit in storage
