@@ -21,6 +21,7 @@ from agentflow.graph.storage import (
 )
 
 if TYPE_CHECKING:
+    from agentflow.checkpointer.langgraph import LangGraphSaver
     from agentflow.checkpointer.postgres import PgCheckpointer
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "IdempotencyRecord",
     "InMemoryCheckpointer",
     "InvalidCursorError",
+    "LangGraphSaver",
     "Page",
     "PgCheckpointer",
     "SqliteCheckpointer",
@@ -42,11 +44,16 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The Postgres backend (asyncpg, redis) loads only when it is used.
+    # The Postgres backend (asyncpg, redis) loads only when it is used, and the LangGraph
+    # saver only then too (it needs the `langgraph` extra).
     if name == "PgCheckpointer":
         from agentflow.checkpointer.postgres import PgCheckpointer
 
         return PgCheckpointer
+    if name == "LangGraphSaver":
+        from agentflow.checkpointer.langgraph import LangGraphSaver
+
+        return LangGraphSaver
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -141,6 +141,43 @@ def migrations(s: str) -> list[str]:
         CREATE INDEX IF NOT EXISTS threads_by_user_created
             ON {s}.threads (user_id, created_at DESC, thread_id DESC);
         """,
+        # 6: LangGraph checkpoints (agentflow.checkpointer.langgraph.LangGraphSaver): a
+        # checkpoint without its channel values, each value once per (channel, version),
+        # the pending writes of a step by (task, index). Payloads are LangGraph serde bytes.
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.lg_checkpoints (
+            thread_id            text NOT NULL,
+            checkpoint_ns        text NOT NULL DEFAULT '',
+            checkpoint_id        text NOT NULL,
+            parent_checkpoint_id text,
+            type                 text NOT NULL,
+            checkpoint           bytea NOT NULL,
+            versions             jsonb NOT NULL,
+            metadata             jsonb NOT NULL DEFAULT '{{}}',
+            PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+        );
+        CREATE TABLE IF NOT EXISTS {s}.lg_blobs (
+            thread_id     text NOT NULL,
+            checkpoint_ns text NOT NULL DEFAULT '',
+            channel       text NOT NULL,
+            version       text NOT NULL,
+            type          text NOT NULL,
+            blob          bytea,
+            PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+        );
+        CREATE TABLE IF NOT EXISTS {s}.lg_writes (
+            thread_id     text NOT NULL,
+            checkpoint_ns text NOT NULL DEFAULT '',
+            checkpoint_id text NOT NULL,
+            task_id       text NOT NULL,
+            idx           integer NOT NULL,
+            channel       text NOT NULL,
+            type          text NOT NULL,
+            blob          bytea NOT NULL,
+            task_path     text NOT NULL DEFAULT '',
+            PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+        );
+        """,
     ]
 
 

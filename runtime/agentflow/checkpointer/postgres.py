@@ -87,6 +87,7 @@ class PgCheckpointer(Checkpointer):
         self.connect_timeout = connect_timeout
         self.max_inactive_lifetime = max_inactive_lifetime
         self._pool: asyncpg.Pool | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._setup_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -105,6 +106,7 @@ class PgCheckpointer(Checkpointer):
                 await pool.close()
                 raise
             self._pool = pool
+            self._loop = asyncio.get_running_loop()
             if self.redis is not None:
                 epoch = await pool.fetchval(f"SELECT value FROM {self.s}.meta WHERE key = 'epoch'")
                 self.redis.prefix = f"agentflow:{self.schema}:{epoch[:12]}"
@@ -190,6 +192,7 @@ class PgCheckpointer(Checkpointer):
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
+        self._loop = None
         if pool is not None:
             await pool.close()
         if self.redis is not None:
@@ -224,6 +227,39 @@ class PgCheckpointer(Checkpointer):
                     f"Postgres is unavailable ({type(exc).__name__}); retry shortly"
                 ) from exc
         raise AssertionError("unreachable")
+
+    async def call(self, fn: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
+        """Run `fn(connection)` with a pooled connection, with this store's handling of
+        broken connections and errors (CheckpointerError). For code that keeps its own
+        tables in this schema."""
+        return await self._run(fn)
+
+    def call_blocking(self, fn: Callable[[asyncpg.Connection], Awaitable[R]]) -> R:
+        """`call` for synchronous code on another thread than the pool's event loop (the
+        pool belongs to that loop, which must be running). Needs `setup()` done."""
+        loop = self._loop
+        if loop is None or self._pool is None:
+            raise CheckpointerError(
+                "the Postgres store is not set up: await its setup() on the event loop that "
+                "will serve it before synchronous calls"
+            )
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            raise CheckpointerError(
+                "a synchronous Postgres call on the event loop's own thread would wait on "
+                "itself forever; use the async API (ainvoke, aget_tuple, ...) there, or run "
+                "the synchronous code in a thread (asyncio.to_thread)"
+            )
+        if not loop.is_running():
+            raise CheckpointerError(
+                "the event loop that owns the Postgres pool is not running, so a synchronous "
+                "call cannot be served; keep that loop running (e.g. in a thread) or use the "
+                "async API"
+            )
+        return asyncio.run_coroutine_threadsafe(self._run(fn), loop).result()
 
     async def ping(self) -> None:
         await self._run(lambda conn: conn.fetchval("SELECT 1"))

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ from agentflow.graph.storage import (
 from agentflow.utils.config import DEFAULT_SQLITE_PATH
 
 SCHEMA_VERSION = 1
+WORKER_THREAD = "agentflow-sqlite"
 R = TypeVar("R")
 
 _SCHEMA = """
@@ -87,6 +89,39 @@ CREATE TABLE IF NOT EXISTS tool_results (
     data      TEXT NOT NULL,
     PRIMARY KEY (thread_id, key)
 ) WITHOUT ROWID;
+-- LangGraph checkpoints (agentflow.checkpointer.langgraph.LangGraphSaver), as in Postgres.
+CREATE TABLE IF NOT EXISTS lg_checkpoints (
+    thread_id            TEXT NOT NULL,
+    checkpoint_ns        TEXT NOT NULL DEFAULT '',
+    checkpoint_id        TEXT NOT NULL,
+    parent_checkpoint_id TEXT,
+    type                 TEXT NOT NULL,
+    checkpoint           BLOB NOT NULL,
+    versions             TEXT NOT NULL,
+    metadata             TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lg_blobs (
+    thread_id     TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    channel       TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    blob          BLOB,
+    PRIMARY KEY (thread_id, checkpoint_ns, channel, version)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS lg_writes (
+    thread_id     TEXT NOT NULL,
+    checkpoint_ns TEXT NOT NULL DEFAULT '',
+    checkpoint_id TEXT NOT NULL,
+    task_id       TEXT NOT NULL,
+    idx           INTEGER NOT NULL,
+    channel       TEXT NOT NULL,
+    type          TEXT NOT NULL,
+    blob          BLOB NOT NULL,
+    task_path     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
+) WITHOUT ROWID;
 """
 
 
@@ -105,7 +140,7 @@ class SqliteCheckpointer(Checkpointer):
         async with self._setup_lock:
             if self._conn is not None:
                 return
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="agentflow-sqlite")
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix=WORKER_THREAD)
             try:
                 self._conn = await self._call_raw(self._open)
             except BaseException:
@@ -162,14 +197,33 @@ class SqliteCheckpointer(Checkpointer):
             await self.setup()
         conn = self._conn
         assert conn is not None
+        return await self._call_raw(functools.partial(self._guarded, fn, conn))
 
-        def call() -> R:
-            try:
-                return fn(conn)
-            except sqlite3.Error as exc:
-                raise CheckpointerError(f"SQLite error on {self.path}: {exc}") from exc
+    def _guarded(self, fn: Callable[[sqlite3.Connection], R], conn: sqlite3.Connection) -> R:
+        try:
+            return fn(conn)
+        except sqlite3.Error as exc:
+            raise CheckpointerError(f"SQLite error on {self.path}: {exc}") from exc
 
-        return await self._call_raw(call)
+    async def call(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """Run `fn(connection)` on the store's worker thread (SQLite errors become
+        CheckpointerError). For code that keeps its own tables in this file."""
+        return await self._run(fn)
+
+    def call_blocking(self, fn: Callable[[sqlite3.Connection], R]) -> R:
+        """`call` for synchronous code: waits on the worker thread. Needs `setup()` done."""
+        conn, executor = self._conn, self._executor
+        if conn is None or executor is None:
+            raise CheckpointerError(
+                f"the SQLite store {self.path} is not open: await its setup() (or "
+                "asyncio.run(store.setup())) before synchronous calls"
+            )
+        if threading.current_thread().name.startswith(WORKER_THREAD):
+            raise CheckpointerError(
+                "a synchronous SQLite call from the store's own worker thread would wait on "
+                "itself forever; call it from another thread"
+            )
+        return executor.submit(self._guarded, fn, conn).result()
 
     async def create_thread(
         self,
