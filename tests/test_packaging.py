@@ -35,7 +35,7 @@ PUBLIC = {
     ],
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
-        "InMemoryCheckpointer", "InvalidCursorError", "Page", "PgCheckpointer",
+        "InMemoryCheckpointer", "InvalidCursorError", "LangGraphSaver", "Page", "PgCheckpointer",
         "SqliteCheckpointer",
         "ThreadInfo", "ThreadSnapshot", "migrations", "open_checkpointer",
     ],

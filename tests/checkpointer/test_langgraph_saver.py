@@ -11,6 +11,8 @@ import operator
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypedDict, TypeVar
@@ -159,14 +161,18 @@ async def test_pending_writes_of_a_failed_parallel_step_are_kept_not_rerun(
     saver: LangGraphSaver,
 ) -> None:
     calls = {"steady": 0, "flaky": 0}
+    steady_done = threading.Event()  # flaky fails only after steady's write is in
 
     def steady(state: Fanout) -> dict[str, Any]:
         calls["steady"] += 1
+        steady_done.set()
         return {"results": ["steady"]}
 
     def flaky(state: Fanout) -> dict[str, Any]:
         calls["flaky"] += 1
         if calls["flaky"] == 1:
+            steady_done.wait(5)
+            time.sleep(0.05)  # steady's return is handed back to the step
             raise RuntimeError("flaky failed once")
         return {"results": ["flaky"]}
 
