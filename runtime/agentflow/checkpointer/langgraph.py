@@ -101,47 +101,68 @@ class NewCheckpoint:
 
 
 class Tables(ABC):
-    """The saver's five operations on one store, each synchronous and asynchronous."""
+    """The saver's four operations on one store, each synchronous and asynchronous: a
+    subclass says what each does with a connection; the store's `call` (async) and
+    `call_blocking` run it with its connection handling and errors."""
+
+    store: Any  # PgCheckpointer or SqliteCheckpointer: `call` and `call_blocking`
 
     @abstractmethod
-    async def asave(self, new: NewCheckpoint) -> None:
+    def _save(self, conn: Any, new: NewCheckpoint) -> Any:
         """Store a checkpoint and its new blobs, atomically."""
 
     @abstractmethod
-    def save(self, new: NewCheckpoint) -> None:
-        """`asave`, blocking."""
-
-    @abstractmethod
-    async def asave_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
-    ) -> None:
+    def _save_writes(
+        self, conn: Any, key: tuple[str, str, str], writes: list[Write], upsert: bool
+    ) -> Any:
         """Store the writes of one task on a checkpoint, atomically."""
 
     @abstractmethod
-    def save_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
-    ) -> None:
-        """`asave_writes`, blocking."""
-
-    @abstractmethod
-    async def asearch(self, search: Search) -> list[StoredCheckpoint]:
+    def _search(self, conn: Any, search: Search) -> Any:
         """Checkpoints matching `search`, newest first, with their blobs and writes."""
 
     @abstractmethod
-    def search(self, search: Search) -> list[StoredCheckpoint]:
-        """`asearch`, blocking."""
-
-    @abstractmethod
-    async def adelete_thread(self, thread_id: str) -> None:
+    def _delete_thread(self, conn: Any, thread_id: str) -> Any:
         """Remove every checkpoint, blob and write of a thread."""
 
-    @abstractmethod
-    def delete_thread(self, thread_id: str) -> None:
-        """`adelete_thread`, blocking."""
-
-    @abstractmethod
     async def asetup(self) -> None:
-        """Open the store; its schema holds the tables."""
+        await self.store.setup()  # the store's schema holds the tables
+
+    async def asave(self, new: NewCheckpoint) -> None:
+        await self.store.call(lambda conn: self._save(conn, new))
+
+    def save(self, new: NewCheckpoint) -> None:
+        self.store.call_blocking(lambda conn: self._save(conn, new))
+
+    async def asave_writes(
+        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
+    ) -> None:
+        key = (thread_id, ns, checkpoint_id)
+        await self.store.call(lambda conn: self._save_writes(conn, key, writes, upsert))
+
+    def save_writes(
+        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
+    ) -> None:
+        key = (thread_id, ns, checkpoint_id)
+        self.store.call_blocking(lambda conn: self._save_writes(conn, key, writes, upsert))
+
+    async def asearch(self, search: Search) -> list[StoredCheckpoint]:
+        found: list[StoredCheckpoint] = await self.store.call(
+            lambda conn: self._search(conn, search)
+        )
+        return found
+
+    def search(self, search: Search) -> list[StoredCheckpoint]:
+        found: list[StoredCheckpoint] = self.store.call_blocking(
+            lambda conn: self._search(conn, search)
+        )
+        return found
+
+    async def adelete_thread(self, thread_id: str) -> None:
+        await self.store.call(lambda conn: self._delete_thread(conn, thread_id))
+
+    def delete_thread(self, thread_id: str) -> None:
+        self.store.call_blocking(lambda conn: self._delete_thread(conn, thread_id))
 
 
 def _where(search: Search, mark: Callable[[int], str], contains: str) -> tuple[str, list[Any]]:
@@ -177,9 +198,6 @@ class PgTables(Tables):
         self.store = store
         self.s = store.s
 
-    async def asetup(self) -> None:
-        await self.store.setup()  # migration 6 creates the tables
-
     async def _save(self, conn: asyncpg.Connection, new: NewCheckpoint) -> None:
         async with conn.transaction():
             if new.blobs:
@@ -199,12 +217,6 @@ class PgTables(Tables):
                 new.thread_id, new.checkpoint_ns, new.checkpoint_id, new.parent_checkpoint_id,
                 new.type, new.checkpoint, new.versions, new.metadata,
             )  # fmt: skip
-
-    async def asave(self, new: NewCheckpoint) -> None:
-        await self.store.call(lambda conn: self._save(conn, new))
-
-    def save(self, new: NewCheckpoint) -> None:
-        self.store.call_blocking(lambda conn: self._save(conn, new))
 
     def _writes_sql(self, upsert: bool) -> str:
         conflict = (
@@ -227,18 +239,6 @@ class PgTables(Tables):
     ) -> None:
         async with conn.transaction():
             await conn.executemany(self._writes_sql(upsert), [(*key, *w) for w in writes])
-
-    async def asave_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
-    ) -> None:
-        key = (thread_id, ns, checkpoint_id)
-        await self.store.call(lambda conn: self._save_writes(conn, key, writes, upsert))
-
-    def save_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
-    ) -> None:
-        key = (thread_id, ns, checkpoint_id)
-        self.store.call_blocking(lambda conn: self._save_writes(conn, key, writes, upsert))
 
     async def _search(self, conn: asyncpg.Connection, search: Search) -> list[StoredCheckpoint]:
         where, args = _where(search, lambda n: f"${n}", "metadata @> {}::jsonb")
@@ -297,22 +297,10 @@ class PgTables(Tables):
             for r in rows
         ]
 
-    async def asearch(self, search: Search) -> list[StoredCheckpoint]:
-        return await self.store.call(lambda conn: self._search(conn, search))
-
-    def search(self, search: Search) -> list[StoredCheckpoint]:
-        return self.store.call_blocking(lambda conn: self._search(conn, search))
-
     async def _delete_thread(self, conn: asyncpg.Connection, thread_id: str) -> None:
         async with conn.transaction():
             for table in ("lg_checkpoints", "lg_blobs", "lg_writes"):
                 await conn.execute(f"DELETE FROM {self.s}.{table} WHERE thread_id = $1", thread_id)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self.store.call(lambda conn: self._delete_thread(conn, thread_id))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self.store.call_blocking(lambda conn: self._delete_thread(conn, thread_id))
 
 
 class SqliteTables(Tables):
@@ -320,9 +308,6 @@ class SqliteTables(Tables):
 
     def __init__(self, store: SqliteCheckpointer) -> None:
         self.store = store
-
-    async def asetup(self) -> None:
-        await self.store.setup()  # its schema script creates the tables
 
     @staticmethod
     def _transaction(conn: sqlite3.Connection, work: Callable[[], None]) -> None:
@@ -354,12 +339,6 @@ class SqliteTables(Tables):
 
         self._transaction(conn, work)
 
-    async def asave(self, new: NewCheckpoint) -> None:
-        await self.store.call(lambda conn: self._save(conn, new))
-
-    def save(self, new: NewCheckpoint) -> None:
-        self.store.call_blocking(lambda conn: self._save(conn, new))
-
     def _save_writes(
         self, conn: sqlite3.Connection, key: tuple[str, str, str], writes: list[Write], upsert: bool
     ) -> None:
@@ -373,18 +352,6 @@ class SqliteTables(Tables):
             )
 
         self._transaction(conn, work)
-
-    async def asave_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
-    ) -> None:
-        key = (thread_id, ns, checkpoint_id)
-        await self.store.call(lambda conn: self._save_writes(conn, key, writes, upsert))
-
-    def save_writes(
-        self, thread_id: str, ns: str, checkpoint_id: str, writes: list[Write], upsert: bool
-    ) -> None:
-        key = (thread_id, ns, checkpoint_id)
-        self.store.call_blocking(lambda conn: self._save_writes(conn, key, writes, upsert))
 
     @staticmethod
     def _search(conn: sqlite3.Connection, search: Search) -> list[StoredCheckpoint]:
@@ -430,24 +397,12 @@ class SqliteTables(Tables):
             conn.execute("COMMIT")
         return found
 
-    async def asearch(self, search: Search) -> list[StoredCheckpoint]:
-        return await self.store.call(lambda conn: self._search(conn, search))
-
-    def search(self, search: Search) -> list[StoredCheckpoint]:
-        return self.store.call_blocking(lambda conn: self._search(conn, search))
-
     def _delete_thread(self, conn: sqlite3.Connection, thread_id: str) -> None:
         def work() -> None:
             for table in ("lg_checkpoints", "lg_blobs", "lg_writes"):
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
 
         self._transaction(conn, work)
-
-    async def adelete_thread(self, thread_id: str) -> None:
-        await self.store.call(lambda conn: self._delete_thread(conn, thread_id))
-
-    def delete_thread(self, thread_id: str) -> None:
-        self.store.call_blocking(lambda conn: self._delete_thread(conn, thread_id))
 
 
 class LangGraphSaver(BaseCheckpointSaver[str]):
