@@ -478,6 +478,18 @@ class SqliteCheckpointer(Checkpointer):
 
         return await self._run(run)
 
+    async def live_runs(self, limit: int = 100) -> list[RunRecord]:
+        def run(conn: sqlite3.Connection) -> list[RunRecord]:
+            rows = conn.execute(
+                "SELECT data FROM runs WHERE json_extract(data, '$.background') = 1 "
+                "AND json_extract(data, '$.status') IN ('pending', 'running') "
+                "ORDER BY created_at LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [RunRecord.from_dict(json.loads(row[0])) for row in rows]
+
+        return await self._run(run)
+
     async def truncate_thread(self, thread_id: str, *, step: int) -> None:
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")

@@ -514,6 +514,10 @@ class Checkpointer(abc.ABC):
         """The thread's runs, newest first; `before`: the run id the previous page ended at."""
         raise CheckpointerError(f"{type(self).__name__} does not store runs")
 
+    async def live_runs(self, limit: int = 100) -> list[RunRecord]:
+        """Background runs still pending or running, oldest first (for taking them over)."""
+        return []
+
     async def truncate_thread(self, thread_id: str, *, step: int) -> None:
         """Discard the thread's checkpoints from `step` on and the messages they added: the
         thread is as it was at the checkpoint before `step` (a rolled-back run)."""

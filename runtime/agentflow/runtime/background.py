@@ -45,6 +45,8 @@ class BackgroundRuns:
     def start(self) -> None:
         if self.runs.shared is not None:
             self._sweeper = asyncio.create_task(self._sweep(), name="run-sweeper")
+        elif self.runs.checkpointer.durable:  # SQLite: what the last process left running
+            self._spawn(self._sweep_once(preempting_after=0.0))
 
     async def close(self) -> None:
         tasks = [*self._tasks, *([self._sweeper] if self._sweeper else [])]
@@ -212,9 +214,11 @@ class BackgroundRuns:
             except Exception as exc:  # the store is down: the next sweep tries again
                 logger.warning("could not look for runs to take over: %s", exc)
 
-    async def _sweep_once(self) -> None:
-        assert self.runs.shared is not None
-        live = await self.runs.shared.live_runs()
+    async def _sweep_once(self, preempting_after: float = STOP_WAIT) -> None:
+        """Start what nobody runs: on each free thread, a run whose worker died (it continues
+        from its last step), else the oldest queued run (or a preempting one older than
+        `preempting_after` seconds: whoever was to start it is gone)."""
+        live = await self.runs.checkpointer.live_runs()
         by_thread: dict[str, list[RunRecord]] = {}
         for record in live:
             by_thread.setdefault(record.thread_id, []).append(record)
@@ -228,13 +232,14 @@ class BackgroundRuns:
             if orphans:
                 await self._start_stored(orphans[0], resume=True)
                 continue
-            # Queued runs; a preempting run whose worker died before starting it, too.
             queued = [
                 r for r in records
                 if r.status == "pending"
-                and (r.multitask_strategy == "enqueue" or time.time() - r.created_at > STOP_WAIT)
+                and (r.multitask_strategy == "enqueue"
+                     or time.time() - r.created_at > preempting_after)
             ]  # fmt: skip
             if queued:
+                self.queued.add(thread_id)  # the rest start as each one ends
                 await self._start_stored(queued[0])
 
     # -- following ------------------------------------------------------------------------
