@@ -102,12 +102,13 @@ class BackgroundRuns:
     async def _start_stored(self, record: RunRecord, *, resume: bool = False) -> bool:
         """Start a stored run (queued, or taken over: `resume` continues it from its last
         checkpoint); False when the thread is busy or another worker took the run first."""
-        if resume:
+        request = RunRequest.from_record(record.request)
+        if resume:  # no input: the graph goes on from the thread's last checkpoint
             request = RunRequest(
-                thread_id=record.thread_id, recursion_limit=record.request.get("recursion_limit")
+                thread_id=record.thread_id,
+                recursion_limit=request.recursion_limit,
+                stream_mode=request.stream_mode,
             )
-        else:
-            request = RunRequest.from_record(record.request)
         try:
             await self.runs.start(
                 request, user_id=record.user_id, request_id=new_id(), stream=True, record=record
