@@ -444,6 +444,27 @@ class Server:
         return self.proc.returncode
 
 
+def launch(
+    project: Path,
+    name: str,
+    port: int,
+    environ: dict[str, str],
+    log_path: Path,
+    extra: list[str] | None = None,
+) -> Server:
+    """Start `agentflow api` for `project` on `port` in a session of its own (so it and its
+    workers can be stopped by process group), its output in `log_path`."""
+    config = str(project / "agentflow.json")
+    command = [sys.executable, "-m", "agentflow_cli", "api", "--config", config,
+               "--port", str(port), *(extra or [])]  # fmt: skip
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            command, env=environ, cwd=project, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+    return Server(name, port, proc, log_path)
+
+
 @dataclass
 class Cluster:
     """Starts `agentflow api` servers sharing one Postgres schema; stops them all after."""
@@ -497,17 +518,8 @@ class Cluster:
             port = ports[i] if ports else free_port()
             name = f"s{len(self.servers)}"
             log_path = self.tmp_path / f"{name}-{port}.log"
-            config = str(project / "agentflow.json")
-            command = [sys.executable, "-m", "agentflow_cli", "api", "--config", config,
-                       "--port", str(port)]  # fmt: skip
-            if workers:
-                command += ["--workers", str(workers)]
-            with log_path.open("wb") as log:
-                proc = subprocess.Popen(
-                    command, env=environ, cwd=project, stdout=log, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, start_new_session=True,
-                )  # fmt: skip
-            server = Server(name, port, proc, log_path)
+            extra = ["--workers", str(workers)] if workers else []
+            server = launch(project, name, port, environ, log_path, extra)
             self.servers.append(server)
             started.append(server)
         for server in started:

@@ -5,30 +5,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.cli.test_api import GRAPH
-from tests.faults.conftest import Server, wait_running
+from tests.faults.conftest import Server, launch, wait_running
 from tests.runtime.conftest import free_port
 
 
 def serve(project: Path, name: str, port: int) -> Server:
-    log_path = project.parent / f"{name}.log"
     environ = {
         k: v for k, v in os.environ.items()
         if k not in ("DATABASE_URL", "REDIS_URL", "WEB_CONCURRENCY", "AGENTFLOW_CONFIG")
     }  # fmt: skip
     environ.update(LOG_LEVEL="WARNING", NO_COLOR="1", PYTHONUNBUFFERED="1")
-    command = [sys.executable, "-m", "agentflow_cli", "api", "--config",
-               str(project / "agentflow.json"), "--port", str(port)]  # fmt: skip
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            command, env=environ, cwd=project, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-    server = Server(name, port, proc, log_path)
+    server = launch(project, name, port, environ, project.parent / f"{name}.log")
     server.wait_ready()
     return server
 

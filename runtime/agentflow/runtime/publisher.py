@@ -42,6 +42,11 @@ class EventStreamResponse(StreamingResponse):
     run; the server drops what is written to a closed connection."""
 
     media_type = "text/event-stream"
+    # No caching, and no buffering by a proxy (nginx): each frame goes out as it is written.
+    HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+    def __init__(self, content: Any, headers: dict[str, str] | None = None) -> None:
+        super().__init__(content, headers=self.HEADERS | (headers or {}))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.stream_response(send)
@@ -103,9 +108,14 @@ def chunk_payload(chunk: StreamChunk) -> tuple[str, dict[str, Any]]:
     return name, data
 
 
+def run_path(thread_id: str, run_id: str) -> str:
+    """A run as a resource (GET it; .../join, .../stream, .../cancel)."""
+    return f"/v1/threads/{thread_id}/runs/{run_id}"
+
+
 def stream_path(thread_id: str, run_id: str) -> str:
     """Where a client reconnects to a run's stream (with Last-Event-ID), on any worker."""
-    return f"/v1/threads/{thread_id}/runs/{run_id}/stream"
+    return run_path(thread_id, run_id) + "/stream"
 
 
 def run_body(result: RunResult, input_count: int) -> dict[str, Any]:

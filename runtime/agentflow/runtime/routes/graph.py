@@ -26,7 +26,6 @@ from agentflow.runtime.runs import ActiveRun, Submitted, run_error
 from agentflow.runtime.schemas import parse_run_request
 from agentflow.runtime.state import AppRuntime, request_id
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 REPLAYED = {"Idempotent-Replayed": "true"}
 
 
@@ -89,13 +88,11 @@ async def stream(call: Call[RunRequestBody, None]) -> Response:
     active = submitted.run
     if active is None:
         assert submitted.replay is not None
-        return EventStreamResponse(replay_frames(submitted.replay), headers=SSE_HEADERS | REPLAYED)
+        return EventStreamResponse(replay_frames(submitted.replay), headers=REPLAYED)
     _log_run(call.request, active)
     assert active.log is not None
     frames = follow(active.log, 0, call.rt.settings.heartbeat_interval)
-    return EventStreamResponse(
-        logged(frames, active, call.request.scope["state"]["log"]), headers=SSE_HEADERS
-    )
+    return EventStreamResponse(logged(frames, active, call.request.scope["state"]["log"]))
 
 
 async def logged(

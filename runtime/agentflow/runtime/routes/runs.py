@@ -11,17 +11,12 @@ from agentflow.runtime.api_types import MAX_INT32, RunCreate, RunListQuery
 from agentflow.runtime.background import run_view
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import ApiError, not_found, require_owner, validation_error
-from agentflow.runtime.publisher import ApiJSONResponse, EventStreamResponse
+from agentflow.runtime.publisher import ApiJSONResponse, EventStreamResponse, run_path
 from agentflow.runtime.run_log import follow, follow_stored
 from agentflow.runtime.schemas import parse_run_request
 from agentflow.runtime.state import request_id
 
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 LAST_EVENT_ID = "Last-Event-ID"
-
-
-def run_path(thread_id: str, run_id: str) -> str:
-    return f"/v1/threads/{thread_id}/runs/{run_id}"
 
 
 async def create_run(call: Call[RunCreate, None]) -> Response:
@@ -90,7 +85,7 @@ async def stream_run(call: Call[None, None]) -> Response:
             "this run's events are no longer kept (RUN_STREAM_RETENTION); GET the run for "
             "its result",
         )  # fmt: skip
-    return EventStreamResponse(frames, headers=SSE_HEADERS)
+    return EventStreamResponse(frames)
 
 
 def last_event_id(value: str | None) -> int:
