@@ -23,7 +23,12 @@ from agentflow.runtime.errors import ApiError, not_found, require_owner, validat
 from agentflow.runtime.lgapi.convert import from_lc_message
 from agentflow.runtime.lgapi.frames import STREAM_MODES
 from agentflow.runtime.lgapi.threads import delete_thread
-from agentflow.runtime.lgapi.types import CancelQuery, JoinStreamQuery, RunBody, RunListQuery
+from agentflow.runtime.lgapi.types import (
+    CancelQuery,
+    JoinStreamQuery,
+    LangGraphRunListQuery,
+    RunBody,
+)
 from agentflow.runtime.lgapi.views import assistant_id, graph_named, run_view
 from agentflow.runtime.publisher import ApiJSONResponse, EventStreamResponse
 from agentflow.runtime.routes.runs import LAST_EVENT_ID, last_event_id
@@ -229,7 +234,7 @@ async def _record(call: Call[Any, Any]) -> RunRecord:
     return await call.rt.background.get(call.path["thread_id"], call.path["run_id"], call.user_id)
 
 
-async def list_runs(call: Call[None, RunListQuery]) -> list[dict[str, Any]]:
+async def list_runs(call: Call[None, LangGraphRunListQuery]) -> list[dict[str, Any]]:
     rt, query, thread_id = call.rt, call.query, call.path["thread_id"]
     info = await rt.checkpointer.get_thread(thread_id)
     if info is None:

@@ -19,12 +19,12 @@ from agentflow.runtime.errors import ApiError, validation_error
 from agentflow.runtime.lgapi import state as lg_state
 from agentflow.runtime.lgapi.types import (
     HistoryBody,
-    HistoryQuery,
+    LangGraphHistoryQuery,
+    LangGraphThreadPatch,
+    LangGraphThreadSearch,
     StateQuery,
     StateUpdate,
     ThreadCreate,
-    ThreadPatch,
-    ThreadSearch,
 )
 from agentflow.runtime.lgapi.views import assistant_id, graph_named, thread_view
 from agentflow.runtime.loader import ServedGraph
@@ -79,7 +79,7 @@ async def get(call: Call[None, None]) -> dict[str, Any]:
     return await view(call.rt, await owned_thread(call.rt, call.path["thread_id"], call.user_id))
 
 
-async def patch(call: Call[ThreadPatch, None]) -> dict[str, Any]:
+async def patch(call: Call[LangGraphThreadPatch, None]) -> dict[str, Any]:
     info = await owned_thread(call.rt, call.path["thread_id"], call.user_id)
     updated = await call.rt.checkpointer.update_thread_metadata(
         info.thread_id, dict(call.body.metadata or {})
@@ -101,7 +101,7 @@ async def delete_thread(rt: AppRuntime, info: ThreadInfo) -> None:
         await found[1].delete_thread(info.thread_id)
 
 
-async def _search(rt: AppRuntime, user_id: str, body: ThreadSearch) -> list[ThreadInfo]:
+async def _search(rt: AppRuntime, user_id: str, body: LangGraphThreadSearch) -> list[ThreadInfo]:
     """Every thread of the user that matches (metadata containment), in the order asked."""
     query = ThreadQuery(
         metadata=body.metadata or {},
@@ -118,7 +118,7 @@ async def _search(rt: AppRuntime, user_id: str, body: ThreadSearch) -> list[Thre
         query = dataclasses.replace(query, cursor=page.next_cursor)
 
 
-async def search(call: Call[ThreadSearch, None]) -> Response:
+async def search(call: Call[LangGraphThreadSearch, None]) -> Response:
     rt, body = call.rt, call.body
     found = await _search(rt, call.user_id, body)
     busy = await rt.runs.running([t.thread_id for t in found])
@@ -134,7 +134,7 @@ async def search(call: Call[ThreadSearch, None]) -> Response:
     return ApiJSONResponse(page, headers={"X-Pagination-Total": str(len(views))})
 
 
-async def count(call: Call[ThreadSearch, None]) -> int:
+async def count(call: Call[LangGraphThreadSearch, None]) -> int:
     rt, body = call.rt, call.body
     found = await _search(rt, call.user_id, body)
     if body.status is None:
@@ -198,5 +198,5 @@ async def post_history(call: Call[HistoryBody, None]) -> list[dict[str, Any]]:
     return await _history(call, int(body.limit), before, body.metadata, checkpoint_id)
 
 
-async def get_history(call: Call[None, HistoryQuery]) -> list[dict[str, Any]]:
+async def get_history(call: Call[None, LangGraphHistoryQuery]) -> list[dict[str, Any]]:
     return await _history(call, call.query.limit, call.query.before, None, None)

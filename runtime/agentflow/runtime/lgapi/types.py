@@ -13,15 +13,15 @@ __all__ = [
     "CancelQuery",
     "GraphQuery",
     "HistoryBody",
-    "HistoryQuery",
     "JoinStreamQuery",
+    "LangGraphHistoryQuery",
+    "LangGraphRunListQuery",
+    "LangGraphThreadPatch",
+    "LangGraphThreadSearch",
     "RunBody",
-    "RunListQuery",
     "StateQuery",
     "StateUpdate",
     "ThreadCreate",
-    "ThreadPatch",
-    "ThreadSearch",
 ]  # fmt: skip
 
 Limit = Annotated[float, Meta(ge=1, le=1000, multiple_of=1)]
@@ -54,11 +54,11 @@ class ThreadCreate(_Open):
     graph_id: str | None = None
 
 
-class ThreadPatch(_Open):
+class LangGraphThreadPatch(_Open):
     metadata: JsonObject | None = None
 
 
-class ThreadSearch(_Open):
+class LangGraphThreadSearch(_Open):
     metadata: JsonObject | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: Limit = 10
@@ -85,7 +85,7 @@ class HistoryBody(_Open):
     checkpoint: JsonObject | None = None
 
 
-class HistoryQuery(Struct):
+class LangGraphHistoryQuery(Struct):
     limit: Annotated[int, Meta(ge=1, le=1000)] = 10
     before: str | None = None
 
@@ -110,7 +110,7 @@ class RunBody(_Open):
     interrupt_after: Any = None
 
 
-class RunListQuery(Struct):
+class LangGraphRunListQuery(Struct):
     limit: Annotated[int, Meta(ge=1, le=1000)] = 10
     offset: Annotated[int, Meta(ge=0)] = 0
     status: str | None = None
