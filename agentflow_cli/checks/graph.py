@@ -58,12 +58,13 @@ class GraphProbe:
 
 def inspect_graph(spec: str, project_dir: Path) -> GraphProbe:
     """Import `spec` in this process the way the server does."""
+    from agentflow.graph import CompiledGraph
     from agentflow.models import models_in_graph
-    from agentflow.runtime import ConfigError, load_graph
+    from agentflow.runtime import ConfigError, load_served_graph
 
     started = time.perf_counter()
     try:
-        graph = load_graph(spec, project_dir)
+        graph = load_served_graph(spec, project_dir)
     except ConfigError as exc:
         fix = exc.fix or "fix the graph module, then run again"
         return GraphProbe(Outcome("error", exc.problem, fix))
@@ -76,6 +77,13 @@ def inspect_graph(spec: str, project_dir: Path) -> GraphProbe:
             )
         )
     took = time.perf_counter() - started
+    if not isinstance(graph, CompiledGraph):
+        nodes = len(graph.node_names())
+        detail = (
+            f"{spec} is a LangGraph compiled graph with {nodes} node{'s' * (nodes != 1)} "
+            f"({took:.1f} s), served by the LangGraph API with its state in agentflow's store"
+        )
+        return GraphProbe(Outcome("ok", detail))
     nodes = len(graph.spec.nodes)
     detail = f"{spec} is a compiled graph with {nodes} node{'s' * (nodes != 1)} ({took:.1f} s)"
     return GraphProbe(Outcome("ok", detail), models_in_graph(graph))
@@ -130,7 +138,13 @@ def probe_project_graph(ctx: Context) -> GraphProbe | Skipped:
     spec = graph_spec(ctx)
     if spec is None or ctx.project_dir is None:
         return Skipped("agentflow.json names no valid graph: see AF-CONFIG-004")
-    return probe_graph(spec, ctx.project_dir, ctx.environ_all, PROBE_TIMEOUT)
+    specs = [s for _, s in ctx.settings.graphs] if ctx.settings and ctx.settings.graphs else [spec]
+    probes = [probe_graph(s, ctx.project_dir, ctx.environ_all, PROBE_TIMEOUT) for s in specs]
+    failed = next((p for p in probes if p.outcome.severity != "ok"), None)
+    if failed is not None or len(probes) == 1:
+        return failed or probes[0]
+    details = "; ".join(p.outcome.detail for p in probes)  # several graphs (`graphs`)
+    return GraphProbe(Outcome("ok", details), [m for p in probes for m in p.models])
 
 
 def _graph(ctx: Context) -> Outcome | Skipped:

@@ -3,7 +3,7 @@
 from agentflow.runtime.app import create_app
 from agentflow.runtime.env import SHOWN_WARNINGS
 from agentflow.runtime.errors import ApiError
-from agentflow.runtime.loader import ImportFromStringError, load_graph
+from agentflow.runtime.loader import ImportFromStringError, load_graph, load_served_graph
 from agentflow.runtime.server import serve
 from agentflow.runtime.settings import (
     CONFIG_FILE,
@@ -52,6 +52,7 @@ __all__ = [
     "export_dotenv",
     "find_config",
     "load_graph",
+    "load_served_graph",
     "load_settings",
     "missing_variables",
     "read_config_file",

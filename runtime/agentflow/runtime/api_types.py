@@ -45,6 +45,7 @@ __all__ = [
     "Message",
     "MessagePage",
     "MessageQuery",
+    "OpenBody",
     "Run",
     "RunConfig",
     "RunCreate",
@@ -100,7 +101,10 @@ ContentBlock = Annotated[
     JsonObject,
     Meta(
         description='a content block, e.g. {"type": "text", "text": "..."}',
-        extra_json_schema={"required": ["type"], "properties": {"type": {"type": "string"}}},
+        extra_json_schema={
+            "required": ["type"],
+            "properties": {"type": {"type": "string", "pattern": NO_NUL}},
+        },
     ),
 ]
 # JSON Schema's "integer" counts 3.0 as one, msgspec's int does not: whole numbers in request
@@ -113,7 +117,7 @@ class _Body(Struct, forbid_unknown_fields=True, omit_defaults=True):
     """Request bodies refuse fields they do not declare (a typo is a 422, not ignored)."""
 
 
-class _Open(Struct, omit_defaults=True):
+class OpenBody(Struct, omit_defaults=True):
     """Request objects whose other fields are kept by the graph (or ignored)."""
 
 
@@ -125,13 +129,13 @@ class _Answer(Struct, forbid_unknown_fields=True):
 # -- requests ----------------------------------------------------------------------------------
 
 
-class ClientToolCall(_Open):
+class ClientToolCall(OpenBody):
     name: Text
     id: Text | None = None
     arguments: JsonObject | None = None
 
 
-class ClientUsage(_Open):
+class ClientUsage(OpenBody):
     """Checked, then ignored: usage is counted from the model's replies only."""
 
     prompt_tokens: Count | None = None
@@ -139,7 +143,7 @@ class ClientUsage(_Open):
     total_tokens: Count | None = None
 
 
-class ClientMessage(_Open):
+class ClientMessage(OpenBody):
     """A message as a client sends it. `system`, `assistant` and `tool` messages come from
     the graph unless agentflow.json's `client_roles` lets clients send them."""
 
@@ -589,10 +593,17 @@ STREAM_EVENTS: tuple[type[_Event], ...] = (
 )  # fmt: skip
 
 
+def _subclasses(kind: type[Any]) -> list[type[Any]]:
+    found: list[type[Any]] = []
+    for sub in kind.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
 def schema_components(types: list[Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """JSON Schemas for `types` with `$ref`s into the OpenAPI components."""
     refs, components = msgspec.json.schema_components(types, ref_template=REF)
-    for kind in _Open.__subclasses__():  # the fields they do not declare: any JSON
+    for kind in _subclasses(OpenBody):  # the fields they do not declare: any JSON
         if kind.__name__ in components:
             components[kind.__name__] |= {
                 "propertyNames": {"pattern": NO_NUL},

@@ -245,10 +245,13 @@ class BackgroundRuns:
 
     # -- following ------------------------------------------------------------------------
 
-    async def get(self, thread_id: str, run_id: str, user_id: str) -> RunRecord:
-        """The run, if it is on `thread_id` and belongs to `user_id` (404 otherwise)."""
+    async def get(
+        self, thread_id: str, run_id: str, user_id: str, *, protocol: str = "agentflow"
+    ) -> RunRecord:
+        """The run, if it is on `thread_id`, belongs to `user_id` and was started through
+        the API of `protocol` (each API shows its own runs); 404 otherwise."""
         record = await self.runs.checkpointer.get_run(run_id)
-        if record is None or record.thread_id != thread_id:
+        if record is None or record.thread_id != thread_id or run_protocol(record) != protocol:
             raise not_found("run")
         require_owner(record.user_id, user_id)
         return record
@@ -302,6 +305,11 @@ class BackgroundRuns:
         ):
             await self.runs.request_stop(record.thread_id)
         return record
+
+
+def run_protocol(record: RunRecord) -> str:
+    """The API a run was started through: agentflow (/v1) or langgraph."""
+    return str(record.request.get("protocol") or "agentflow")
 
 
 def run_view(record: RunRecord) -> dict[str, Any]:

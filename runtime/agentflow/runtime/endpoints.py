@@ -23,7 +23,7 @@ from agentflow.runtime.publisher import ApiJSONResponse
 from agentflow.runtime.schemas import decode_body, decode_query, path_value, read_body
 from agentflow.runtime.state import AppRuntime, current_user, require_graph, runtime
 
-__all__ = ["Call", "Endpoint", "Header", "path_matches", "path_names", "routes"]
+__all__ = ["Call", "Endpoint", "Header", "literal_segments", "path_matches", "path_names", "routes"]
 
 B = TypeVar("B")
 Q = TypeVar("Q")
@@ -102,21 +102,29 @@ def path_matches(template: str, path: str) -> bool:
     return re.fullmatch(pattern, path) is not None
 
 
+def literal_segments(path: str) -> int:
+    return sum(1 for part in path.split("/") if part and not part.startswith("{"))
+
+
 def routes(endpoints: Sequence[Endpoint]) -> list[Route]:
-    """The table's routes. A path named without parameters wins over a template that also
-    matches it (`/v1/threads/search` is not the thread "search"): such routes come first, and
-    a method they do not serve there is a 405, never the template's route."""
-    literal = [e for e in endpoints if not path_names(e.path)]
-    templated = [e for e in endpoints if path_names(e.path)]
-    shadowed = {e.path for e in literal if any(path_matches(t.path, e.path) for t in templated)}
-    return [
-        *(endpoint.route() for endpoint in literal),
-        *(
+    """The table's routes. Of two paths that both match a request, the one with more literal
+    segments wins (`/v1/threads/search` is not the thread "search", `.../runs/wait` is not
+    the run "wait"): routes come most specific first, and a method such a path does not
+    serve is a 405 there, never the less specific route's."""
+    found: list[Route] = []
+    for count in sorted({literal_segments(e.path) for e in endpoints}, reverse=True):
+        rows = [e for e in endpoints if literal_segments(e.path) == count]
+        found += [endpoint.route() for endpoint in rows]
+        shadowing = {
+            e.path
+            for e in rows
+            if any(t.path != e.path and path_matches(t.path, e.path) for t in endpoints)
+        }
+        found += [
             Route(p, _not_served_here, methods=ALL_METHODS, include_in_schema=False)
-            for p in sorted(shadowed)
-        ),
-        *(endpoint.route() for endpoint in templated),
-    ]
+            for p in sorted(shadowing)
+        ]
+    return found
 
 
 async def _not_served_here(request: Request) -> Response:

@@ -15,9 +15,10 @@ import msgspec
 
 from agentflow import __version__
 from agentflow.runtime import api_types as api
-from agentflow.runtime.endpoints import Endpoint, path_matches, path_names
+from agentflow.runtime.endpoints import Endpoint, literal_segments, path_matches, path_names
+from agentflow.runtime.lgapi.ids import assistant_ids
 from agentflow.runtime.schemas import ID_PARAMS, RunRules
-from agentflow.runtime.settings import Settings
+from agentflow.runtime.settings import DEFAULT_GRAPH_NAME, Settings
 
 if TYPE_CHECKING:
     from agentflow.graph.compiled import CompiledGraph
@@ -61,6 +62,7 @@ def build_document(
     refs, components = api.schema_components(types)
     schema_of = dict(zip(types, refs, strict=True))
     _narrow(components, RunRules.of(settings, graph))
+    _name_assistants(components, [name for name, _ in settings.graphs] or [DEFAULT_GRAPH_NAME])
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         operation: dict[str, Any] = {
@@ -119,6 +121,13 @@ def _narrow(components: dict[str, Schema], rules: RunRules) -> None:
                             for field in sorted(rules.state_fields)}},
             {"type": "null"},
         ]  # fmt: skip
+
+
+def _name_assistants(components: dict[str, Schema], graphs: list[str]) -> None:
+    """A LangGraph run names one of the served graphs (by graph id or assistant id)."""
+    names = {"type": "string", "enum": assistant_ids(graphs)}
+    components["RunBody"]["properties"]["assistant_id"] = names
+    components["ThreadCreate"]["properties"]["graph_id"] = {"anyOf": [names, {"type": "null"}]}
 
 
 def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
@@ -209,9 +218,9 @@ def allowed_methods(endpoints: Sequence[Endpoint], path: str) -> list[str]:
     """Every method the table serves at `path` (HEAD with GET, as Starlette answers it), for
     the Allow header of a 405: the route that refused knows only its own method. A path the
     table names without parameters is served by its own rows only (endpoints.routes)."""
-    served = [e for e in endpoints if e.path == path] or [
-        e for e in endpoints if path_matches(e.path, path)
-    ]
+    matching = [e for e in endpoints if path_matches(e.path, path)]
+    best = max((literal_segments(e.path) for e in matching), default=0)
+    served = [e for e in matching if literal_segments(e.path) == best]
     methods = {endpoint.method for endpoint in served}
     if "GET" in methods:
         methods.add("HEAD")

@@ -211,7 +211,7 @@ class LangGraphAdapter:
             "input_schema": graph.get_input_jsonschema(),
             "output_schema": graph.get_output_jsonschema(),
             "state_schema": _state_schema(graph),
-            "config_schema": graph.get_config_jsonschema(),
+            "config_schema": {},  # configurable keys: LangGraph 1.x graphs use `context`
             "context_schema": context() if callable(context) else None,
         }
 

@@ -18,10 +18,11 @@ from starlette.responses import Response
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.graph.storage import RunRecord
 from agentflow.runtime.api_types import RunRequestBody
+from agentflow.runtime.background import run_protocol
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import ApiError, not_found, require_owner, validation_error
 from agentflow.runtime.lgapi.convert import from_lc_message
-from agentflow.runtime.lgapi.frames import STREAM_MODES
+from agentflow.runtime.lgapi.ids import assistant_id
 from agentflow.runtime.lgapi.threads import delete_thread
 from agentflow.runtime.lgapi.types import (
     CancelQuery,
@@ -29,7 +30,7 @@ from agentflow.runtime.lgapi.types import (
     LangGraphRunListQuery,
     RunBody,
 )
-from agentflow.runtime.lgapi.views import assistant_id, graph_named, run_view
+from agentflow.runtime.lgapi.views import graph_named, run_view
 from agentflow.runtime.publisher import ApiJSONResponse, EventStreamResponse
 from agentflow.runtime.routes.runs import LAST_EVENT_ID, last_event_id
 from agentflow.runtime.run_log import follow, follow_stored
@@ -53,13 +54,6 @@ def _headers(record: RunRecord, then: str) -> dict[str, str]:
 
 def _modes(body: RunBody) -> tuple[str, ...]:
     modes = [body.stream_mode] if isinstance(body.stream_mode, str) else body.stream_mode
-    unsupported = [m for m in modes if m not in STREAM_MODES]
-    if unsupported:
-        raise validation_error([{
-            "loc": ["body", "stream_mode"],
-            "msg": f"stream mode {unsupported[0]!r} is not served here; use "
-                   f"{', '.join(STREAM_MODES)}",
-        }])  # fmt: skip
     return tuple(dict.fromkeys(modes)) or ("values",)
 
 
@@ -170,8 +164,8 @@ async def _stream(call: Call[RunBody, Any], thread_id: str | None) -> Response:
         finally:
             if not finished and body.on_disconnect == "cancel":
                 with contextlib.suppress(Exception):
-                    await rt.background.cancel(await rt.background.get(
-                        record.thread_id, record.run_id, record.user_id))  # fmt: skip
+                    current = await rt.checkpointer.get_run(record.run_id)
+                    await rt.background.cancel(current or record)
             if thread_id is None:
                 _spawn(_end_stateless(rt, record, body))
 
@@ -231,7 +225,9 @@ async def create_stateless(call: Call[RunBody, None]) -> Response:
 
 
 async def _record(call: Call[Any, Any]) -> RunRecord:
-    return await call.rt.background.get(call.path["thread_id"], call.path["run_id"], call.user_id)
+    return await call.rt.background.get(
+        call.path["thread_id"], call.path["run_id"], call.user_id, protocol="langgraph"
+    )
 
 
 async def list_runs(call: Call[None, LangGraphRunListQuery]) -> list[dict[str, Any]]:
@@ -241,7 +237,8 @@ async def list_runs(call: Call[None, LangGraphRunListQuery]) -> list[dict[str, A
         raise not_found("thread")
     require_owner(info.user_id, call.user_id)
     records = await rt.checkpointer.list_runs(thread_id, limit=query.offset + query.limit)
-    views = [run_view(r) for r in records if r.user_id == call.user_id]
+    mine = (r for r in records if r.user_id == call.user_id and run_protocol(r) == "langgraph")
+    views = [run_view(r) for r in mine]
     if query.status is not None:
         views = [v for v in views if v["status"] == query.status]
     return views[query.offset : query.offset + query.limit]
@@ -265,8 +262,8 @@ async def join_stream(call: Call[None, JoinStreamQuery]) -> Response:
 async def cancel(call: Call[None, CancelQuery]) -> Response:
     rt = call.rt
     record = await rt.background.cancel(await _record(call))
-    if not call.query.wait:
-        return Response(status_code=202)
-    with contextlib.suppress(ApiError):
-        await rt.background.join(record)
-    return ApiJSONResponse(None)
+    if call.query.wait:
+        with contextlib.suppress(ApiError):
+            await rt.background.join(record)
+        record = await _record(call)
+    return ApiJSONResponse(run_view(record), status_code=202)

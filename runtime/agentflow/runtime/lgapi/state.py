@@ -139,7 +139,7 @@ async def update_state(
     """Write `values` as if `as_node` returned them; the new checkpoint."""
     if isinstance(graph, CompiledGraph):
         raise ApiError(
-            422, "not_supported",
+            409, "not_supported",
             "this thread's graph is an agentflow graph: its state changes only through runs "
             "(send the values as the input of a run instead)",
         )  # fmt: skip

@@ -35,7 +35,7 @@ LANGGRAPH_ENDPOINTS: list[Endpoint] = [
     row("GET", ASSISTANT + "/schemas", assistants.schemas, "Input, output, state and "
              "config schemas", errors=["404"]),
     row("POST", "/threads", threads.create, "Create a thread", body=lg.ThreadCreate,
-             errors=["409"]),
+             errors=["404", "409"]),
     row("POST", "/threads/search", threads.search, "The caller's threads",
              body=lg.LangGraphThreadSearch),
     row("POST", "/threads/count", threads.count, "How many threads match",

@@ -17,6 +17,7 @@ from agentflow.runtime.api_types import THREAD_ID
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import ApiError, validation_error
 from agentflow.runtime.lgapi import state as lg_state
+from agentflow.runtime.lgapi.ids import assistant_id
 from agentflow.runtime.lgapi.types import (
     HistoryBody,
     LangGraphHistoryQuery,
@@ -26,7 +27,7 @@ from agentflow.runtime.lgapi.types import (
     StateUpdate,
     ThreadCreate,
 )
-from agentflow.runtime.lgapi.views import assistant_id, graph_named, thread_view
+from agentflow.runtime.lgapi.views import graph_named, thread_view
 from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.publisher import ApiJSONResponse
 from agentflow.runtime.state import AppRuntime, owned_thread

@@ -4,9 +4,11 @@ ignored, as `langgraph dev` ignores what it does not support; what is acted on i
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
+
+from agentflow.runtime.api_types import JsonObject, JsonValue, OpenBody, Text, ThreadId
 
 __all__ = [
     "AssistantSearch",
@@ -26,18 +28,13 @@ __all__ = [
 
 Limit = Annotated[float, Meta(ge=1, le=1000, multiple_of=1)]
 Offset = Annotated[float, Meta(ge=0, multiple_of=1)]
-JsonObject = dict[str, Any]
-StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom", "events", "debug"]
+StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom"]
 Strategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 
 
-class _Open(Struct, omit_defaults=True):
-    """A body whose other fields are accepted and ignored."""
-
-
-class AssistantSearch(_Open):
-    graph_id: str | None = None
-    name: str | None = None
+class AssistantSearch(OpenBody):
+    graph_id: Text | None = None
+    name: Text | None = None
     metadata: JsonObject | None = None
     limit: Limit = 10
     offset: Offset = 0
@@ -47,18 +44,18 @@ class GraphQuery(Struct):
     xray: bool | Annotated[int, Meta(ge=0, le=100)] = False
 
 
-class ThreadCreate(_Open):
-    thread_id: str | None = None
+class ThreadCreate(OpenBody):
+    thread_id: ThreadId | None = None
     metadata: JsonObject | None = None
     if_exists: Literal["raise", "do_nothing"] = "raise"
-    graph_id: str | None = None
+    graph_id: Text | None = None
 
 
-class LangGraphThreadPatch(_Open):
+class LangGraphThreadPatch(OpenBody):
     metadata: JsonObject | None = None
 
 
-class LangGraphThreadSearch(_Open):
+class LangGraphThreadSearch(OpenBody):
     metadata: JsonObject | None = None
     status: Literal["idle", "busy", "interrupted", "error"] | None = None
     limit: Limit = 10
@@ -71,14 +68,14 @@ class StateQuery(Struct):
     subgraphs: bool = False
 
 
-class StateUpdate(_Open):
-    values: Any = None
-    as_node: str | None = None
-    checkpoint_id: str | None = None
+class StateUpdate(OpenBody):
+    values: JsonValue = None
+    as_node: Text | None = None
+    checkpoint_id: Text | None = None
     checkpoint: JsonObject | None = None
 
 
-class HistoryBody(_Open):
+class HistoryBody(OpenBody):
     limit: Limit = 10
     before: JsonObject | str | None = None
     metadata: JsonObject | None = None
@@ -87,12 +84,12 @@ class HistoryBody(_Open):
 
 class LangGraphHistoryQuery(Struct):
     limit: Annotated[int, Meta(ge=1, le=1000)] = 10
-    before: str | None = None
+    before: Text | None = None
 
 
-class RunBody(_Open):
-    assistant_id: str
-    input: Any = None
+class RunBody(OpenBody):
+    assistant_id: Text
+    input: JsonValue = None
     command: JsonObject | None = None
     config: JsonObject | None = None
     context: JsonObject | None = None
@@ -100,25 +97,25 @@ class RunBody(_Open):
     stream_mode: StreamMode | list[StreamMode] = "values"
     stream_subgraphs: bool = False
     stream_resumable: bool = False
-    checkpoint_id: str | None = None
+    checkpoint_id: Text | None = None
     checkpoint: JsonObject | None = None
     multitask_strategy: Strategy = "enqueue"
     if_not_exists: Literal["create", "reject"] = "reject"
     on_disconnect: Literal["cancel", "continue"] = "continue"
     on_completion: Literal["delete", "keep"] | None = None
-    interrupt_before: Any = None
-    interrupt_after: Any = None
+    interrupt_before: JsonValue = None
+    interrupt_after: JsonValue = None
 
 
 class LangGraphRunListQuery(Struct):
-    limit: Annotated[int, Meta(ge=1, le=1000)] = 10
-    offset: Annotated[int, Meta(ge=0)] = 0
-    status: str | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 10
+    offset: Annotated[int, Meta(ge=0, le=900)] = 0
+    status: Text | None = None
 
 
 class JoinStreamQuery(Struct):
     cancel_on_disconnect: bool = False
-    stream_mode: str | None = None
+    stream_mode: Text | None = None
 
 
 class CancelQuery(Struct):

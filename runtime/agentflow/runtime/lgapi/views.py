@@ -4,12 +4,12 @@ the uuid5 of the graph id, as LangGraph makes it), threads, runs, thread states.
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 
 from agentflow.graph.storage import RunRecord, ThreadInfo
 from agentflow.runtime.errors import ApiError
 from agentflow.runtime.lgapi.convert import jsonable
+from agentflow.runtime.lgapi.ids import assistant_id
 from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.state import AppRuntime
 
@@ -17,8 +17,6 @@ __all__ = [
     "assistant_id", "assistant_view", "graph_named", "iso", "run_view", "thread_view",
 ]  # fmt: skip
 
-# The namespace LangGraph makes a graph's default assistant id in (uuid5 of the graph id).
-NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 STARTED = datetime.datetime.now(datetime.UTC).timestamp()
 # agentflow run statuses -> LangGraph's
 RUN_STATUS = {"pending": "pending", "running": "running", "success": "success",
@@ -30,10 +28,6 @@ def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).isoformat()
-
-
-def assistant_id(graph_id: str) -> str:
-    return str(uuid.uuid5(NAMESPACE_GRAPH, graph_id))
 
 
 def graph_named(rt: AppRuntime, assistant: str) -> tuple[str, ServedGraph]:

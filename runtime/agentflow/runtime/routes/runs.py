@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from agentflow.runtime.api_types import MAX_INT32, RunCreate, RunListQuery
-from agentflow.runtime.background import run_view
+from agentflow.runtime.background import run_protocol, run_view
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import ApiError, not_found, require_owner, validation_error
 from agentflow.runtime.publisher import ApiJSONResponse, EventStreamResponse, run_path
@@ -38,7 +38,7 @@ async def list_runs(call: Call[None, RunListQuery]) -> dict[str, Any]:
     records = await call.rt.checkpointer.list_runs(
         thread_id, limit=limit + 1, before=call.query.before or None
     )
-    mine = [r for r in records if r.user_id == call.user_id]
+    mine = [r for r in records if r.user_id == call.user_id and run_protocol(r) == "agentflow"]
     if info is not None:
         require_owner(info.user_id, call.user_id)
     elif not mine:  # no such thread (a new thread's first run may precede its first step)
