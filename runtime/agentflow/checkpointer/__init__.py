@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentflow.checkpointer.items import (
+    Item,
+    ItemStore,
+    MemoryItemStore,
+    PgItemStore,
+    SqliteItemStore,
+    item_store,
+)
 from agentflow.checkpointer.memory import InMemoryCheckpointer
 from agentflow.checkpointer.pg_schema import migrations
 from agentflow.checkpointer.sqlite import SqliteCheckpointer
+from agentflow.errors import InvalidItemError
 from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.storage import (
     Checkpoint,
@@ -32,12 +41,19 @@ __all__ = [
     "IdempotencyRecord",
     "InMemoryCheckpointer",
     "InvalidCursorError",
+    "InvalidItemError",
+    "Item",
+    "ItemStore",
     "LangGraphSaver",
+    "MemoryItemStore",
     "Page",
     "PgCheckpointer",
+    "PgItemStore",
     "SqliteCheckpointer",
+    "SqliteItemStore",
     "ThreadInfo",
     "ThreadSnapshot",
+    "item_store",
     "migrations",
     "open_checkpointer",
 ]
