@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
+import sys
 import threading
 import time
 import uuid
@@ -89,12 +91,9 @@ def http(dsn: str, schema: str, ops: int) -> None:
             "g = StateGraph()\ng.add_node('reply', reply)\ng.add_edge(START, 'reply')\n"
             "g.add_edge('reply', END)\napp = g.compile()\n"
         )
-        (project / "agentflow.json").write_text(
-            '{"graph": "graph:app", "checkpointer": {"kind": "postgres", "dsn": "%s", '
-            '"schema": "%s"}}' % (dsn, schema)
-        )
-        import sys
-
+        checkpointer = {"kind": "postgres", "dsn": dsn, "schema": schema}
+        config_file = {"graph": "graph:app", "checkpointer": checkpointer}
+        (project / "agentflow.json").write_text(json.dumps(config_file))
         sys.path.insert(0, tmp)
         settings = load_settings(project / "agentflow.json", environ={"LOG_LEVEL": "WARNING"})
         config = uvicorn.Config(
