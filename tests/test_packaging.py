@@ -37,8 +37,8 @@ PUBLIC = {
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
         "InMemoryCheckpointer", "InvalidCursorError", "InvalidItemError", "Item", "ItemStore",
-        "LangGraphSaver", "MemoryItemStore", "Page", "PgCheckpointer", "PgItemStore",
-        "SqliteCheckpointer", "SqliteItemStore", "item_store",
+        "LangGraphSaver", "LangGraphStore", "MemoryItemStore", "Page", "PgCheckpointer",
+        "PgItemStore", "SqliteCheckpointer", "SqliteItemStore", "item_store",
         "ThreadInfo", "ThreadSnapshot", "migrations", "open_checkpointer",
     ],
     "agentflow.utils": [

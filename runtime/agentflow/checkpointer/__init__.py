@@ -31,6 +31,7 @@ from agentflow.graph.storage import (
 
 if TYPE_CHECKING:
     from agentflow.checkpointer.langgraph import LangGraphSaver
+    from agentflow.checkpointer.langgraph_store import LangGraphStore
     from agentflow.checkpointer.postgres import PgCheckpointer
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Item",
     "ItemStore",
     "LangGraphSaver",
+    "LangGraphStore",
     "MemoryItemStore",
     "Page",
     "PgCheckpointer",
@@ -61,7 +63,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The Postgres backend (asyncpg, redis) loads only when it is used, and the LangGraph
-    # saver only then too (it needs the `langgraph` extra).
+    # saver and store only then too (they need the `langgraph` extra).
     if name == "PgCheckpointer":
         from agentflow.checkpointer.postgres import PgCheckpointer
 
@@ -70,6 +72,10 @@ def __getattr__(name: str) -> Any:
         from agentflow.checkpointer.langgraph import LangGraphSaver
 
         return LangGraphSaver
+    if name == "LangGraphStore":
+        from agentflow.checkpointer.langgraph_store import LangGraphStore
+
+        return LangGraphStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
