@@ -20,9 +20,10 @@ PUBLIC = {
     "agentflow": [
         "AgentflowError", "ArgumentError", "CheckpointerError", "ConfigError", "ConflictError",
         "GraphError", "GraphRecursionError", "ImportFromStringError", "InvalidCursorError",
-        "InvalidInputError", "InvalidLimitError", "MissingVariableError", "ModelConfigError",
-        "ModelConnectionError", "ModelError", "ModelHTTPError", "ModelLimitError",
-        "ModelResponseError", "ModelTimeoutError", "ModelUnavailableError", "NodeError",
+        "InvalidInputError", "InvalidItemError", "InvalidLimitError", "MissingVariableError",
+        "ModelConfigError", "ModelConnectionError", "ModelError", "ModelHTTPError",
+        "ModelLimitError", "ModelResponseError", "ModelTimeoutError", "ModelUnavailableError",
+        "NodeError",
         "NothingToResumeError", "RunTimeoutError", "ScriptExhaustedError", "StartupError",
         "__version__",
     ],
@@ -35,8 +36,9 @@ PUBLIC = {
     ],
     "agentflow.checkpointer": [
         "Checkpoint", "Checkpointer", "CheckpointerError", "ConflictError", "IdempotencyRecord",
-        "InMemoryCheckpointer", "InvalidCursorError", "LangGraphSaver", "Page", "PgCheckpointer",
-        "SqliteCheckpointer",
+        "InMemoryCheckpointer", "InvalidCursorError", "InvalidItemError", "Item", "ItemStore",
+        "LangGraphSaver", "LangGraphStore", "MemoryItemStore", "Page", "PgCheckpointer",
+        "PgItemStore", "SqliteCheckpointer", "SqliteItemStore", "item_store",
         "ThreadInfo", "ThreadSnapshot", "migrations", "open_checkpointer",
     ],
     "agentflow.utils": [

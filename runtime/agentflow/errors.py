@@ -13,7 +13,8 @@ AgentflowError                       anything agentflow raises on purpose
  ├── CheckpointerError               storage failed or is misconfigured
  │    ├── InvalidCursorError (+ ValueError)  a page cursor this store did not issue
  │    ├── ConflictError                      another writer changed the thread meanwhile
- │    └── InvalidLimitError (+ ValueError)   a page size out of range
+ │    ├── InvalidLimitError (+ ValueError)   a page size out of range
+ │    └── InvalidItemError (+ ValueError)    a store item's namespace, key, value or query is wrong
  ├── ModelError                      a chat model call failed; `reason`, `model`, `retryable`
  │    ├── ModelConfigError           wrong setup: missing key, unpinned model, bad env value
  │    ├── ModelResponseError         a 2xx answer we cannot parse
@@ -53,6 +54,7 @@ __all__ = [
     "ImportFromStringError",
     "InvalidCursorError",
     "InvalidInputError",
+    "InvalidItemError",
     "InvalidLimitError",
     "MissingVariableError",
     "ModelConfigError",
@@ -165,6 +167,11 @@ class ConflictError(CheckpointerError):
 
 class InvalidLimitError(CheckpointerError, ValueError):
     """A page size out of range: the caller's mistake, not the storage's."""
+
+
+class InvalidItemError(CheckpointerError, ValueError):
+    """A store item (agentflow.checkpointer.ItemStore) asked for with a wrong namespace,
+    key, value, filter or page: the caller's mistake, not the storage's."""
 
 
 # -- models ------------------------------------------------------------------------------------

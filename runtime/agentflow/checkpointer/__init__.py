@@ -5,9 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from agentflow.checkpointer.items import (
+    Item,
+    ItemStore,
+    MemoryItemStore,
+    PgItemStore,
+    SqliteItemStore,
+    item_store,
+)
 from agentflow.checkpointer.memory import InMemoryCheckpointer
 from agentflow.checkpointer.pg_schema import migrations
 from agentflow.checkpointer.sqlite import SqliteCheckpointer
+from agentflow.errors import InvalidItemError
 from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.storage import (
     Checkpoint,
@@ -22,6 +31,7 @@ from agentflow.graph.storage import (
 
 if TYPE_CHECKING:
     from agentflow.checkpointer.langgraph import LangGraphSaver
+    from agentflow.checkpointer.langgraph_store import LangGraphStore
     from agentflow.checkpointer.postgres import PgCheckpointer
 
 __all__ = [
@@ -32,12 +42,20 @@ __all__ = [
     "IdempotencyRecord",
     "InMemoryCheckpointer",
     "InvalidCursorError",
+    "InvalidItemError",
+    "Item",
+    "ItemStore",
     "LangGraphSaver",
+    "LangGraphStore",
+    "MemoryItemStore",
     "Page",
     "PgCheckpointer",
+    "PgItemStore",
     "SqliteCheckpointer",
+    "SqliteItemStore",
     "ThreadInfo",
     "ThreadSnapshot",
+    "item_store",
     "migrations",
     "open_checkpointer",
 ]
@@ -45,7 +63,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # The Postgres backend (asyncpg, redis) loads only when it is used, and the LangGraph
-    # saver only then too (it needs the `langgraph` extra).
+    # saver and store only then too (they need the `langgraph` extra).
     if name == "PgCheckpointer":
         from agentflow.checkpointer.postgres import PgCheckpointer
 
@@ -54,6 +72,10 @@ def __getattr__(name: str) -> Any:
         from agentflow.checkpointer.langgraph import LangGraphSaver
 
         return LangGraphSaver
+    if name == "LangGraphStore":
+        from agentflow.checkpointer.langgraph_store import LangGraphStore
+
+        return LangGraphStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -178,6 +178,29 @@ def migrations(s: str) -> list[str]:
             PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
         );
         """,
+        # 7: store items (agentflow.checkpointer.items): a user's JSON values by namespace
+        # (labels joined by "."; bytewise order, so a namespace prefix is a key range) and
+        # key. `value @> filter` is served by the GIN index (no pending list: see 5); ttl in
+        # minutes, expires_at in epoch seconds.
+        f"""
+        CREATE TABLE IF NOT EXISTS {s}.store_items (
+            user_id    text NOT NULL,
+            namespace  text COLLATE "C" NOT NULL,
+            key        text NOT NULL,
+            value      jsonb NOT NULL,
+            created_at double precision NOT NULL,
+            updated_at double precision NOT NULL,
+            ttl        double precision,
+            expires_at double precision,
+            PRIMARY KEY (user_id, namespace, key)
+        );
+        CREATE INDEX IF NOT EXISTS store_items_by_update
+            ON {s}.store_items (user_id, updated_at DESC);
+        CREATE INDEX IF NOT EXISTS store_items_value
+            ON {s}.store_items USING gin (value jsonb_path_ops) WITH (fastupdate = off);
+        CREATE INDEX IF NOT EXISTS store_items_expiry
+            ON {s}.store_items (expires_at) WHERE expires_at IS NOT NULL;
+        """,
     ]
 
 

@@ -122,6 +122,22 @@ CREATE TABLE IF NOT EXISTS lg_writes (
     task_path     TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (thread_id, checkpoint_ns, checkpoint_id, task_id, idx)
 ) WITHOUT ROWID;
+-- Store items (agentflow.checkpointer.items), as in Postgres: a user's JSON values by
+-- namespace (labels joined by ".") and key; ttl in minutes, expires_at in epoch seconds.
+CREATE TABLE IF NOT EXISTS store_items (
+    user_id    TEXT NOT NULL,
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ttl        REAL,
+    expires_at REAL,
+    PRIMARY KEY (user_id, namespace, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS store_items_by_update ON store_items (user_id, updated_at DESC);
+CREATE INDEX IF NOT EXISTS store_items_expiry ON store_items (expires_at)
+    WHERE expires_at IS NOT NULL;
 """
 
 

@@ -60,7 +60,7 @@ class Endpoint:
     graph: bool = False
     body: type[Any] | None = None
     query: type[Any] | None = None
-    response: type[Any] | None = None
+    response: Any = None  # a type, a type | None (null when absent), or str
     events: tuple[type[Any], ...] = ()  # a text/event-stream's events
     media_type: str = "application/json"
     status: int = 200  # of a success

@@ -41,6 +41,7 @@ COMMON_ERRORS = {
     "503": "the state store is unavailable, or the server is overloaded or shutting down",
     "504": "the run took longer than RUN_TIMEOUT",
 }
+SUCCESS = {202: "Accepted", 204: "No Content"}
 BODY_ERRORS = ("400", "413", "415", "422")  # read_body and decode_body
 STORE_ERRORS = ("503",)  # every route that authenticates reads the state store
 GRAPH_ERRORS = ("503",)  # the graph cannot be loaded (under play)
@@ -57,7 +58,8 @@ def build_document(
     """The document; with `graph`, run requests name the graph's state fields."""
     types: list[Any] = [api.ErrorBody]
     for endpoint in endpoints:
-        types += [t for t in (endpoint.body, endpoint.response) if _is_struct(t)]
+        # a response may also be `Struct | None` (null when there is none)
+        types += [t for t in (endpoint.body, endpoint.response) if t not in (None, str)]
         types += endpoint.events
     refs, components = api.schema_components(types)
     schema_of = dict(zip(types, refs, strict=True))
@@ -100,10 +102,6 @@ def build_document(
     return document
 
 
-def _is_struct(kind: Any) -> bool:
-    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
-
-
 def _narrow(components: dict[str, Schema], rules: RunRules) -> None:
     """What this server's run requests may carry beyond their type: the roles clients may
     send, the graph's state fields (when known), and `resume` only with a thread."""
@@ -138,10 +136,12 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
         for name in path_names(endpoint.path)
     ]  # fmt: skip
     if endpoint.query is not None:
-        query = msgspec.json.schema(endpoint.query)
-        for name, schema in query["$defs"][endpoint.query.__name__]["properties"].items():
+        query = msgspec.json.schema(endpoint.query)["$defs"][endpoint.query.__name__]
+        required = set(query.get("required", ()))  # the fields without a default
+        for name, schema in query["properties"].items():
             description = schema.pop("description", None)
-            parameter = {"name": name, "in": "query", "required": False, "schema": schema}
+            parameter = {"name": name, "in": "query", "required": name in required,
+                         "schema": schema}  # fmt: skip
             if description:
                 parameter["description"] = description
             parameters.append(parameter)
@@ -156,7 +156,7 @@ def _parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
 def _responses(
     endpoint: Endpoint, settings: Settings, schema_of: dict[Any, Schema]
 ) -> dict[str, Any]:
-    ok: dict[str, Any] = {"description": "Accepted" if endpoint.status == 202 else "OK"}
+    ok: dict[str, Any] = {"description": SUCCESS.get(endpoint.status, "OK")}
     if endpoint.events:
         ok["content"] = {endpoint.media_type: {"schema": _event_stream(endpoint, schema_of)}}
     elif endpoint.response is str:

@@ -7,6 +7,7 @@ from typing import Any
 from agentflow.runtime.endpoints import Endpoint, Handler
 from agentflow.runtime.lgapi import assistants, runs, system, threads
 from agentflow.runtime.lgapi import types as lg
+from agentflow.runtime.lgapi.store import STORE_ENDPOINTS
 
 __all__ = ["LANGGRAPH_ENDPOINTS"]
 
@@ -77,4 +78,5 @@ LANGGRAPH_ENDPOINTS: list[Endpoint] = [
              graph=True, body=lg.RunBody, errors=["404"]),
     row("POST", "/runs", runs.create_stateless, "Start a run on a new thread",
              graph=True, body=lg.RunBody, errors=["404"]),
+    *STORE_ENDPOINTS,
 ]  # fmt: skip
