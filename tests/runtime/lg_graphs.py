@@ -9,6 +9,7 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.store.base import BaseStore
 from langgraph.types import interrupt
 
 
@@ -39,3 +40,14 @@ def _one_node(name: str, node: Any) -> Any:
 
 agent = _one_node("answer", answer)
 approve = _one_node("ask", ask)
+
+
+async def remember(state: MessagesState, *, store: BaseStore) -> dict[str, Any]:
+    """Keeps each message in the store under ("notes",) and answers with all it keeps."""
+    text = str(state["messages"][-1].content)
+    await store.aput(("notes",), text, {"text": text})
+    kept = sorted(item.key for item in await store.asearch(("notes",)))
+    return {"messages": [AIMessage(content=", ".join(kept))]}
+
+
+memory = _one_node("remember", remember)

@@ -27,6 +27,7 @@ GRAPHS = {
     "agent": "tests.runtime.lg_graphs:agent",
     "approve": "tests.runtime.lg_graphs:approve",
     "echo": "tests.runtime.graphs:echo",
+    "memory": "tests.runtime.lg_graphs:memory",
 }
 SECRET = "a-test-secret-that-is-long-enough-0123456789"
 NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
@@ -74,7 +75,7 @@ async def test_assistants_are_the_graphs_with_langgraphs_ids(client: LangGraphCl
         assert assistant["assistant_id"] == expected
         assert await client.assistants.get(expected) == assistant
         assert await client.assistants.get(assistant["graph_id"]) == assistant
-    assert await client.assistants.count() == 3
+    assert await client.assistants.count() == len(GRAPHS)
     assert [a["graph_id"] for a in await client.assistants.search(graph_id="echo")] == ["echo"]
     with pytest.raises(NotFoundError):
         await client.assistants.get("nope")
@@ -242,7 +243,7 @@ def check_sync(client: SyncLangGraphClient) -> None:
     events = [p.event for p in client.runs.stream(tid, "echo", input=say("s"))]
     assert events[0] == "metadata"
     assert client.threads.get_state(tid)["values"]["messages"]
-    assert len(client.assistants.search()) == 3
+    assert len(client.assistants.search()) == len(GRAPHS)
 
 
 def token(sub: str) -> str:
@@ -289,8 +290,25 @@ async def test_bad_input_gets_a_clear_error(url: str) -> None:
                                json={"assistant_id": "agent", "stream_mode": "nope"})  # fmt: skip
         assert mode.status_code == 422
         unknown = await http.post(f"/threads/{tid}/runs/wait", json={"assistant_id": "x"})
-        assert unknown.status_code == 404 and "agent, approve, echo" in unknown.text
+        assert unknown.status_code == 404 and "agent, approve, echo, memory" in unknown.text
         broken = await http.post(
             "/threads", content=b"{", headers={"content-type": "application/json"}
         )
         assert broken.status_code == 400
+
+
+async def test_a_langgraph_graph_keeps_each_users_memories_in_the_store(
+    start: Callable[..., str],
+) -> None:
+    url = start(auth={"type": "jwt", "secret": SECRET})
+    async with (
+        get_client(url=url, headers={"Authorization": f"Bearer {token('alice')}"}) as alice,
+        get_client(url=url, headers={"Authorization": f"Bearer {token('bob')}"}) as bob,
+    ):
+        for text in ("tea", "jazz"):  # two threads: the store outlives a thread
+            values = await alice.runs.wait(None, "memory", input=say(text))
+        assert contents(values)[-1] == "jazz, tea"
+        assert contents(await bob.runs.wait(None, "memory", input=say("rock")))[-1] == "rock"
+        item = await alice.store.get_item(["notes"], "tea")
+        assert item is not None and item["value"] == {"text": "tea"}
+        assert await bob.store.get_item(["notes"], "tea") is None

@@ -65,6 +65,10 @@ class RunLog:
         """The frames with an id above `event_id`."""
         return self.frames[max(event_id - self.first + 1, 0) :]
 
+    async def wait_closed(self) -> None:
+        while not self.closed:
+            await self._changed.wait()
+
     async def wait_after(self, event_id: int) -> None:
         """Until a frame with an id above `event_id` exists, or the run is over."""
         while self.last_id <= event_id and not self.closed:
@@ -170,8 +174,10 @@ class FrameWriter:
                 continue
             failures = 0
             stored += len(frames)
-            if not self.log.closed:
-                await asyncio.sleep(FLUSH_EVERY)  # what arrives meanwhile goes in one INSERT
+            # What arrives meanwhile goes in one INSERT; the run's end is stored at once (its
+            # record is final, and its thread free, only after that).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.log.wait_closed(), FLUSH_EVERY)
 
     async def done(self) -> None:
         with contextlib.suppress(Exception):

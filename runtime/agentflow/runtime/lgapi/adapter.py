@@ -21,7 +21,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
 from langgraph.types import Command, StateSnapshot, StreamMode
 
+from agentflow.checkpointer.items import ItemStore, item_store
 from agentflow.checkpointer.langgraph import LangGraphSaver
+from agentflow.checkpointer.langgraph_store import LangGraphStore
 from agentflow.errors import InvalidInputError
 from agentflow.graph.compiled import RunResult
 from agentflow.graph.messages import Usage
@@ -82,10 +84,17 @@ class LangGraphAdapter:
     kind = "langgraph"
 
     def __init__(
-        self, graph: Pregel[Any, Any, Any, Any], saver: BaseCheckpointSaver[Any] | None = None
+        self,
+        graph: Pregel[Any, Any, Any, Any],
+        saver: BaseCheckpointSaver[Any] | None = None,
+        items: ItemStore | None = None,
     ) -> None:
         self.graph = graph
         self.saver = saver
+        # The store a run's nodes get (`get_store()`, a `store` argument): the run user's
+        # items, the ones the /store API shows that user. A graph compiled with its own
+        # store keeps it.
+        self.items = items if graph.store is None else None
         self.name = graph.get_name() or "LangGraph"
 
     def __repr__(self) -> str:
@@ -96,7 +105,8 @@ class LangGraphAdapter:
         saver: BaseCheckpointSaver[Any] = (
             LangGraphSaver.for_store(checkpointer) if checkpointer.durable else InMemorySaver()
         )
-        return LangGraphAdapter(self.graph.copy(update={"checkpointer": saver}), saver)
+        bound = self.graph.copy(update={"checkpointer": saver})
+        return LangGraphAdapter(bound, saver, item_store(checkpointer))
 
     async def setup(self) -> None:
         if isinstance(self.saver, LangGraphSaver):
@@ -137,7 +147,11 @@ class LangGraphAdapter:
         emit(StreamEvent.METADATA, {"thread_id": thread_id, "run_id": run_id})
         wanted = set(events) if events is not None else set(MODES)
         modes: list[StreamMode] = [m for e, m in MODES.items() if e in wanted] or ["values"]
-        async for part in self.graph.astream(
+        graph = self.graph
+        if self.items is not None:
+            store = LangGraphStore(self.items, user_id=str(config.get("user_id") or ""))
+            graph = graph.copy(update={"store": store})
+        async for part in graph.astream(
             request.graph_input(),
             lg_config,
             stream_mode=modes,
