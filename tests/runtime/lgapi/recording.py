@@ -19,6 +19,9 @@ KEPT_HEADERS = ("content-type", "content-location", "location", "x-pagination-ne
                 "x-pagination-total")  # fmt: skip
 
 
+SETUP = "(setup"  # the label of calls made between a scenario's steps
+
+
 @dataclass
 class Exchange:
     method: str
@@ -38,7 +41,7 @@ class Exchange:
 @dataclass
 class Recorder:
     exchanges: list[Exchange] = field(default_factory=list)
-    label: str = ""
+    label: str = SETUP + ", not a step)"
 
     def start(self, request: httpx.Request) -> Exchange:
         content = request.content if not isinstance(request.stream, httpx.AsyncByteStream) else b""
@@ -157,10 +160,19 @@ def to_markdown(exchanges: list[Exchange], limit: int = 6000) -> str:
     out: list[str] = []
     label = None
     for x in exchanges:
+        query = f"?{x.query}" if x.query else ""
+        if x.label.startswith(SETUP):  # set-up and polling calls: one line each, repeats counted
+            line = f"- ({x.label.strip('()')}) `{x.method} {x.path}{query}` -> {x.status}"
+            if out and out[-1].startswith(line):
+                count = int(out[-1][len(line) :].strip(" x") or 1) + 1
+                out[-1] = f"{line} x{count}"
+            else:
+                out.append(line)
+            label = x.label
+            continue
         if x.label != label:
             label = x.label
             out.append(f"\n## {label}\n")
-        query = f"?{x.query}" if x.query else ""
         out.append(f"### `{x.method} {x.path}{query}` -> {x.status}\n")
         if x.body is not None:
             out.append("request body:\n```json\n" + json.dumps(x.body, indent=1) + "\n```")

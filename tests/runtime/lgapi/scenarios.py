@@ -21,6 +21,7 @@ import httpx
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
 
 from tests.runtime.lgapi.recording import (
+    SETUP,
     AsyncRecordingTransport,
     Recorder,
     SyncRecordingTransport,
@@ -100,8 +101,8 @@ def shape(value: Any, key: str = "") -> Any:
         return [shape(v, key) for v in value]
     if isinstance(value, str):
         return value if key in NAME_KEYS or value.startswith("<") else "str"
-    if isinstance(value, bool) or value is None:
-        return value
+    if value is None:
+        return None
     return type(value).__name__
 
 
@@ -153,7 +154,7 @@ class Transcript:
 
     def add(self, name: str, result: Any) -> None:
         self.steps.append({"call": name, "result": normalize(result)})
-        self._label("(setup, not a step)")
+        self._label(SETUP + ", not a step)")
 
     async def call(self, name: str, awaitable: Awaitable[Any]) -> Any:
         """The result of `awaitable`; an HTTP error status is recorded and returned."""
