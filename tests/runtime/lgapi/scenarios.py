@@ -156,16 +156,28 @@ class Transcript:
         self.steps.append({"call": name, "result": normalize(result)})
         self._label(SETUP + ", not a step)")
 
-    async def call(self, name: str, awaitable: Awaitable[Any]) -> Any:
-        """The result of `awaitable`; an HTTP error status is recorded and returned."""
+    async def call(self, name: str, awaitable: Awaitable[Any], expect: int | None = None) -> Any:
+        """The result of `awaitable`, or with `expect` the HttpError of that status; any other
+        outcome fails the scenario (after it is recorded)."""
         self._label(name)
         try:
             result = await awaitable
         except httpx.HTTPStatusError as exc:
-            result = HttpError(exc.response.status_code, error_body(exc.response))
-            self.add(name, {"status_code": result.status, "error": result.body})
-            return result
+            return self._error(name, exc, expect)
+        return self._success(name, result, expect)
+
+    def _error(self, name: str, exc: httpx.HTTPStatusError, expect: int | None) -> HttpError:
+        error = HttpError(exc.response.status_code, error_body(exc.response))
+        self.add(name, {"status_code": error.status, "error": error.body})
+        if error.status != expect:
+            wanted = f"HTTP {expect}" if expect else "success"
+            raise AssertionError(f"{name}: HTTP {error.status} {error.body!r}; expected {wanted}")
+        return error
+
+    def _success(self, name: str, result: Any, expect: int | None) -> Any:
         self.add(name, result)
+        if expect is not None:
+            raise AssertionError(f"{name}: succeeded with {result!r}; expected HTTP {expect}")
         return result
 
     async def stream(self, name: str, parts: AsyncIterator[Any], stop_after: int = 0) -> list[Any]:
@@ -183,15 +195,13 @@ class Transcript:
         return found
 
     def call_sync(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """call() for the sync client: `fn(*args, **kwargs)`, which must succeed."""
         self._label(name)
         try:
             result = fn(*args, **kwargs)
         except httpx.HTTPStatusError as exc:
-            result = HttpError(exc.response.status_code, error_body(exc.response))
-            self.add(name, {"status_code": result.status, "error": result.body})
-            return result
-        self.add(name, result)
-        return result
+            return self._error(name, exc, None)
+        return self._success(name, result, None)
 
     def stream_sync(self, name: str, parts: Iterator[Any]) -> list[Any]:
         self._label(name)
@@ -323,13 +333,10 @@ async def assistants(c: LangGraphClient, tg: Target, t: Transcript) -> None:
     assert count == 1
     by_id = await t.call("assistants.get", c.assistants.get(expected))
     assert by_id["graph_id"] == tg.agent and by_id["assistant_id"] == expected
-    by_graph = await t.call("assistants.get (graph id)", c.assistants.get(tg.agent))
-    if t.server == "langgraph-dev":  # pinned: see DIVERGENT_STEPS
-        assert isinstance(by_graph, HttpError) and by_graph.status == 422, by_graph
-    else:
-        assert by_graph == by_id
-    missing = await t.call("assistants.get (unknown)", c.assistants.get(str(uuid.uuid4())))
-    assert isinstance(missing, HttpError) and missing.status == 404
+    pinned = 422 if t.server == "langgraph-dev" else None  # see DIVERGENT_STEPS
+    by_graph = await t.call("assistants.get (graph id)", c.assistants.get(tg.agent), pinned)
+    assert pinned or by_graph == by_id
+    await t.call("assistants.get (unknown)", c.assistants.get(str(uuid.uuid4())), 404)
     graph = await t.call("assistants.get_graph", c.assistants.get_graph(tg.agent))
     nodes = {n["id"] for n in graph["nodes"]}
     assert {"__start__", tg.answer_node, "__end__"} <= nodes, nodes
@@ -348,10 +355,9 @@ async def threads(c: LangGraphClient, tg: Target, t: Transcript) -> None:
         c.threads.create(thread_id=tid, if_exists="do_nothing", metadata={"other": 1}),
     )
     assert again["thread_id"] == tid and again["metadata"] == created["metadata"]
-    clash = await t.call(
-        "threads.create (if_exists=raise)", c.threads.create(thread_id=tid, if_exists="raise")
+    await t.call(
+        "threads.create (if_exists=raise)", c.threads.create(thread_id=tid, if_exists="raise"), 409
     )
-    assert isinstance(clash, HttpError) and clash.status == 409
     got = await t.call("threads.get", c.threads.get(tid))
     assert got["thread_id"] == tid
     patched = await t.call("threads.update", c.threads.update(tid, metadata={"k": "v"}))
@@ -364,8 +370,7 @@ async def threads(c: LangGraphClient, tg: Target, t: Transcript) -> None:
     assert empty["values"] in ({}, []) and empty["next"] == []
     deleted = await t.call("threads.delete", c.threads.delete(tid))
     assert deleted is None
-    gone = await t.call("threads.get (deleted)", c.threads.get(tid))
-    assert isinstance(gone, HttpError) and gone.status == 404
+    await t.call("threads.get (deleted)", c.threads.get(tid), 404)
 
 
 async def thread_state(c: LangGraphClient, tg: Target, t: Transcript) -> None:
@@ -490,9 +495,9 @@ async def multitask(c: LangGraphClient, tg: Target, t: Transcript) -> None:
         second = await t.call(
             f"runs.create (multitask_strategy={strategy})",
             c.runs.create(tid, tg.agent, input=user("b"), multitask_strategy=strategy),
+            409 if strategy == "reject" else None,
         )
         if strategy == "reject":
-            assert isinstance(second, HttpError) and second.status == 409
             values = await t.call("runs.join (first)", c.runs.join(tid, first["run_id"]))
             assert reply(values) == "echo: sleep 1 a"
             continue
@@ -500,7 +505,11 @@ async def multitask(c: LangGraphClient, tg: Target, t: Transcript) -> None:
         values = await t.call(f"runs.join (second, {strategy})", c.runs.join(tid, second["run_id"]))
         assert reply(values) == "echo: b"
         texts = [message_text(m) for m in values["messages"]]
-        old = await t.call(f"runs.get (first, {strategy})", c.runs.get(tid, first["run_id"]))
+        old = await t.call(
+            f"runs.get (first, {strategy})",
+            c.runs.get(tid, first["run_id"]),
+            404 if strategy == "rollback" else None,  # a rolled back run is deleted
+        )
         if strategy == "enqueue":
             assert old["status"] == "success"
             assert texts == ["sleep 1 a", "echo: sleep 1 a", "b", "echo: b"]
@@ -508,16 +517,12 @@ async def multitask(c: LangGraphClient, tg: Target, t: Transcript) -> None:
             assert old["status"] == "interrupted"
             assert texts[-2:] == ["b", "echo: b"] and "echo: sleep 1 a" not in texts
         else:
-            assert isinstance(old, HttpError) and old.status == 404
             assert texts == ["b", "echo: b"]
 
 
 async def if_not_exists(c: LangGraphClient, tg: Target, t: Transcript) -> None:
     tid = str(uuid.uuid4())
-    missing = await t.call(
-        "runs.wait (unknown thread)", c.runs.wait(tid, tg.agent, input=user("x"))
-    )
-    assert isinstance(missing, HttpError) and missing.status == 404
+    await t.call("runs.wait (unknown thread)", c.runs.wait(tid, tg.agent, input=user("x")), 404)
     values = await t.call(
         "runs.wait (if_not_exists=create)",
         c.runs.wait(tid, tg.agent, input=user("new"), if_not_exists="create"),

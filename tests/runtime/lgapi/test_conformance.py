@@ -39,6 +39,8 @@ from tests.runtime.lgapi.scenarios import (
     sync_subset,
 )
 
+pytestmark = pytest.mark.slow  # starts langgraph dev and agentflow api processes
+
 SCENARIOS = [*ASYNC_SCENARIOS, "sync_subset"]
 AGENTFLOW_SERVERS = ["agentflow_sqlite", "agentflow_postgres"]
 SCENARIO_TIMEOUT = 60.0  # seconds for all scenarios of one server
