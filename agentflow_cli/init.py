@@ -3,7 +3,9 @@
 A template directory holds the project's files (`*.jinja` ones are rendered) and an optional
 `template.json`: `{"description": ..., "extends": "<template>", "defaults": {...}}`. `extends`
 layers the template over another one (directories starting with `_` are bases, not offered to
-users); `defaults` are extra variables for its Jinja files.
+users); `defaults` are extra variables for its Jinja files, among them `agentflow_extras`
+(the extras of agentflow the project depends on) and `model_hint` (the closing line of the
+report).
 
 Every project also gets `wheels/` with the wheel of the agentflow that made it: our
 distribution is not on the package index, so the project's README installs agentflow from
@@ -18,6 +20,7 @@ import json
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -40,6 +43,11 @@ from agentflow_cli.wheel import WHEEL_NAME, WHEELS, wheel_file
 
 DEFAULT_TEMPLATE = "react"
 DEFAULT_NAME = "my-agent"
+# After "Next steps"; a template's `model_hint` default replaces it.
+MODEL_HINT = (
+    "The agent answers on an offline demo model until you give it a real one: "
+    "cp .env.example .env, then set OPENAI_API_KEY in .env. README.md has the rest."
+)
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 # Entries that do not make a directory "non-empty": a fresh `git init` is a fine place.
 _IGNORED_ENTRIES = frozenset({".git", ".DS_Store"})
@@ -117,13 +125,15 @@ def load_template(name: str) -> Template:
     )
 
 
-def agentflow_requirement(version: str = __version__) -> str:
-    """`agentflow-runner>=X.Y,<X.(Y+1)`: this minor series, whose API the templates use."""
+def agentflow_requirement(version: str = __version__, extras: Sequence[str] = ()) -> str:
+    """`agentflow-runner[extras]>=X.Y,<X.(Y+1)`: this minor series, whose API the templates
+    use, with the extras a template needs (`langgraph`)."""
+    distribution = f"{DISTRIBUTION}[{','.join(extras)}]" if extras else DISTRIBUTION
     match = re.match(r"(\d+)\.(\d+)", version)
     if match is None:
-        return DISTRIBUTION
+        return distribution
     major, minor = int(match[1]), int(match[2])
-    return f"{DISTRIBUTION}>={major}.{minor},<{major}.{minor + 1}"
+    return f"{distribution}>={major}.{minor},<{major}.{minor + 1}"
 
 
 # -- names ---------------------------------------------------------------------------------
@@ -237,7 +247,9 @@ def create_project(
         "template": chosen.name,
         "description": chosen.description,
         "agentflow_version": __version__,
-        "agentflow_requirement": agentflow_requirement(),
+        "agentflow_requirement": agentflow_requirement(
+            extras=[str(extra) for extra in chosen.defaults.get("agentflow_extras", [])]
+        ),
         "distribution": DISTRIBUTION,
         "wheel_path": str(wheel),
     }
@@ -345,9 +357,5 @@ def _report(path: Path, name: str, created: Created) -> None:
         line = f"  {command:<{width}}  # {note}" if note else f"  {command}"
         console.print(line, markup=False, soft_wrap=True)
     if not production:
-        console.print(
-            "\nThe agent answers on an offline demo model until you give it a real one: "
-            "cp .env.example .env, then set OPENAI_API_KEY in .env. README.md has the rest.",
-            markup=False,
-            soft_wrap=True,
-        )
+        hint = created.template.defaults.get("model_hint", MODEL_HINT)
+        console.print(f"\n{hint}", markup=False, soft_wrap=True)

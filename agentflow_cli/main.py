@@ -74,7 +74,10 @@ def init(
     template: Annotated[
         str | None,
         typer.Option(
-            "--template", "-t", help="react, minimal or production.", show_default="react"
+            "--template",
+            "-t",
+            help="react, langgraph, minimal or production.",
+            show_default="react",
         ),
     ] = None,
     name: Annotated[

@@ -353,7 +353,7 @@ def test_an_unknown_template_is_a_usage_error_listing_the_templates(tmp_path: Pa
     code, output = init(str(tmp_path / "p"), "--template", "langchain", "--yes")
     assert code == 2
     assert "unknown template 'langchain'" in output
-    assert "react, minimal, production" in output
+    assert "react, langgraph, minimal, production" in output
     assert not (tmp_path / "p").exists()
 
 

@@ -56,6 +56,9 @@ def test_the_document_describes_each_row_with_its_types(server: str) -> None:
     components = document["components"]["schemas"]
     for endpoint in ENDPOINTS:
         operation = document["paths"][endpoint.path][endpoint.method.lower()]
+        if endpoint.status == 204:
+            assert "content" not in operation["responses"]["204"]
+            continue
         ok = operation["responses"][str(endpoint.status)]["content"][endpoint.media_type]
         ok = ok["schema"]
         if endpoint.body is not None:

@@ -68,6 +68,8 @@ class RunResult:
     next: list[str] = field(default_factory=list)
     steps: int = 0
     usage_by_model: dict[str, Usage] = field(default_factory=dict)
+    # A served LangGraph graph's state as its API sends it (`state` is then empty).
+    values: dict[str, Any] | None = None
 
     def usage_report(self) -> dict[str, Any]:
         """Token totals of the run, overall and per model (for responses, events, logs)."""

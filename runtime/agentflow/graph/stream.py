@@ -26,9 +26,11 @@ class StreamEvent(str, enum.Enum):
     # Only when asked for by name (`events=`): what each node returned, the state after it.
     UPDATES = "updates"
     VALUES = "values"
+    # What a LangGraph graph's nodes write to its stream writer (served LangGraph graphs only).
+    CUSTOM = "custom"
 
 
-OPT_IN = frozenset({StreamEvent.UPDATES, StreamEvent.VALUES})
+OPT_IN = frozenset({StreamEvent.UPDATES, StreamEvent.VALUES, StreamEvent.CUSTOM})
 
 
 @dataclass(slots=True)

@@ -33,6 +33,7 @@ from agentflow.runtime import env
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.endpoints import routes as table_routes
 from agentflow.runtime.errors import ApiError, error_body, error_response
+from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.middleware import RequestMiddleware
 from agentflow.runtime.openapi import allowed_methods, build_document
@@ -97,6 +98,21 @@ def playground_routes() -> list[BaseRoute]:
         Route("/playground", page, methods=["GET"]),
         Mount("/playground/assets", StaticFiles(directory=PLAYGROUND_DIR), name="playground"),
     ]
+
+
+async def bind_graphs(
+    graphs: dict[str, ServedGraph], checkpointer: Checkpointer
+) -> dict[str, ServedGraph]:
+    """Every served graph with its state in `checkpointer`'s store (a LangGraph graph's
+    tables are created here)."""
+    bound: dict[str, ServedGraph] = {}
+    for name, graph in graphs.items():
+        if isinstance(graph, CompiledGraph):
+            bound[name] = graph.with_checkpointer(checkpointer)
+        else:
+            bound[name] = adapted = graph.with_checkpointer(checkpointer)
+            await adapted.setup()
+    return bound
 
 
 def unavailable_graph() -> CompiledGraph:
@@ -230,15 +246,21 @@ class AppLifespan:
             built = build_components(settings, graph=unavailable_graph())
             logger.error("the project failed to load: %s", graph_error)
         checkpointer = built.checkpointer or await open_storage(settings.checkpointer)
-        loaded = built.graph
-        bound = loaded.with_checkpointer(checkpointer)
-        document.update(build_document(ENDPOINTS, settings, bound))  # names its state fields
+        graphs = await bind_graphs(built.graphs, checkpointer)
+        # /v1 serves the default graph when it is an agentflow graph (LangGraph graphs are
+        # served by the LangGraph API only); a stand-in refuses /v1 runs otherwise.
+        default = (n for n, g in built.graphs.items() if g is built.graph)
+        bound = graphs[next(default)] if built.graph is not None else None
+        v1_graph = bound if isinstance(bound, CompiledGraph) else unavailable_graph()
+        document.update(build_document(ENDPOINTS, settings, v1_graph))  # names its state fields
         coordinator = open_coordinator(checkpointer, settings)
-        runs = RunService(bound, checkpointer, settings, metrics, coordinator)
+        runs = RunService(v1_graph, checkpointer, settings, metrics, coordinator, graphs)
         await coordinator.start(runs.stop_local)
         app.state.runtime = AppRuntime(
             settings=settings,
-            graph=bound,
+            graph=v1_graph,
+            graphs=graphs,
+            agentflow_default=isinstance(bound, CompiledGraph),
             checkpointer=checkpointer,
             runs=runs,
             metrics=metrics,
@@ -246,14 +268,14 @@ class AppLifespan:
             graph_error=graph_error,
             config_invalid=config_error is not None,
             limiter=build_limiter(settings, checkpointer),
-            run_rules=RunRules.of(settings, bound),
+            run_rules=RunRules.of(settings, v1_graph),
         )
         if graph_error is None:
             logger.info(
                 "serving graph %s (%s checkpointer, %s mode)",
                 settings.graph, settings.checkpointer.kind, settings.mode,
             )  # fmt: skip
-            offline = offline_models_warning(bound, production=settings.production)
+            offline = offline_models_warning(v1_graph, production=settings.production)
             if offline is not None:
                 logger.warning(offline)
         from agentflow.runtime.shutdown import drain_on_signal

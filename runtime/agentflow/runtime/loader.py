@@ -6,12 +6,20 @@ import importlib
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agentflow.errors import ImportFromStringError as ImportFromStringError
 from agentflow.errors import MissingVariableError as MissingVariableError
 from agentflow.graph.builder import StateGraph
 from agentflow.graph.compiled import CompiledGraph
+
+if TYPE_CHECKING:
+    from agentflow.runtime.lgapi.adapter import LangGraphAdapter
+
+    # What the server runs: an agentflow compiled graph or a LangGraph one (adapted).
+    ServedGraph = CompiledGraph | LangGraphAdapter
+else:
+    ServedGraph = Any
 
 
 def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
@@ -97,15 +105,32 @@ def _refuse_missing_variable(exc: Exception, doing: str, project_dir: Path, key:
 def load_graph(
     spec: str, project_dir: Path, *, key: str = "agentflow.json: graph"
 ) -> CompiledGraph:
-    """Import the compiled graph named by `spec`. A zero-argument factory is called."""
+    """Import the agentflow compiled graph named by `spec`. A zero-argument factory is
+    called. A LangGraph graph is refused with what serves it (`load_served_graph`)."""
+    target = load_served_graph(spec, project_dir, key=key)
+    if not isinstance(target, CompiledGraph):
+        raise ImportFromStringError(
+            f"{spec} is a LangGraph graph; this command runs agentflow graphs only",
+            where=key,
+            fix="serve it with `agentflow api` or `agentflow play` and talk to it with the "
+            "langgraph-sdk client",
+        )
+    return target
+
+
+def load_served_graph(
+    spec: str, project_dir: Path, *, key: str = "agentflow.json: graph"
+) -> CompiledGraph | LangGraphAdapter:
+    """Import the graph named by `spec`: an agentflow compiled graph, or a LangGraph one
+    (wrapped so the run service can run it). A zero-argument factory is called."""
     target = import_object(spec, project_dir, what="graph", key=key)
-    if isinstance(target, StateGraph):
+    if isinstance(target, StateGraph) or _langgraph_kind(target) == "builder":
         raise ImportFromStringError(
             f"{spec} is a StateGraph that was never compiled",
             where=key,
             fix="export the compiled graph: app = graph.compile()",
         )
-    if not isinstance(target, CompiledGraph) and callable(target):
+    if not isinstance(target, CompiledGraph) and not _langgraph_kind(target) and callable(target):
         try:
             target = target()
         except Exception as exc:
@@ -114,13 +139,31 @@ def load_graph(
                 f"calling the graph factory {spec} raised {type(exc).__name__}: {exc}",
                 where=key,
             ) from None
-    if not isinstance(target, CompiledGraph):
-        raise ImportFromStringError(
-            f"{spec} is a {type(target).__name__}, not a compiled graph",
-            where=key,
-            fix="point it at the result of StateGraph(...).compile()",
-        )
-    return target
+    if isinstance(target, CompiledGraph):
+        return target
+    if _langgraph_kind(target) == "compiled":
+        from agentflow.runtime.lgapi.adapter import LangGraphAdapter
+
+        return LangGraphAdapter(target)
+    raise ImportFromStringError(
+        f"{spec} is a {type(target).__name__}, not a compiled graph",
+        where=key,
+        fix="point it at the result of StateGraph(...).compile() (agentflow or LangGraph)",
+    )
+
+
+def _langgraph_kind(target: Any) -> str | None:
+    """ "compiled" for a LangGraph compiled graph (a Pregel), "builder" for its uncompiled
+    StateGraph, None otherwise. LangGraph is imported only when the object comes from it."""
+    module = type(target).__module__
+    if not module.startswith("langgraph.") or "langgraph" not in sys.modules:
+        return None
+    from langgraph.graph import StateGraph as LangGraphStateGraph
+    from langgraph.pregel import Pregel
+
+    if isinstance(target, Pregel):
+        return "compiled"
+    return "builder" if isinstance(target, LangGraphStateGraph) else None
 
 
 def _user_frame(exc: BaseException, project_dir: Path) -> str:

@@ -154,6 +154,8 @@ def _responses(
         ok["content"] = {endpoint.media_type: {"schema": {"type": "string"}}}
     elif endpoint.response is not None:
         ok["content"] = {endpoint.media_type: {"schema": schema_of[endpoint.response]}}
+    elif endpoint.status != 204:  # a LangGraph API route: its shapes are LangGraph's
+        ok["content"] = {endpoint.media_type: {"schema": {}}}
     responses: dict[str, Any] = {str(endpoint.status): ok}
     error_content = {"application/json": {"schema": schema_of[api.ErrorBody]}}
     codes = list(endpoint.errors)

@@ -32,6 +32,7 @@ _EVENT_NAMES = {
     StreamEvent.END: "end",
     StreamEvent.UPDATES: "updates",
     StreamEvent.VALUES: "values",
+    StreamEvent.CUSTOM: "custom",
 }
 
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,11 +33,13 @@ from agentflow.graph.stream import OPT_IN, StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
 from agentflow.runtime.errors import ApiError, require_owner
+from agentflow.runtime.lgapi import frames as lg_frames
+from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.metrics import Metrics
 from agentflow.runtime.publisher import chunk_payload, run_body
 from agentflow.runtime.run_log import FrameWriter, RunLog
 from agentflow.runtime.schemas import RunRequest
-from agentflow.runtime.settings import Settings
+from agentflow.runtime.settings import DEFAULT_GRAPH_NAME, Settings
 from agentflow.runtime.timeouts import time_limit
 from agentflow.utils import mask_secrets
 
@@ -80,6 +82,7 @@ class ActiveRun:
     writer: FrameWriter | None = None  # copies the frames to the shared store
     recording: asyncio.Future[None] | None = None  # the record's first write
     failure: BaseException | None = None
+    protocol: str = "agentflow"  # the format of its stream and record: agentflow | langgraph
 
     def log_fields(self) -> dict[str, Any]:
         """Outcome fields for the request's summary log line."""
@@ -111,8 +114,11 @@ class RunService:
         settings: Settings,
         metrics: Metrics,
         coordinator: RunCoordinator | None = None,
+        graphs: Mapping[str, ServedGraph] | None = None,
     ) -> None:
         self.graph = graph
+        # Every served graph by name (the LangGraph API's graph ids); `graph` is the default.
+        self.graphs: Mapping[str, ServedGraph] = graphs or {DEFAULT_GRAPH_NAME: graph}
         self.checkpointer = checkpointer
         self.settings = settings
         self.metrics = metrics
@@ -213,9 +219,10 @@ class RunService:
         if running is not None:  # never tell another user that the thread exists
             require_owner(running.user_id, user_id)
             raise thread_busy()
+        graph = self.graph_for(request)
         run = ActiveRun(
             thread_id, record.run_id if record else run_id or new_id(), user_id, request_id,
-            on_finish=on_finish, input_count=len(request.messages),
+            on_finish=on_finish, input_count=len(request.messages), protocol=request.protocol,
         )  # fmt: skip
         self.active[thread_id] = run  # claimed before any await: no race within a worker
         try:
@@ -244,14 +251,18 @@ class RunService:
         }
         sink, events = None, None
         if stream:
-            sent = sent_events(request.stream_mode)
-            events = sent | OBSERVED  # what metrics and logs need is produced too
             run.log = self.logs[run.run_id] = RunLog(await self._first_frame_id(record))
             if self.shared is not None:
                 run.writer = FrameWriter(run.log, self.shared, run.run_id)
-            sink = _with_earlier(_log_sink(run.log, sent), list(earlier))
+            if request.protocol == "langgraph":
+                sent = lg_frames.events_for(request.stream_mode)
+                sink = lg_frames.frames_sink(run.log.append, request.stream_mode)
+            else:
+                sent = sent_events(request.stream_mode)
+                sink = _with_earlier(_log_sink(run.log, sent), list(earlier))
+            events = sent | OBSERVED  # what metrics and logs need is produced too
         run.task = asyncio.create_task(
-            self._execute(run, request.graph_input(), config, sink, events, fresh),
+            self._execute(run, graph, request.graph_input(), config, sink, events, fresh),
             name=f"run-{run.run_id}",
         )
         run.task.add_done_callback(_retrieve)  # its failure is recorded, not lost
@@ -283,17 +294,31 @@ class RunService:
             return 1
         return await self.shared.last_run_event(stored.run_id) + 1
 
+    def graph_for(self, request: RunRequest) -> ServedGraph:
+        """The served graph a request names (the default one when it names none)."""
+        if request.graph is None:
+            return self.graph
+        graph = self.graphs.get(request.graph)
+        if graph is None:
+            raise ApiError(
+                404, "graph_not_found",
+                f"this server serves no graph named {request.graph!r}; it serves: "
+                f"{', '.join(self.graphs)}",
+            )  # fmt: skip
+        return graph
+
     async def _execute(
         self,
         run: ActiveRun,
-        graph_input: dict[str, Any] | None,
+        graph: ServedGraph,
+        graph_input: Any,
         config: dict[str, Any],
         sink: EventSink | None,
         events: frozenset[StreamEvent] | None,
         fresh: bool,
     ) -> RunResult:
         if not tracing.recording():
-            return await self._execute_run(run, graph_input, config, sink, events, fresh)
+            return await self._execute_run(run, graph, graph_input, config, sink, events, fresh)
         # The task was created in the request handler: its context holds the request span.
         attributes = {
             "agentflow.thread_id": run.thread_id,
@@ -303,7 +328,7 @@ class RunService:
         }
         with tracing.span("agentflow.run", attributes):
             try:
-                return await self._execute_run(run, graph_input, config, sink, events, fresh)
+                return await self._execute_run(run, graph, graph_input, config, sink, events, fresh)
             finally:
                 usage = {
                     f"agentflow.usage.{k}": v
@@ -318,7 +343,8 @@ class RunService:
     async def _execute_run(
         self,
         run: ActiveRun,
-        graph_input: dict[str, Any] | None,
+        graph: ServedGraph,
+        graph_input: Any,
         config: dict[str, Any],
         sink: EventSink | None,
         events: frozenset[StreamEvent] | None,
@@ -335,7 +361,7 @@ class RunService:
         try:
             try:
                 async with time_limit(self.settings.run_timeout):
-                    result = await self.graph.arun(
+                    result = await graph.arun(
                         graph_input,
                         config,
                         on_event=observe,
@@ -410,7 +436,10 @@ class RunService:
         log = run.log
         if log is None:
             return
-        if run.failure is not None:
+        if run.failure is not None and run.protocol == "langgraph":
+            error = self._error_of(run)
+            log.append("error", lg_frames.error_frame(error.code, error.message))
+        elif run.failure is not None:
             error = self._error_of(run)
             ids = {"thread_id": run.thread_id, "run_id": run.run_id}
             log.append(
@@ -441,6 +470,8 @@ class RunService:
             record.result = run_body(result, run.input_count)
             record.usage = record.result["usage"]
             record.interrupt = record.result["interrupt"]
+            if run.protocol == "langgraph":  # what LangGraph's join answers
+                record.result["values"] = lg_frames.result_values(result)
         else:
             record.status = _failed_status(run.failure)
             error = self._error_of(run)

@@ -300,6 +300,10 @@ class RunRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     stream_mode: tuple[str, ...] = ("events",)
+    graph: str | None = None  # the served graph's name (None: the default graph)
+    protocol: str = "agentflow"  # the stream's event format: agentflow | langgraph
+    # A LangGraph graph's run as a LangGraph client asked for it (input, command, config).
+    langgraph: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         """As JSON, for a run's record (a queued or taken-over run starts from it)."""
@@ -313,6 +317,12 @@ class RunRequest:
         }
         if self.has_resume:
             record["resume"] = self.resume
+        if self.graph is not None:
+            record["graph"] = self.graph
+        if self.protocol != "agentflow":
+            record["protocol"] = self.protocol
+        if self.langgraph is not None:
+            record["langgraph"] = self.langgraph
         return record
 
     @classmethod
@@ -326,9 +336,16 @@ class RunRequest:
             metadata=record.get("metadata") or {},
             state=record.get("state") or {},
             stream_mode=tuple(record.get("stream_mode") or ("events",)),
+            graph=record.get("graph"),
+            protocol=record.get("protocol") or "agentflow",
+            langgraph=record.get("langgraph"),
         )
 
-    def graph_input(self) -> dict[str, Any] | None:
+    def graph_input(self) -> Any:
+        if self.langgraph is not None:
+            from agentflow.runtime.lgapi.adapter import LangGraphInput
+
+            return LangGraphInput(**self.langgraph)
         data: dict[str, Any] = {}
         if self.messages:
             data["messages"] = self.messages

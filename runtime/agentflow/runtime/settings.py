@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,9 @@ MIN_JWT_SECRET_BYTES = 32
 # refused at once with 503 + Retry-After instead of slowing every run down.
 DEFAULT_MAX_ACTIVE_RUNS: int = declared.setting("MAX_ACTIVE_RUNS").default
 KNOWN_KEYS = frozenset(declared.children())
+# The name `graph` is served under (the LangGraph API's graph id) when `graphs` does not name it.
+DEFAULT_GRAPH_NAME = "agent"
+GRAPH_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Secret:
@@ -117,6 +121,8 @@ class Settings:
     project_dir: Path
     config_path: Path | None
     graph: str
+    # Every served graph as (name, module:attr), the default (`graph`) among them.
+    graphs: tuple[tuple[str, str], ...] = ()
     env_file: Path | None = None
     mode: str = "development"
     log_level: str = "INFO"
@@ -276,17 +282,21 @@ def load_settings(
             'between workers; use "checkpointer": "postgres" in production'
         )
     docs, redocs = get("DOCS_PATH") or None, get("REDOCS_PATH") or None
-    graph = get("graph")
+    graphs = _graphs(source, where)
+    graph = get("graph") or (graphs[0][1] if graphs else None)
     if not graph:
         raise ConfigError(
             "missing required key 'graph' (the module:attribute of your compiled graph)",
             where=where,
             fix='add "graph": "graph.react:app"',
         )
+    if all(spec != graph for _, spec in graphs):
+        graphs = ((DEFAULT_GRAPH_NAME, graph), *graphs)
     return Settings(
         project_dir=project_dir,
         config_path=path,
         graph=graph,
+        graphs=graphs,
         env_file=env_file,
         **{attr: get(name) for attr, name in _DECLARED.items()},
         origins=origins,
@@ -299,6 +309,28 @@ def load_settings(
         client_roles=tuple(r for r in MESSAGE_ROLES if r == "user" or r in get("client_roles")),
         warnings=tuple(warnings),
     )
+
+
+def _graphs(source: Source, where: str) -> tuple[tuple[str, str], ...]:
+    """agentflow.json `graphs`: {"name": "module:attr"}, checked, in the file's order."""
+    raw = source.file("graphs") or {}
+    found: list[tuple[str, str]] = []
+    for name, spec in raw.items():
+        key = f"{where}: graphs.{name}"
+        if not GRAPH_NAME.fullmatch(name):
+            raise ConfigError(
+                f"the graph name {name!r} is not usable in a URL",
+                where=key,
+                fix="use letters, digits, '-' and '_' only (e.g. \"agent\")",
+            )
+        if not isinstance(spec, str) or not re.fullmatch(declared.IMPORT_PATH, spec):
+            raise ConfigError(
+                f"must be 'module.path:attribute', got {json.dumps(spec)[:80]}",
+                where=key,
+                fix=f'e.g. "{name}": "graph.{name}:graph"',
+            )
+        found.append((name, spec))
+    return tuple(found)
 
 
 def _rate_limits(source: Source, where: str) -> RateLimitSettings | None:

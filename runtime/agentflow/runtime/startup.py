@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agentflow.checkpointer import (
@@ -21,8 +21,8 @@ from agentflow.checkpointer import (
 from agentflow.errors import StartupError as StartupError
 from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.auth import Authenticator, build_authenticator
-from agentflow.runtime.loader import load_graph
-from agentflow.runtime.settings import CheckpointerSettings, Settings
+from agentflow.runtime.loader import ServedGraph, load_served_graph
+from agentflow.runtime.settings import DEFAULT_GRAPH_NAME, CheckpointerSettings, Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +104,34 @@ class Components:
     """What a server process builds once from its settings: the graph (the user's factory is
     called here, once), the authenticator, and the opened state store."""
 
-    graph: CompiledGraph
+    graph: CompiledGraph | None  # what /v1 serves: the default graph, if it is agentflow's
     authenticate: Authenticator
     checkpointer: Checkpointer | None = None
+    # Every served graph by name, agentflow or LangGraph (the default one among them).
+    graphs: dict[str, ServedGraph] = field(default_factory=dict)
 
 
 def build_components(settings: Settings, *, graph: CompiledGraph | None = None) -> Components:
-    """Import the graph (or take the given one) and build the authenticator."""
-    loaded = graph if graph is not None else load_graph(settings.graph, settings.project_dir)
-    return Components(loaded, build_authenticator(settings.auth, settings.project_dir))
+    """Import the graphs (or take the given one as the only one) and build the
+    authenticator."""
+    authenticate = build_authenticator(settings.auth, settings.project_dir)
+    if graph is not None:
+        return Components(graph, authenticate, graphs={default_graph_name(settings): graph})
+    graphs: dict[str, ServedGraph] = {}
+    default: ServedGraph | None = None
+    for name, spec in settings.graphs or ((DEFAULT_GRAPH_NAME, settings.graph),):
+        key = f"agentflow.json: graphs.{name}" if settings.graphs else "agentflow.json: graph"
+        graphs[name] = load_served_graph(spec, settings.project_dir, key=key)
+        if spec == settings.graph:
+            default = graphs[name]
+    served = default if isinstance(default, CompiledGraph) else None
+    return Components(served, authenticate, graphs=graphs)
+
+
+def default_graph_name(settings: Settings) -> str:
+    """The name the default graph (`graph`) is served under."""
+    named = (name for name, spec in settings.graphs if spec == settings.graph)
+    return next(named, DEFAULT_GRAPH_NAME)
 
 
 def checkpointer_for(settings: CheckpointerSettings) -> Checkpointer:

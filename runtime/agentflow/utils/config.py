@@ -237,8 +237,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("$schema", TEXT, None, "the JSON Schema editors check this file with"),
     S("name", TEXT, None, "the project's name (`agentflow build` names the image after it)"),
     S("description", TEXT, None, "what the project does, for people"),
-    S("graph", Text(pattern=IMPORT_PATH, shape="'module.path:attribute'"), None, "required: "
-      "the compiled graph", flag="graph", fix='e.g. "graph.react:app" (`app` in graph/react.py)'),
+    S("graph", Text(pattern=IMPORT_PATH, shape="'module.path:attribute'"), None, "the compiled "
+      "graph, agentflow or LangGraph (required unless `graphs` names some)", flag="graph",
+      fix='e.g. "graph.react:app" (`app` in graph/react.py)'),
+    S("graphs", OBJECT, None, 'several graphs, agentflow or LangGraph, by name: {"name": '
+      '"module:attr"} (the LangGraph API serves each as an assistant)'),
     S("env", TEXT, None, "a dotenv file read under the environment (production: must exist)"),
     S("checkpointer", OneOf(NULL, CKPT, OBJECT), "sqlite", "where threads live: sqlite (one "
       "machine), memory (tests), postgres (DATABASE_URL, REDIS_URL), or an object:"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from agentflow.runtime import api_types as api
 from agentflow.runtime import idempotency
 from agentflow.runtime.endpoints import Endpoint, Header
+from agentflow.runtime.lgapi.table import LANGGRAPH_ENDPOINTS
 from agentflow.runtime.routes import graph, runs, system, threads
 
 __all__ = ["ENDPOINTS", "IDEMPOTENCY_KEY", "THREAD"]
@@ -76,4 +77,5 @@ ENDPOINTS: list[Endpoint] = [
              media_type="text/event-stream", errors=["404"], headers=[LAST_EVENT_ID]),
     Endpoint("POST", RUN + "/cancel", runs.cancel_run, "Cancel the run, on whichever worker "
              "runs it", "runs", response=api.Run, status=202, errors=["404"]),
+    *LANGGRAPH_ENDPOINTS,
 ]  # fmt: skip

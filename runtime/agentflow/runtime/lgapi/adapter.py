@@ -1,0 +1,247 @@
+"""A LangGraph compiled graph served by agentflow's run service.
+
+The adapter runs the graph with its state in agentflow's store (`LangGraphSaver` on the
+server's SQLite file or Postgres pool; LangGraph's in-memory saver with the memory store) and
+passes what LangGraph streams to the run service as `StreamChunk`s whose `data["lg"]` holds
+the JSON payload LangGraph's API sends for that stream mode (`data["ns"]`: the subgraph
+namespace). Needs the `langgraph` extra; imported only when a LangGraph graph is served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.pregel import Pregel
+from langgraph.types import Command, StateSnapshot, StreamMode
+
+from agentflow.checkpointer.langgraph import LangGraphSaver
+from agentflow.errors import InvalidInputError
+from agentflow.graph.compiled import RunResult
+from agentflow.graph.messages import Usage
+from agentflow.graph.storage import Checkpointer
+from agentflow.graph.stream import StreamChunk, StreamEvent
+from agentflow.runtime.lgapi.convert import jsonable
+
+__all__ = ["LangGraphAdapter", "LangGraphInput", "run_config"]
+
+EventSink = Any  # Callable[[StreamChunk], None]
+# agentflow's stream events -> LangGraph's stream modes
+MODES: dict[StreamEvent, StreamMode] = {
+    StreamEvent.VALUES: "values",
+    StreamEvent.UPDATES: "updates",
+    StreamEvent.DELTA: "messages",
+    StreamEvent.CUSTOM: "custom",
+}
+EVENTS: dict[str, StreamEvent] = {mode: event for event, mode in MODES.items()}
+
+
+@dataclass(slots=True)
+class LangGraphInput:
+    """A run of a LangGraph graph as a LangGraph client asks for it."""
+
+    input: Any = None
+    command: dict[str, Any] | None = None
+    configurable: dict[str, Any] = field(default_factory=dict)
+    checkpoint_id: str | None = None
+    subgraphs: bool = False
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def graph_input(self) -> Any:
+        if self.command is None:
+            return self.input
+        return Command(
+            resume=self.command.get("resume"),
+            update=self.command.get("update"),
+            goto=self.command.get("goto") or (),
+        )
+
+
+def run_config(
+    thread_id: str,
+    *,
+    checkpoint_id: str | None = None,
+    checkpoint_ns: str = "",
+    configurable: Mapping[str, Any] | None = None,
+) -> RunnableConfig:
+    values = {**(configurable or {}), "thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
+    if checkpoint_id:
+        values["checkpoint_id"] = checkpoint_id
+    return {"configurable": values}
+
+
+class LangGraphAdapter:
+    """What the run service and the LangGraph API need of a LangGraph compiled graph."""
+
+    kind = "langgraph"
+
+    def __init__(
+        self, graph: Pregel[Any, Any, Any, Any], saver: BaseCheckpointSaver[Any] | None = None
+    ) -> None:
+        self.graph = graph
+        self.saver = saver
+        self.name = graph.get_name() or "LangGraph"
+
+    def __repr__(self) -> str:
+        return f"LangGraphAdapter({self.name!r})"
+
+    def with_checkpointer(self, checkpointer: Checkpointer) -> LangGraphAdapter:
+        """The graph with its state kept in `checkpointer`'s store."""
+        saver: BaseCheckpointSaver[Any] = (
+            LangGraphSaver.for_store(checkpointer) if checkpointer.durable else InMemorySaver()
+        )
+        return LangGraphAdapter(self.graph.copy(update={"checkpointer": saver}), saver)
+
+    async def setup(self) -> None:
+        if isinstance(self.saver, LangGraphSaver):
+            await self.saver.setup()
+
+    # -- running ---------------------------------------------------------------------
+
+    async def arun(
+        self,
+        input: Any,
+        config: Mapping[str, Any] | None = None,
+        *,
+        on_event: EventSink | None = None,
+        events: Collection[StreamEvent] | None = None,
+        new_thread: bool = False,
+    ) -> RunResult:
+        """Run to the end or to an interrupt; each streamed part goes to `on_event`."""
+        config = dict(config or {})
+        thread_id, run_id = str(config["thread_id"]), str(config["run_id"])
+        request = input if isinstance(input, LangGraphInput) else _from_agentflow(input)
+        lg_config = run_config(
+            thread_id, checkpoint_id=request.checkpoint_id, configurable=request.configurable
+        )
+        lg_config["configurable"].update(
+            user_id=config.get("user_id"),
+            run_id=run_id,
+            langgraph_request_id=config.get("request_id"),
+        )
+        lg_config["recursion_limit"] = int(config.get("recursion_limit") or 25)
+        lg_config["metadata"] = {**request.metadata, "run_id": run_id, "thread_id": thread_id}
+        with contextlib.suppress(ValueError):  # LangChain's run ids are uuids
+            lg_config["run_id"] = uuid.UUID(run_id)
+
+        def emit(event: StreamEvent, data: dict[str, Any]) -> None:
+            if on_event is not None:
+                on_event(StreamChunk(event, thread_id, run_id, data=data))
+
+        emit(StreamEvent.METADATA, {"thread_id": thread_id, "run_id": run_id})
+        wanted = set(events) if events is not None else set(MODES)
+        modes: list[StreamMode] = [m for e, m in MODES.items() if e in wanted] or ["values"]
+        async for part in self.graph.astream(
+            request.graph_input(),
+            lg_config,
+            stream_mode=modes,
+            subgraphs=request.subgraphs,
+        ):
+            ns, mode, payload = part if request.subgraphs else ((), *part)
+            emit(EVENTS[mode], {"lg": jsonable(payload), "ns": list(ns)})
+        snapshot = await self.graph.aget_state(run_config(thread_id))
+        interrupts = [i for task in snapshot.tasks for i in task.interrupts]
+        status = "interrupted" if interrupts else "done"
+        if interrupts:
+            emit(StreamEvent.INTERRUPT, {"lg": jsonable(interrupts)})
+        emit(StreamEvent.END, {"status": status})
+        result = RunResult(thread_id, run_id, status, [], _empty_state(), Usage())
+        result.values = jsonable(snapshot.values)
+        result.next = list(snapshot.next)
+        return result
+
+    # -- state ---------------------------------------------------------------------
+
+    async def state(self, thread_id: str, checkpoint_id: str | None = None,
+                    *, subgraphs: bool = False) -> StateSnapshot:  # fmt: skip
+        return await self.graph.aget_state(
+            run_config(thread_id, checkpoint_id=checkpoint_id), subgraphs=subgraphs
+        )
+
+    async def history(
+        self,
+        thread_id: str,
+        *,
+        limit: int = 10,
+        before: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        checkpoint_id: str | None = None,
+    ) -> list[StateSnapshot]:
+        found = []
+        async for snapshot in self.graph.aget_state_history(
+            run_config(thread_id, checkpoint_id=checkpoint_id),
+            filter=metadata or None,
+            before=run_config(thread_id, checkpoint_id=before) if before else None,
+            limit=limit,
+        ):
+            found.append(snapshot)
+        return found
+
+    async def update_state(
+        self, thread_id: str, values: Any, *, as_node: str | None = None,
+        checkpoint_id: str | None = None,
+    ) -> RunnableConfig:  # fmt: skip
+        try:
+            return await self.graph.aupdate_state(
+                run_config(thread_id, checkpoint_id=checkpoint_id), values, as_node=as_node
+            )
+        except (ValueError, KeyError) as exc:  # LangGraph: an unknown node, an ambiguous update
+            raise InvalidInputError(f"the state update was refused: {exc}") from None
+
+    async def delete_thread(self, thread_id: str) -> None:
+        if self.saver is not None:
+            await self.saver.adelete_thread(thread_id)
+
+    # -- describing ------------------------------------------------------------------
+
+    def drawing(self, *, xray: int | bool = False) -> dict[str, Any]:
+        drawing: dict[str, Any] = jsonable(self.graph.get_graph(xray=xray).to_json())
+        return drawing
+
+    def schemas(self) -> dict[str, Any]:
+        graph = self.graph
+        context = getattr(graph, "get_context_jsonschema", None)
+        return {
+            "input_schema": graph.get_input_jsonschema(),
+            "output_schema": graph.get_output_jsonschema(),
+            "state_schema": _state_schema(graph),
+            "config_schema": graph.get_config_jsonschema(),
+            "context_schema": context() if callable(context) else None,
+        }
+
+    def node_names(self) -> list[str]:
+        return [name for name in self.graph.nodes if not name.startswith("__")]
+
+
+def _state_schema(graph: Pregel[Any, Any, Any, Any]) -> dict[str, Any]:
+    channels = [c for c in graph.stream_channels_list if not c.startswith("__")]
+    output = graph.get_output_jsonschema()
+    properties = output.get("properties", {})
+    return {
+        "title": output.get("title", graph.get_name()),
+        "type": "object",
+        "properties": {c: properties.get(c, {}) for c in channels},
+    }
+
+
+def _empty_state() -> Any:
+    from agentflow.graph.state import AgentState
+
+    return AgentState()
+
+
+def _from_agentflow(input: Any) -> LangGraphInput:
+    """agentflow's run input (messages, state fields, resume) for a LangGraph graph."""
+    data = dict(input or {})
+    if "resume" in data:
+        return LangGraphInput(command={"resume": data["resume"]})
+    values: dict[str, Any] = dict(data.get("state") or {})
+    if data.get("messages"):
+        values["messages"] = [jsonable(m) for m in data["messages"]]
+    return LangGraphInput(input=values or None)
