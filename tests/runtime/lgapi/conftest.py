@@ -32,6 +32,9 @@ import pytest
 from tests.faults.conftest import PG_DSN, pg_execute, require_shared_postgres, unavailable
 from tests.runtime.conftest import free_port
 
+# The scenarios' asserts explain themselves (values compared) like a test module's.
+pytest.register_assert_rewrite("tests.runtime.lgapi.scenarios")
+
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE / "project"
 REPO = HERE.parents[2]

@@ -477,7 +477,7 @@ async def background(c: LangGraphClient, tg: Target, t: Transcript) -> None:
     cancelled = await t.call("runs.cancel (wait)", c.runs.cancel(tid, run["run_id"], wait=True))
     # The SDK's annotation says None; the server answers what joining the run gives: the
     # values the run streams after the cancel request, none here ({}) once its input is saved.
-    assert cancelled == {}, cancelled
+    assert cancelled == {}, f"runs.cancel(wait=True) answered {cancelled!r}, not {{}}"
     after = await t.call("runs.get (cancelled)", c.runs.get(tid, run["run_id"]))
     assert after["status"] == "interrupted"
     listed = await t.call("runs.list (three)", c.runs.list(tid))
