@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import httpx
 from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+from langgraph_sdk.errors import APIError
 
 from tests.runtime.lgapi.recording import (
     SETUP,
@@ -167,7 +168,8 @@ class Transcript:
         return self._success(name, result, expect)
 
     def _error(self, name: str, exc: httpx.HTTPStatusError, expect: int | None) -> HttpError:
-        error = HttpError(exc.response.status_code, error_body(exc.response))
+        body = exc.body if isinstance(exc, APIError) and exc.body is not None else None
+        error = HttpError(exc.response.status_code, body or error_body(exc.response))
         self.add(name, {"status_code": error.status, "error": error.body})
         if error.status != expect:
             wanted = f"HTTP {expect}" if expect else "success"
@@ -185,10 +187,13 @@ class Transcript:
         after that many parts (closes the connection)."""
         self._label(name)
         found: list[dict[str, Any]] = []
-        async for part in parts:
-            found.append({"event": part.event, "data": part.data})
-            if stop_after and len(found) >= stop_after:
-                break
+        try:
+            async for part in parts:
+                found.append({"event": part.event, "data": part.data})
+                if stop_after and len(found) >= stop_after:
+                    break
+        except httpx.HTTPStatusError as exc:
+            self._error(name, exc, None)
         if stop_after:
             await parts.aclose()  # type: ignore[attr-defined]
         self.add(name, found)
@@ -205,7 +210,10 @@ class Transcript:
 
     def stream_sync(self, name: str, parts: Iterator[Any]) -> list[Any]:
         self._label(name)
-        found = [{"event": part.event, "data": part.data} for part in parts]
+        try:
+            found = [{"event": part.event, "data": part.data} for part in parts]
+        except httpx.HTTPStatusError as exc:
+            self._error(name, exc, None)
         self.add(name, found)
         return found
 
@@ -221,10 +229,11 @@ class HttpError:
 
 def error_body(response: httpx.Response) -> Any:
     try:
-        response.read()
         return response.json()
-    except (ValueError, httpx.StreamError):
+    except ValueError:
         return response.text
+    except httpx.ResponseNotRead:
+        return "(body not read)"
 
 
 def async_client(url: str, recorder: Recorder) -> LangGraphClient:

@@ -26,8 +26,8 @@ async def respond(state: AgentState) -> Message:
         decision = interrupt({"question": "approve?", "about": text})
         return Message.assistant(f"decision: {decision}")
     reply = Message.assistant(f"echo: {text}")
-    for word in reply.text.split(" "):
-        emit_delta(word + " ", message_id=reply.id)
+    for i, word in enumerate(reply.text.split(" ")):  # the deltas add up to the reply
+        emit_delta(word if i == 0 else " " + word, message_id=reply.id)
         await asyncio.sleep(0)
     return reply
 
