@@ -89,9 +89,9 @@ class _RecordedSyncStream(httpx.SyncByteStream):
 
 
 class AsyncRecordingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, limits: httpx.Limits | None = None) -> None:
         self.recorder = recorder
-        self.inner = httpx.AsyncHTTPTransport()
+        self.inner = httpx.AsyncHTTPTransport(limits=limits or httpx.Limits())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
@@ -112,9 +112,9 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
 
 
 class SyncRecordingTransport(httpx.BaseTransport):
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, limits: httpx.Limits | None = None) -> None:
         self.recorder = recorder
-        self.inner = httpx.HTTPTransport()
+        self.inner = httpx.HTTPTransport(limits=limits or httpx.Limits())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()

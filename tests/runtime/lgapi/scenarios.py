@@ -236,18 +236,20 @@ def error_body(response: httpx.Response) -> Any:
         return "(body not read)"
 
 
+# Every call on a connection of its own: a server with two workers answers the calls of one
+# scenario from both (the kernel hands each new connection to either), so a run started by
+# one worker is joined, streamed, cancelled and read through the other too.
+FRESH_CONNECTIONS = httpx.Limits(max_keepalive_connections=0)
+
+
 def async_client(url: str, recorder: Recorder) -> LangGraphClient:
-    return LangGraphClient(
-        httpx.AsyncClient(
-            base_url=url, transport=AsyncRecordingTransport(recorder), timeout=TIMEOUT
-        )
-    )
+    transport = AsyncRecordingTransport(recorder, FRESH_CONNECTIONS)
+    return LangGraphClient(httpx.AsyncClient(base_url=url, transport=transport, timeout=TIMEOUT))
 
 
 def sync_client(url: str, recorder: Recorder) -> SyncLangGraphClient:
-    return SyncLangGraphClient(
-        httpx.Client(base_url=url, transport=SyncRecordingTransport(recorder), timeout=TIMEOUT)
-    )
+    transport = SyncRecordingTransport(recorder, FRESH_CONNECTIONS)
+    return SyncLangGraphClient(httpx.Client(base_url=url, transport=transport, timeout=TIMEOUT))
 
 
 # -- helpers -----------------------------------------------------------------------------------
