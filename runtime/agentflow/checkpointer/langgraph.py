@@ -125,6 +125,11 @@ class Tables(ABC):
     def _delete_thread(self, conn: Any, thread_id: str) -> Any:
         """Remove every checkpoint, blob and write of a thread."""
 
+    @abstractmethod
+    def _delete_runs(self, conn: Any, run_ids: list[str]) -> Any:
+        """Remove the checkpoints the runs wrote (their metadata's `run_id`) and their
+        writes. Blobs stay: other checkpoints may share a version of a channel."""
+
     async def asetup(self) -> None:
         await self.store.setup()  # the store's schema holds the tables
 
@@ -163,6 +168,12 @@ class Tables(ABC):
 
     def delete_thread(self, thread_id: str) -> None:
         self.store.call_blocking(lambda conn: self._delete_thread(conn, thread_id))
+
+    async def adelete_runs(self, run_ids: list[str]) -> None:
+        await self.store.call(lambda conn: self._delete_runs(conn, run_ids))
+
+    def delete_runs(self, run_ids: list[str]) -> None:
+        self.store.call_blocking(lambda conn: self._delete_runs(conn, run_ids))
 
 
 def _where(search: Search, mark: Callable[[int], str], contains: str) -> tuple[str, list[Any]]:
@@ -302,6 +313,20 @@ class PgTables(Tables):
             for table in ("lg_checkpoints", "lg_blobs", "lg_writes"):
                 await conn.execute(f"DELETE FROM {self.s}.{table} WHERE thread_id = $1", thread_id)
 
+    async def _delete_runs(self, conn: asyncpg.Connection, run_ids: list[str]) -> None:
+        s = self.s
+        async with conn.transaction():
+            await conn.execute(
+                f"DELETE FROM {s}.lg_writes w USING {s}.lg_checkpoints c "
+                "WHERE c.metadata->>'run_id' = ANY($1::text[]) AND w.thread_id = c.thread_id "
+                "AND w.checkpoint_ns = c.checkpoint_ns AND w.checkpoint_id = c.checkpoint_id",
+                run_ids,
+            )
+            await conn.execute(
+                f"DELETE FROM {s}.lg_checkpoints WHERE metadata->>'run_id' = ANY($1::text[])",
+                run_ids,
+            )
+
 
 class SqliteTables(Tables):
     """The tables in a SqliteCheckpointer's file, on its worker thread."""
@@ -401,6 +426,21 @@ class SqliteTables(Tables):
         def work() -> None:
             for table in ("lg_checkpoints", "lg_blobs", "lg_writes"):
                 conn.execute(f"DELETE FROM {table} WHERE thread_id = ?", (thread_id,))
+
+        self._transaction(conn, work)
+
+    def _delete_runs(self, conn: sqlite3.Connection, run_ids: list[str]) -> None:
+        marks = ", ".join("?" * len(run_ids))
+        of_runs = f"json_extract(metadata, '$.run_id') IN ({marks})"
+
+        def work() -> None:
+            conn.execute(
+                "DELETE FROM lg_writes WHERE (thread_id, checkpoint_ns, checkpoint_id) IN "
+                f"(SELECT thread_id, checkpoint_ns, checkpoint_id FROM lg_checkpoints "
+                f"WHERE {of_runs})",
+                run_ids,
+            )
+            conn.execute(f"DELETE FROM lg_checkpoints WHERE {of_runs}", run_ids)
 
         self._transaction(conn, work)
 
@@ -634,6 +674,15 @@ class LangGraphSaver(BaseCheckpointSaver[str]):
 
     async def adelete_thread(self, thread_id: str) -> None:
         await self.tables.adelete_thread(thread_id)
+
+    def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints and writes the runs made (a rolled-back run's steps)."""
+        if run_ids:
+            self.tables.delete_runs(list(run_ids))
+
+    async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            await self.tables.adelete_runs(list(run_ids))
 
     def get_next_version(self, current: str | None, channel: None) -> str:
         """`<counter, 32 digits>.<random>`: increasing as strings, and distinct for two runs

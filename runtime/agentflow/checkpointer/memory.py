@@ -183,6 +183,9 @@ class InMemoryCheckpointer(Checkpointer):
     async def put_run(self, record: RunRecord) -> None:
         self._runs[record.run_id] = dumps(record.to_dict(), what="a run")
 
+    async def delete_run(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+
     async def get_run(self, run_id: str) -> RunRecord | None:
         raw = self._runs.get(run_id)
         return RunRecord.from_dict(json.loads(raw)) if raw is not None else None

@@ -690,6 +690,14 @@ class PgCheckpointer(Checkpointer):
         status = await self._run(lambda conn: conn.fetchval(sql, run_id))
         return str(status) if status is not None else None
 
+    async def delete_run(self, run_id: str) -> None:
+        async def delete(conn: asyncpg.Connection) -> None:
+            async with conn.transaction():
+                await conn.execute(f"DELETE FROM {self.s}.run_events WHERE run_id = $1", run_id)
+                await conn.execute(f"DELETE FROM {self.s}.runs WHERE run_id = $1", run_id)
+
+        await self._run(delete)
+
     async def get_run(self, run_id: str) -> RunRecord | None:
         sql = f"SELECT data FROM {self.s}.runs WHERE run_id = $1"
         data = await self._run(lambda conn: conn.fetchval(sql, run_id))

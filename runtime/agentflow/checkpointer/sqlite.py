@@ -467,6 +467,9 @@ class SqliteCheckpointer(Checkpointer):
             )
         )
 
+    async def delete_run(self, run_id: str) -> None:
+        await self._run(lambda conn: conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,)))
+
     async def get_run(self, run_id: str) -> RunRecord | None:
         def run(conn: sqlite3.Connection) -> RunRecord | None:
             row = conn.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()

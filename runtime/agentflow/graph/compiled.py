@@ -267,6 +267,29 @@ class CompiledGraph:
             created_at=c.created_at,
         )
 
+    async def aupdate_state(
+        self, config: Mapping[str, Any], update: Any, *, as_node: str | None = None
+    ) -> StateSnapshot:
+        """Write `update` (what a node returns: new messages, changed fields) to the thread
+        as a checkpoint of its own, as if `as_node` had returned it; a paused or unfinished
+        run still continues where it would have. Returns the new state."""
+        checkpointer = self._require_checkpointer("updating state")
+        run = self._new_run(config, None)
+        await self._load(run)
+        latest = await checkpointer.get_checkpoint(run.thread_id)
+        messages, fields = split_update(self.state_cls, update, node=as_node or "update")
+        run.state = apply_update(run.state, messages, fields)
+        await self._save(
+            run, messages,
+            next_node=latest.next[0] if latest is not None and latest.next else END,
+            source="update", node=as_node,
+            interrupt=latest.interrupt if latest is not None else None,
+            status=latest.status if latest is not None else "done",
+        )  # fmt: skip
+        snapshot = await self.aget_snapshot({"thread_id": run.thread_id})
+        assert snapshot is not None
+        return snapshot
+
     # -- internals --------------------------------------------------------------------------
 
     def _require_checkpointer(self, why: str) -> Checkpointer:

@@ -508,6 +508,10 @@ class Checkpointer(abc.ABC):
     async def get_run(self, run_id: str) -> RunRecord | None:
         raise CheckpointerError(f"{type(self).__name__} does not store runs")
 
+    async def delete_run(self, run_id: str) -> None:
+        """Forget a run: its record and its stored events (a rolled-back run)."""
+        raise CheckpointerError(f"{type(self).__name__} does not store runs")
+
     async def list_runs(
         self, thread_id: str, *, limit: int = 20, before: str | None = None
     ) -> list[RunRecord]:

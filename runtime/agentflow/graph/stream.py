@@ -26,11 +26,13 @@ class StreamEvent(str, enum.Enum):
     # Only when asked for by name (`events=`): what each node returned, the state after it.
     UPDATES = "updates"
     VALUES = "values"
-    # What a LangGraph graph's nodes write to its stream writer (served LangGraph graphs only).
+    # Served LangGraph graphs only: what nodes write to the stream writer, and LangChain's
+    # callback events of the run (the LangGraph API's `custom` and `events` modes).
     CUSTOM = "custom"
+    TRACE = "trace"
 
 
-OPT_IN = frozenset({StreamEvent.UPDATES, StreamEvent.VALUES, StreamEvent.CUSTOM})
+OPT_IN = frozenset({StreamEvent.UPDATES, StreamEvent.VALUES, StreamEvent.CUSTOM, StreamEvent.TRACE})
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from agentflow.graph.compiled import CompiledGraph
 from agentflow.graph.messages import new_id
 from agentflow.graph.storage import RunRecord
 from agentflow.runtime.errors import ApiError, not_found, require_owner
@@ -59,7 +60,13 @@ class BackgroundRuns:
     # -- starting -------------------------------------------------------------------------
 
     async def submit(
-        self, request: RunRequest, *, user_id: str, request_id: str, strategy: str
+        self,
+        request: RunRequest,
+        *,
+        user_id: str,
+        request_id: str,
+        strategy: str,
+        run_id: str | None = None,
     ) -> RunRecord:
         """Store the run and start it now, or as `strategy` says when the thread is busy."""
         thread_id = request.thread_id
@@ -71,7 +78,7 @@ class BackgroundRuns:
         if busy and strategy == "reject":
             raise thread_busy()
         record = RunRecord(
-            new_id(), thread_id, user_id, request=request.to_record(),
+            run_id or new_id(), thread_id, user_id, request=request.to_record(),
             multitask_strategy=strategy, background=True,
         )  # fmt: skip
         await self.runs.checkpointer.put_run(record)
@@ -179,11 +186,20 @@ class BackgroundRuns:
         return lease[0] if lease else None
 
     async def _roll_back(self, thread_id: str, run_id: str) -> None:
-        """Discard what the stopped run `run_id` stored on the thread."""
-        history = await self.runs.checkpointer.list_history(thread_id, limit=1000)
-        steps = [c.step for c in history if c.run_id == run_id]
-        if steps:
-            await self.runs.checkpointer.truncate_thread(thread_id, step=min(steps))
+        """Discard what the stopped run `run_id` stored on the thread (and, as LangGraph
+        does, the run itself when the LangGraph API started it)."""
+        record = await self.runs.checkpointer.get_run(run_id)
+        request = RunRequest.from_record(record.request) if record else RunRequest()
+        graph = self.runs.graph_for(request)
+        if not isinstance(graph, CompiledGraph):
+            await graph.delete_run(run_id)
+        else:
+            history = await self.runs.checkpointer.list_history(thread_id, limit=1000)
+            steps = [c.step for c in history if c.run_id == run_id]
+            if steps:
+                await self.runs.checkpointer.truncate_thread(thread_id, step=min(steps))
+        if record is not None and run_protocol(record) == "langgraph":
+            await self.runs.checkpointer.delete_run(run_id)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(work)

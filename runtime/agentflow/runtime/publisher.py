@@ -7,7 +7,9 @@ by the text in it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -33,6 +35,7 @@ _EVENT_NAMES = {
     StreamEvent.UPDATES: "updates",
     StreamEvent.VALUES: "values",
     StreamEvent.CUSTOM: "custom",
+    StreamEvent.TRACE: "trace",
 }
 
 
@@ -46,11 +49,33 @@ class EventStreamResponse(StreamingResponse):
     # No caching, and no buffering by a proxy (nginx): each frame goes out as it is written.
     HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
-    def __init__(self, content: Any, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        content: Any,
+        headers: dict[str, str] | None = None,
+        *,
+        on_disconnect: Callable[[], object] | None = None,
+    ) -> None:
         super().__init__(content, headers=self.HEADERS | (headers or {}))
+        # Called if the client leaves before the stream ends (a run that is to be cancelled
+        # then listens for it; others do not).
+        self.on_disconnect = on_disconnect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.stream_response(send)
+        if self.on_disconnect is None:
+            await self.stream_response(send)
+            return
+        listener = asyncio.create_task(self._listen(receive, self.on_disconnect))
+        try:
+            await self.stream_response(send)
+        finally:
+            listener.cancel()
+
+    @staticmethod
+    async def _listen(receive: Receive, on_disconnect: Callable[[], object]) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        on_disconnect()
 
 
 _ENCODER = msgspec.json.Encoder(enc_hook=str)  # a value JSON has no form for: its str()

@@ -29,7 +29,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.faults.conftest import PG_DSN, pg_execute, require_shared_postgres, unavailable
+from tests.faults.conftest import (
+    PG_DSN,
+    pg_execute,
+    require_shared_postgres,
+    require_shared_redis,
+    unavailable,
+)
 from tests.runtime.conftest import free_port
 
 # The scenarios' asserts explain themselves (values compared) like a test module's.
@@ -196,11 +202,13 @@ def agentflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def agentflow_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The same on a fresh schema of the shared Postgres, with two worker processes."""
+    """The same on a fresh schema of the shared Postgres with Redis (the production setup:
+    a stop reaches the other worker at once), with two worker processes."""
     require_shared_postgres()
+    redis = require_shared_redis()
     schema = "lgapi_" + uuid.uuid4().hex[:12]
     base = tmp_path_factory.mktemp("agentflow-postgres")
-    checkpointer = {"kind": "postgres", "dsn": PG_DSN, "schema": schema}
+    checkpointer = {"kind": "postgres", "dsn": PG_DSN, "schema": schema, "redis": redis}
     project = agentflow_project(base, checkpointer)
     metrics = base / "prometheus"
     metrics.mkdir()

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.utils.pydantic import create_model
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.pregel import Pregel
@@ -69,10 +70,10 @@ def run_config(
     thread_id: str,
     *,
     checkpoint_id: str | None = None,
-    checkpoint_ns: str = "",
     configurable: Mapping[str, Any] | None = None,
 ) -> RunnableConfig:
-    values = {**(configurable or {}), "thread_id": thread_id, "checkpoint_ns": checkpoint_ns}
+    """The config naming a thread (and a checkpoint of its root graph) for LangGraph."""
+    values = {**(configurable or {}), "thread_id": thread_id}
     if checkpoint_id:
         values["checkpoint_id"] = checkpoint_id
     return {"configurable": values}
@@ -151,22 +152,25 @@ class LangGraphAdapter:
         if self.items is not None:
             store = LangGraphStore(self.items, user_id=str(config.get("user_id") or ""))
             graph = graph.copy(update={"store": store})
-        async for part in graph.astream(
-            request.graph_input(),
-            lg_config,
-            stream_mode=modes,
-            subgraphs=request.subgraphs,
-        ):
+        if StreamEvent.TRACE in wanted:
+            parts = _traced(graph, request, lg_config, modes, emit)
+        else:
+            parts = graph.astream(
+                request.graph_input(), lg_config, stream_mode=modes, subgraphs=request.subgraphs
+            )
+        async for part in parts:
             ns, mode, payload = part if request.subgraphs else ((), *part)
             emit(EVENTS[mode], {"lg": jsonable(payload), "ns": list(ns)})
         snapshot = await self.graph.aget_state(run_config(thread_id))
-        interrupts = [i for task in snapshot.tasks for i in task.interrupts]
+        interrupts = jsonable([i for task in snapshot.tasks for i in task.interrupts])
         status = "interrupted" if interrupts else "done"
         if interrupts:
-            emit(StreamEvent.INTERRUPT, {"lg": jsonable(interrupts)})
+            emit(StreamEvent.INTERRUPT, {"lg": interrupts})
         emit(StreamEvent.END, {"status": status})
         result = RunResult(thread_id, run_id, status, [], _empty_state(), Usage())
         result.values = jsonable(snapshot.values)
+        if interrupts:  # what LangGraph's wait and join answer for a paused run
+            result.values["__interrupt__"] = interrupts
         result.next = list(snapshot.next)
         return result
 
@@ -208,6 +212,12 @@ class LangGraphAdapter:
         except (ValueError, KeyError) as exc:  # LangGraph: an unknown node, an ambiguous update
             raise InvalidInputError(f"the state update was refused: {exc}") from None
 
+    async def delete_run(self, run_id: str) -> None:
+        """Discard the checkpoints a run wrote (its steps are rolled back)."""
+        if self.saver is not None:
+            with contextlib.suppress(NotImplementedError):  # LangGraph's in-memory saver
+                await self.saver.adelete_for_runs([run_id])
+
     async def delete_thread(self, thread_id: str) -> None:
         if self.saver is not None:
             await self.saver.adelete_thread(thread_id)
@@ -215,7 +225,11 @@ class LangGraphAdapter:
     # -- describing ------------------------------------------------------------------
 
     def drawing(self, *, xray: int | bool = False) -> dict[str, Any]:
+        """Nodes and edges, without the classes behind the nodes (LangGraph's internals)."""
         drawing: dict[str, Any] = jsonable(self.graph.get_graph(xray=xray).to_json())
+        for node in drawing["nodes"]:
+            if isinstance(node.get("data"), dict):
+                node["data"].pop("id", None)
         return drawing
 
     def schemas(self) -> dict[str, Any]:
@@ -233,15 +247,41 @@ class LangGraphAdapter:
         return [name for name in self.graph.nodes if not name.startswith("__")]
 
 
+async def _traced(
+    graph: Pregel[Any, Any, Any, Any],
+    request: LangGraphInput,
+    config: RunnableConfig,
+    modes: list[StreamMode],
+    emit: Callable[[StreamEvent, dict[str, Any]], None],
+) -> AsyncIterator[Any]:
+    """The run's stream parts, from LangChain's callback events (each of which goes out as a
+    TRACE event): the parts are the root run's `on_chain_stream` chunks."""
+    root = str(config.get("run_id"))
+    async for event in graph.astream_events(
+        request.graph_input(), config, version="v2", stream_mode=modes,
+        subgraphs=request.subgraphs,
+    ):  # fmt: skip
+        if "langsmith:hidden" in (event.get("tags") or ()):
+            continue
+        if event["event"] == "on_chain_stream" and event["run_id"] == root:
+            yield event["data"]["chunk"]
+        else:
+            emit(StreamEvent.TRACE, {"lg": jsonable(event)})
+
+
 def _state_schema(graph: Pregel[Any, Any, Any, Any]) -> dict[str, Any]:
-    channels = [c for c in graph.stream_channels_list if not c.startswith("__")]
-    output = graph.get_output_jsonschema()
-    properties = output.get("properties", {})
-    return {
-        "title": output.get("title", graph.get_name()),
-        "type": "object",
-        "properties": {c: properties.get(c, {}) for c in channels},
-    }
+    """The graph's channels as one model's fields, each typed as its channel's updates (as
+    LangGraph's API describes a state)."""
+    fields: dict[str, Any] = {}
+    for name in graph.stream_channels_list:
+        kind = getattr(graph.channels[name], "UpdateType", Any)
+        try:
+            create_model(name, __root__=(kind, None)).model_json_schema()
+        except Exception:  # a type pydantic cannot describe: any value
+            kind = Any
+        fields[name] = (kind, None)
+    schema: dict[str, Any] = create_model(graph.get_name("State"), **fields).model_json_schema()
+    return schema
 
 
 def _empty_state() -> Any:

@@ -27,8 +27,8 @@ def state_schema(graph: CompiledGraph) -> dict[str, Any]:
 
 def _matching(rt: AppRuntime, body: AssistantSearch) -> list[dict[str, Any]]:
     found = []
-    for name, graph in rt.graphs.items():
-        view = assistant_view(name, graph)
+    for name in rt.graphs:
+        view = assistant_view(rt, name)
         if body.graph_id is not None and body.graph_id != name:
             continue
         if body.name is not None and body.name.lower() not in name.lower():
@@ -51,20 +51,24 @@ async def count(call: Call[AssistantSearch, None]) -> int:
 
 
 async def get(call: Call[None, None]) -> dict[str, Any]:
-    return assistant_view(*graph_named(call.rt, call.path["assistant_id"]))
+    name, _ = graph_named(call.rt, call.path["assistant_id"])
+    return assistant_view(call.rt, name)
 
 
 async def drawing(call: Call[None, GraphQuery]) -> dict[str, Any]:
     _, graph = graph_named(call.rt, call.path["assistant_id"])
     if not isinstance(graph, CompiledGraph):
         return graph.drawing(xray=call.query.xray)
-    drawn = graph.get_graph()
-    nodes = [{"id": n["id"], "type": "runnable", "data": {"id": [n["id"]], "name": n["id"]}}
-             for n in drawn["nodes"]]  # fmt: skip
-    edges = [
-        {"source": e["source"], "target": e["target"], "conditional": e["conditional"]}
-        for e in drawn["edges"]
-    ]
+    drawn = graph.get_graph()  # drawn as LangGraph draws: the end node bare, plain edges
+    nodes = [
+        {"id": n["id"]} if n["type"] == "end"
+        else {"id": n["id"], "type": "runnable", "data": {"name": n["id"]}}
+        for n in drawn["nodes"]
+    ]  # fmt: skip
+    edges = [{"source": e["source"], "target": e["target"]} for e in drawn["edges"]]
+    for edge, drawn_edge in zip(edges, drawn["edges"], strict=True):
+        if drawn_edge["conditional"]:
+            edge["conditional"] = True
     return {"nodes": nodes, "edges": edges}
 
 

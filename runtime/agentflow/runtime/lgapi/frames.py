@@ -24,9 +24,11 @@ MODE_EVENTS: dict[str, frozenset[StreamEvent]] = {
     "values": frozenset({StreamEvent.VALUES}),
     "updates": frozenset({StreamEvent.UPDATES}),
     "messages-tuple": frozenset({StreamEvent.DELTA, StreamEvent.MESSAGE}),
-    "messages": frozenset({StreamEvent.DELTA, StreamEvent.MESSAGE}),
     "custom": frozenset({StreamEvent.CUSTOM}),
-}
+    # LangChain's callback events; an agentflow graph's node and token events in their form
+    "events": frozenset({StreamEvent.TRACE, StreamEvent.NODE_START, StreamEvent.NODE_END,
+                         StreamEvent.DELTA}),
+}  # fmt: skip
 STREAM_MODES = tuple(MODE_EVENTS)
 ALWAYS = frozenset({StreamEvent.METADATA, StreamEvent.INTERRUPT, StreamEvent.END})
 
@@ -43,14 +45,22 @@ def lg_values(state: AgentState) -> dict[str, Any]:
 
 
 def result_values(result: RunResult) -> dict[str, Any]:
-    """What a finished run left in its thread, as LangGraph values."""
-    return result.values if result.values is not None else lg_values(result.state)
+    """What a finished run left in its thread, as LangGraph values (with `__interrupt__`
+    when it paused)."""
+    if result.values is not None:
+        return result.values
+    values = lg_values(result.state)
+    if result.interrupt is not None:
+        interrupt = {"value": jsonable(result.interrupt.value), "id": result.run_id}
+        values["__interrupt__"] = [interrupt]
+    return values
 
 
 def frames_sink(append: Append, modes: Sequence[str]) -> Callable[[StreamChunk], None]:
     """Writes each chunk of a run as the LangGraph API's events, through `append`."""
     wanted = set(modes)
     streamed: set[str] = set()  # ids of messages whose tokens went out
+    last_values: dict[str, Any] = {}  # an agentflow graph's, for its interrupt's `values`
 
     def lg_event(mode: str, data: dict[str, Any]) -> str:
         ns = data.get("ns") or []
@@ -63,6 +73,9 @@ def frames_sink(append: Append, modes: Sequence[str]) -> Callable[[StreamChunk],
             append("metadata", {"run_id": chunk.run_id, "attempt": 1})
         elif event == StreamEvent.VALUES and "values" in wanted:
             payload = data["lg"] if native else lg_values(chunk.state)
+            if not native:
+                last_values.clear()
+                last_values.update(payload)
             append(lg_event("values", data), payload)
         elif event == StreamEvent.UPDATES and "updates" in wanted:
             if native:
@@ -70,13 +83,22 @@ def frames_sink(append: Append, modes: Sequence[str]) -> Callable[[StreamChunk],
             else:
                 update = {"messages": [to_lc_message(m) for m in data["messages"]]}
                 append("updates", {chunk.node or "": update | jsonable(data["fields"])})
-        elif event == StreamEvent.DELTA and wanted & {"messages", "messages-tuple"}:
+        elif event == StreamEvent.TRACE and "events" in wanted:
+            append("events", data["lg"])
+        elif event in (StreamEvent.NODE_START, StreamEvent.NODE_END) and "events" in wanted:
+            append("events", _chain_event(chunk))
+        elif event == StreamEvent.DELTA and not native and "events" in wanted:
+            append("events", _chain_event(chunk))
+            if "messages-tuple" in wanted:
+                streamed.add(str(data.get("message_id")))
+                append("messages", [_delta_chunk(chunk), _message_meta(chunk)])
+        elif event == StreamEvent.DELTA and "messages-tuple" in wanted:
             if native:
                 append(lg_event("messages", data), data["lg"])
             else:
                 streamed.add(str(data.get("message_id")))
                 append("messages", [_delta_chunk(chunk), _message_meta(chunk)])
-        elif event == StreamEvent.MESSAGE and wanted & {"messages", "messages-tuple"}:
+        elif event == StreamEvent.MESSAGE and "messages-tuple" in wanted:
             message = chunk.message
             if native or message is None or message.id in streamed:
                 return
@@ -85,12 +107,28 @@ def frames_sink(append: Append, modes: Sequence[str]) -> Callable[[StreamChunk],
             append(lg_event("custom", data), data.get("lg"))
         elif event == StreamEvent.INTERRUPT and not native:  # LangGraph streams its own
             interrupts = [_interrupt(chunk)]
-            if "values" in wanted and "updates" not in wanted:
-                append("values", {"__interrupt__": interrupts})
-            elif "updates" in wanted:
+            if "updates" in wanted:
                 append("updates", {"__interrupt__": interrupts})
+            if "values" in wanted:
+                append("values", {**last_values, "__interrupt__": interrupts})
 
     return put
+
+
+def _chain_event(chunk: StreamChunk) -> dict[str, Any]:
+    """An agentflow graph's node or token event as a LangChain callback event."""
+    kind = {StreamEvent.NODE_START: "on_chain_start", StreamEvent.NODE_END: "on_chain_end",
+            StreamEvent.DELTA: "on_chat_model_stream"}[chunk.event]  # fmt: skip
+    data = {"chunk": _delta_chunk(chunk)} if chunk.event == StreamEvent.DELTA else {}
+    return {
+        "event": kind,
+        "name": chunk.node,
+        "run_id": chunk.run_id,
+        "tags": [],
+        "metadata": _message_meta(chunk),
+        "data": data,
+        "parent_ids": [],
+    }
 
 
 def error_frame(code: str, message: str) -> dict[str, Any]:

@@ -47,8 +47,15 @@ def _spawn(work: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(_CLEANUPS.discard)
 
 
-def _headers(record: RunRecord, then: str) -> dict[str, str]:
-    path = f"/threads/{record.thread_id}/runs/{record.run_id}"
+def _headers(record: RunRecord, then: str, *, stateless: bool = False) -> dict[str, str]:
+    """Where the run is (`Content-Location`: langgraph-sdk's `on_run_created` reads it) and
+    where to follow it (`Location`). A stateless stream names the run alone, as LangGraph
+    does (its thread is not the client's)."""
+    path = (
+        f"/runs/{record.run_id}"
+        if stateless
+        else f"/threads/{record.thread_id}/runs/{record.run_id}"
+    )
     return {"Content-Location": path, "Location": f"{path}/{then}"}
 
 
@@ -118,7 +125,7 @@ async def _submit(call: Call[RunBody, Any], thread_id: str | None) -> RunRecord:
     request = _run_request(rt, body, name, thread_id)
     return await rt.background.submit(
         request, user_id=call.user_id, request_id=request_id(call.request),
-        strategy=body.multitask_strategy,
+        strategy=body.multitask_strategy, run_id=str(uuid.uuid4()),
     )  # fmt: skip
 
 
@@ -156,20 +163,29 @@ async def _stream(call: Call[RunBody, Any], thread_id: str | None) -> Response:
     frames = await _frames(rt, record, 0)
 
     async def watched() -> AsyncIterator[bytes]:
-        finished = False
         try:
             async for frame in frames:
                 yield frame
-            finished = True
+            await _settled(rt, record)
         finally:
-            if not finished and body.on_disconnect == "cancel":
-                with contextlib.suppress(Exception):
-                    current = await rt.checkpointer.get_run(record.run_id)
-                    await rt.background.cancel(current or record)
             if thread_id is None:
                 _spawn(_end_stateless(rt, record, body))
 
-    return EventStreamResponse(watched(), headers=_headers(record, "stream"))
+    async def cancel() -> None:  # on_disconnect="cancel": the client left, the run stops
+        with contextlib.suppress(ApiError):
+            current = await rt.checkpointer.get_run(record.run_id)
+            await rt.background.cancel(current or record)
+
+    headers = _headers(record, "stream", stateless=thread_id is None)
+    leaving = (lambda: _spawn(cancel())) if body.on_disconnect == "cancel" else None
+    return EventStreamResponse(watched(), headers=headers, on_disconnect=leaving)
+
+
+async def _settled(rt: AppRuntime, record: RunRecord) -> None:
+    """Until the run's record is final: a stream ends only then, so a client that asks
+    for the run right after (langgraph-sdk does, to tell an end from a cut) finds it over."""
+    with contextlib.suppress(ApiError):
+        await rt.background.join(record)
 
 
 async def _end_stateless(rt: AppRuntime, record: RunRecord, body: RunBody) -> None:
@@ -197,7 +213,8 @@ async def _create(call: Call[RunBody, Any], thread_id: str | None) -> Response:
     record = await _submit(call, thread_id)
     if thread_id is None:
         _spawn(_end_stateless(call.rt, record, call.body))
-    return ApiJSONResponse(run_view(record), headers=_headers(record, "join"))
+    accepted = run_view(record) | {"status": "pending"}  # as submitted, like LangGraph's
+    return ApiJSONResponse(accepted, headers=_headers(record, "join"))
 
 
 async def stream(call: Call[RunBody, None]) -> Response:
@@ -256,14 +273,19 @@ async def join_stream(call: Call[None, JoinStreamQuery]) -> Response:
     record = await _record(call)
     after = last_event_id(call.request.headers.get(LAST_EVENT_ID))
     frames = await _frames(call.rt, record, after)
-    return EventStreamResponse(frames, headers=_headers(record, "stream"))
+
+    async def settled() -> AsyncIterator[bytes]:
+        async for frame in frames:
+            yield frame
+        await _settled(call.rt, record)
+
+    return EventStreamResponse(settled(), headers=_headers(record, "stream"))
 
 
 async def cancel(call: Call[None, CancelQuery]) -> Response:
     rt = call.rt
     record = await rt.background.cancel(await _record(call))
-    if call.query.wait:
-        with contextlib.suppress(ApiError):
-            await rt.background.join(record)
-        record = await _record(call)
-    return ApiJSONResponse(run_view(record), status_code=202)
+    if not call.query.wait:
+        return ApiJSONResponse(None, status_code=202)
+    await _settled(rt, record)  # then what LangGraph answers: what streamed after (nothing)
+    return ApiJSONResponse({}, status_code=202)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentflow.errors import InvalidInputError
 from agentflow.graph.compiled import CompiledGraph, StateSnapshot
+from agentflow.graph.messages import Message
 from agentflow.runtime.errors import ApiError
-from agentflow.runtime.lgapi.convert import jsonable
+from agentflow.runtime.lgapi.convert import from_lc_message, jsonable
 from agentflow.runtime.lgapi.frames import lg_values
 from agentflow.runtime.lgapi.views import iso
 from agentflow.runtime.loader import ServedGraph
@@ -21,10 +23,12 @@ EMPTY_STATE: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _ref(thread_id: str, checkpoint_id: str | None, ns: str = "") -> dict[str, Any] | None:
+def _ref(thread_id: str, checkpoint_id: str | None, ns: str | None = "") -> dict[str, Any] | None:
+    """A checkpoint's reference; `ns` None: the reference a client gave, which names none."""
     if checkpoint_id is None:
         return None
-    return {"checkpoint_id": checkpoint_id, "thread_id": thread_id, "checkpoint_ns": ns}
+    ref = {"checkpoint_id": checkpoint_id, "thread_id": thread_id}
+    return ref if ns is None else ref | {"checkpoint_ns": ns}
 
 
 def _agentflow_view(snap: StateSnapshot, parent: str | None) -> dict[str, Any]:
@@ -51,15 +55,21 @@ def _agentflow_view(snap: StateSnapshot, parent: str | None) -> dict[str, Any]:
     }
 
 
-def langgraph_view(snapshot: Any) -> dict[str, Any]:
-    """A LangGraph StateSnapshot as its API sends it."""
+def _interrupt(interrupt: Any) -> dict[str, Any]:
+    """An interrupt in a state, as LangGraph's API shows it there: its value and id."""
+    return {"value": jsonable(interrupt.value), "id": interrupt.id}
+
+
+def langgraph_view(snapshot: Any, *, named: bool = False) -> dict[str, Any]:
+    """A LangGraph StateSnapshot as its API sends it; `named`: the one a client asked for by
+    its id, whose reference is the client's (no namespace)."""
     configurable = (snapshot.config or {}).get("configurable", {})
     parent = (snapshot.parent_config or {}).get("configurable") or {}
     thread_id = configurable.get("thread_id")
     tasks = [
         {"id": t.id, "name": t.name, "path": jsonable(t.path),
          "error": str(t.error) if t.error is not None else None,
-         "interrupts": jsonable(t.interrupts),
+         "interrupts": [_interrupt(i) for i in t.interrupts],
          "checkpoint": jsonable((t.state or {}).get("configurable")) if isinstance(t.state, dict)
          else None,
          "state": langgraph_view(t.state) if hasattr(t.state, "values") else None,
@@ -74,7 +84,7 @@ def langgraph_view(snapshot: Any) -> dict[str, Any]:
         "metadata": jsonable(snapshot.metadata),
         "created_at": snapshot.created_at,
         "checkpoint": _ref(thread_id, configurable.get("checkpoint_id"),
-                           configurable.get("checkpoint_ns", "")),
+                           None if named else configurable.get("checkpoint_ns", "")),
         "parent_checkpoint": _ref(thread_id, parent.get("checkpoint_id"),
                                   parent.get("checkpoint_ns", "")),
         "interrupts": interrupts,
@@ -92,7 +102,7 @@ async def state_of(
         snapshot = await graph.state(thread_id, checkpoint_id, subgraphs=subgraphs)
         if checkpoint_id is None and snapshot.created_at is None:  # no checkpoint yet
             return dict(EMPTY_STATE)
-        return langgraph_view(snapshot)
+        return langgraph_view(snapshot, named=checkpoint_id is not None)
     snap = await graph.aget_snapshot({"thread_id": thread_id}, checkpoint_id)
     if snap is None:
         if checkpoint_id is not None:
@@ -133,16 +143,28 @@ async def history(
 
 
 async def update_state(
-    graph: ServedGraph, thread_id: str, values: Any, *, as_node: str | None,
+    graph: ServedGraph, thread_id: str, values: Any, *, user_id: str, as_node: str | None,
     checkpoint_id: str | None,
 ) -> dict[str, Any]:  # fmt: skip
     """Write `values` as if `as_node` returned them; the new checkpoint."""
     if isinstance(graph, CompiledGraph):
-        raise ApiError(
-            409, "not_supported",
-            "this thread's graph is an agentflow graph: its state changes only through runs "
-            "(send the values as the input of a run instead)",
-        )  # fmt: skip
+        if checkpoint_id is not None:
+            raise ApiError(
+                409, "not_supported",
+                "an agentflow graph's state is updated at its latest checkpoint; leave out "
+                "checkpoint_id",
+            )  # fmt: skip
+        update = dict(values) if isinstance(values, dict) else {"messages": values}
+        try:
+            lc = update.pop("messages", None) or []
+            messages = [Message.from_dict(from_lc_message(m)) for m in lc]
+            identity = {"thread_id": thread_id, "user_id": user_id}
+            snap = await graph.aupdate_state(identity, {"messages": messages, **update},
+                                             as_node=as_node)  # fmt: skip
+        except (ValueError, InvalidInputError) as exc:
+            raise ApiError(422, "invalid_update", str(exc)) from None
+        ref = _ref(thread_id, snap.checkpoint_id)
+        return {"checkpoint": ref, "configurable": ref, "checkpoint_id": snap.checkpoint_id}
     config = await graph.update_state(
         thread_id, values, as_node=as_node, checkpoint_id=checkpoint_id
     )

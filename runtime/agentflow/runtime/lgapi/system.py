@@ -9,7 +9,7 @@ from agentflow.runtime.endpoints import Call
 
 
 async def ok(call: Call[None, None]) -> dict[str, Any]:
-    return {"ok": True}
+    return {"ok": True, "services": {}}
 
 
 async def info(call: Call[None, None]) -> dict[str, Any]:
@@ -22,6 +22,18 @@ async def info(call: Call[None, None]) -> dict[str, Any]:
     return {
         "version": __version__,
         "langgraph_py_version": langgraph,
-        "flags": {"assistants": True, "crons": False, "langsmith": False},
-        "host": {"kind": "agentflow"},
+        "flags": {
+            "assistants": True,
+            "crons": False,
+            "langsmith": False,
+            "langsmith_tracing_replicas": False,
+            "langsmith_tracing_session_on_runs": False,
+        },
+        "host": {
+            "kind": "agentflow",
+            "project_id": None,
+            "host_revision_id": None,
+            "revision_id": None,
+            "tenant_id": None,
+        },
     }

@@ -175,8 +175,9 @@ async def post_state(call: Call[StateUpdate, None]) -> dict[str, Any]:
     if info.thread_id in call.rt.runs.active:
         raise ApiError(409, "thread_busy", "the thread has a run in progress; wait for it")
     return await lg_state.update_state(
-        graph, info.thread_id, body.values, as_node=body.as_node, checkpoint_id=checkpoint_id
-    )
+        graph, info.thread_id, body.values, user_id=call.user_id, as_node=body.as_node,
+        checkpoint_id=checkpoint_id,
+    )  # fmt: skip
 
 
 async def _history(

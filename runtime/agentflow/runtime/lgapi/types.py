@@ -28,7 +28,7 @@ __all__ = [
 
 Limit = Annotated[float, Meta(ge=1, le=1000, multiple_of=1)]
 Offset = Annotated[float, Meta(ge=0, multiple_of=1)]
-StreamMode = Literal["values", "updates", "messages", "messages-tuple", "custom"]
+StreamMode = Literal["values", "updates", "messages-tuple", "custom", "events"]
 Strategy = Literal["reject", "enqueue", "interrupt", "rollback"]
 
 

@@ -14,14 +14,13 @@ from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.state import AppRuntime
 
 __all__ = [
-    "assistant_id", "assistant_view", "graph_named", "iso", "run_view", "thread_view",
+    "assistant_view", "graph_named", "iso", "run_view", "thread_view",
 ]  # fmt: skip
 
-STARTED = datetime.datetime.now(datetime.UTC).timestamp()
 # agentflow run statuses -> LangGraph's
 RUN_STATUS = {"pending": "pending", "running": "running", "success": "success",
-              "interrupted": "interrupted", "error": "error", "timeout": "timeout",
-              "cancelled": "interrupted"}  # fmt: skip
+              "interrupted": "success", "error": "error", "timeout": "timeout",
+              "cancelled": "interrupted"}  # fmt: skip  # a paused run succeeded (LangGraph)
 
 
 def iso(epoch: float | None) -> str | None:
@@ -42,8 +41,11 @@ def graph_named(rt: AppRuntime, assistant: str) -> tuple[str, ServedGraph]:
     )  # fmt: skip
 
 
-def assistant_view(name: str, graph: ServedGraph) -> dict[str, Any]:
-    created = iso(STARTED)
+def assistant_view(rt: AppRuntime, name: str) -> dict[str, Any]:
+    """The graph's default assistant. It was made with the configuration that names the
+    graph: its time is agentflow.json's, the same on every worker."""
+    path = rt.settings.config_path
+    created = iso(path.stat().st_mtime if path is not None else rt.started_at)
     return {
         "assistant_id": assistant_id(name),
         "graph_id": name,
@@ -65,7 +67,9 @@ def thread_view(
     values: Any = None,
     interrupts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The thread; `interrupts` and `error` once it ran (LangGraph adds them with the first
+    run's state)."""
+    view = {
         "thread_id": info.thread_id,
         "created_at": iso(info.created_at),
         "updated_at": iso(info.updated_at),
@@ -74,9 +78,10 @@ def thread_view(
         "status": status,
         "config": {},
         "values": values,
-        "interrupts": interrupts or {},
-        "error": None,
     }
+    if "graph_id" in info.metadata:
+        view |= {"interrupts": interrupts or {}, "error": None}
+    return view
 
 
 def run_view(record: RunRecord) -> dict[str, Any]:
@@ -106,4 +111,5 @@ def run_view(record: RunRecord) -> dict[str, Any]:
         "multitask_strategy": record.multitask_strategy,
         "created_at": iso(record.created_at),
         "updated_at": iso(record.ended_at or record.started_at or record.created_at),
+        "langsmith_session_name": None,
     }
