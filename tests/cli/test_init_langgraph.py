@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import jsonschema_rs
 import pytest
 from typer.testing import CliRunner
@@ -30,6 +31,7 @@ FILES = [
     "pyproject.toml", "tests/conftest.py", "tests/test_graph.py", WHEEL,
 ]  # fmt: skip
 # This environment without what would change the project's model.
+QUESTION = {"messages": [{"role": "user", "content": "what is 12 + 30?"}]}
 ENV = {k: v for k, v in os.environ.items() if k not in {"MODEL", "OPENAI_API_KEY"}}
 
 STREAM = """
@@ -172,3 +174,37 @@ def test_the_requirement_carries_the_templates_extras() -> None:
         "agentflow-runner[langgraph,otel]>=1.4,<1.5"
     )
     assert agentflow_requirement(extras=["langgraph"]) == REQUIREMENT
+
+
+def test_doctor_passes_and_api_serves_the_project_to_both_apis(
+    project: tuple[Path, str],
+) -> None:
+    """What init's next steps promise: doctor is green; `agentflow api` answers a LangGraph
+    client (langgraph-sdk's runs.wait) and agentflow's own API (what the playground calls)."""
+    from langgraph_sdk import get_sync_client
+
+    from tests.cli.test_init import serve, server_env, stop
+
+    target, _ = project
+    doctor = subprocess.run(
+        [sys.executable, "-m", "agentflow_cli", "doctor"], cwd=target, env=server_env(),
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "LangGraph compiled graph" in doctor.stdout
+    proc, base = serve(target, server_env())
+    try:
+        with get_sync_client(url=base) as client:
+            thread = client.threads.create()
+            values = client.runs.wait(thread["thread_id"], "agent", input=QUESTION)
+            assert "42" in values["messages"][-1]["content"]
+            assert any(m.get("tool_calls") for m in values["messages"])
+        streamed = httpx.post(f"{base}/v1/graph/stream", json=QUESTION, timeout=30)
+        events = re.findall(r"^event: (\w+)", streamed.text, re.MULTILINE)
+        assert events[0] == "metadata" and events[-1] == "end" and "delta" in events
+        thread_id = re.search(r'"thread_id":"([^"]+)"', streamed.text)
+        assert thread_id is not None
+        page = httpx.get(f"{base}/v1/threads/{thread_id[1]}/messages", timeout=10).json()
+        assert page["total"] >= 3 and "42" in page["messages"][-1]["content"]
+    finally:
+        stop(proc)

@@ -249,10 +249,10 @@ class AppLifespan:
         graphs = await bind_graphs(built.graphs, checkpointer)
         # /v1 serves the default graph when it is an agentflow graph (LangGraph graphs are
         # served by the LangGraph API only); a stand-in refuses /v1 runs otherwise.
-        default = (n for n, g in built.graphs.items() if g is built.graph)
-        bound = graphs[next(default)] if built.graph is not None else None
-        v1_graph = bound if isinstance(bound, CompiledGraph) else unavailable_graph()
-        document.update(build_document(ENDPOINTS, settings, v1_graph))  # names its state fields
+        default = next(n for n, g in built.graphs.items() if g is built.graph)
+        v1_graph = graphs[default]  # what /v1 serves: the default graph, either kind
+        agentflow_graph = v1_graph if isinstance(v1_graph, CompiledGraph) else None
+        document.update(build_document(ENDPOINTS, settings, agentflow_graph))  # its state fields
         coordinator = open_coordinator(checkpointer, settings)
         runs = RunService(v1_graph, checkpointer, settings, metrics, coordinator, graphs)
         await coordinator.start(runs.stop_local)
@@ -260,7 +260,6 @@ class AppLifespan:
             settings=settings,
             graph=v1_graph,
             graphs=graphs,
-            agentflow_default=isinstance(bound, CompiledGraph),
             checkpointer=checkpointer,
             runs=runs,
             metrics=metrics,
@@ -268,15 +267,17 @@ class AppLifespan:
             graph_error=graph_error,
             config_invalid=config_error is not None,
             limiter=build_limiter(settings, checkpointer),
-            run_rules=RunRules.of(settings, v1_graph),
+            run_rules=RunRules.of(settings, agentflow_graph),
         )
         if graph_error is None:
             logger.info(
                 "serving graph %s (%s checkpointer, %s mode)",
                 settings.graph, settings.checkpointer.kind, settings.mode,
             )  # fmt: skip
-            offline = offline_models_warning(v1_graph, production=settings.production)
-            if offline is not None:
+            offline = agentflow_graph and offline_models_warning(
+                agentflow_graph, production=settings.production
+            )
+            if offline:
                 logger.warning(offline)
         from agentflow.runtime.shutdown import drain_on_signal
         from agentflow.runtime.watchdog import start_watchdog

@@ -66,7 +66,6 @@ class Endpoint:
     status: int = 200  # of a success
     errors: Sequence[str] = ()
     headers: Sequence[Header] = ()
-    langgraph: bool = False  # a route of the LangGraph API: runs any served graph
 
     def route(self) -> Route:
         endpoint = self
@@ -77,7 +76,7 @@ class Endpoint:
             if endpoint.auth:
                 rt, user_id = await current_user(request)
             if endpoint.graph:
-                require_graph(rt, agentflow=not endpoint.langgraph)
+                require_graph(rt)
             path = {name: path_value(request, name) for name in request.path_params}
             query = decode_query(request, endpoint.query) if endpoint.query else None
             body = None

@@ -109,7 +109,7 @@ class RunService:
 
     def __init__(
         self,
-        graph: CompiledGraph,
+        graph: ServedGraph,
         checkpointer: Checkpointer,
         settings: Settings,
         metrics: Metrics,
@@ -233,7 +233,8 @@ class RunService:
                 run.leased = await self.coordinator.acquire(thread_id, run.run_id)
                 if not run.leased:
                     raise thread_busy()
-            if info is None and request.metadata:
+            # A LangGraph graph keeps its steps apart: the thread's row is made here.
+            if info is None and (request.metadata or not isinstance(graph, CompiledGraph)):
                 await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
             if stream or record is not None:  # an invoke's answer is its record
                 run.record = await self._record_start(run, request, record)

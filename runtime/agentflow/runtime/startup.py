@@ -104,7 +104,7 @@ class Components:
     """What a server process builds once from its settings: the graph (the user's factory is
     called here, once), the authenticator, and the opened state store."""
 
-    graph: CompiledGraph | None  # what /v1 serves: the default graph, if it is agentflow's
+    graph: ServedGraph  # the default graph (what /v1 serves)
     authenticate: Authenticator
     checkpointer: Checkpointer | None = None
     # Every served graph by name, agentflow or LangGraph (the default one among them).
@@ -124,8 +124,8 @@ def build_components(settings: Settings, *, graph: CompiledGraph | None = None) 
         graphs[name] = load_served_graph(spec, settings.project_dir, key=key)
         if spec == settings.graph:
             default = graphs[name]
-    served = default if isinstance(default, CompiledGraph) else None
-    return Components(served, authenticate, graphs=graphs)
+    assert default is not None  # settings.graphs names the default graph
+    return Components(default, authenticate, graphs=graphs)
 
 
 def default_graph_name(settings: Settings) -> str:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from agentflow.graph.compiled import CompiledGraph
 from agentflow.graph.storage import Checkpointer, ThreadInfo
 from agentflow.runtime.auth import Authenticator
 from agentflow.runtime.background import BackgroundRuns
@@ -23,7 +22,7 @@ from agentflow.runtime.settings import Settings
 @dataclass(slots=True)
 class AppRuntime:
     settings: Settings
-    graph: CompiledGraph  # what /v1 serves (a stand-in when the default graph is LangGraph's)
+    graph: ServedGraph  # the default graph: what /v1 serves
     checkpointer: Checkpointer
     runs: RunService
     metrics: Metrics
@@ -35,7 +34,6 @@ class AppRuntime:
     run_rules: RunRules = DEFAULT_RULES  # what a run request may carry (roles, state fields)
     background: BackgroundRuns = field(init=False)
     graphs: dict[str, ServedGraph] = field(default_factory=dict)  # every served graph by name
-    agentflow_default: bool = True  # the default graph is agentflow's (/v1 serves it)
 
     def __post_init__(self) -> None:
         self.background = BackgroundRuns(self.runs)
@@ -46,20 +44,11 @@ def runtime(request: Request) -> AppRuntime:
     return rt
 
 
-def require_graph(rt: AppRuntime, *, agentflow: bool = True) -> None:
-    """503 while the project cannot be loaded (under `play`, until the file is fixed);
-    `agentflow`: the route runs the default graph the agentflow way (/v1), which a LangGraph
-    graph is not."""
+def require_graph(rt: AppRuntime) -> None:
+    """503 while the project cannot be loaded (under `play`, until the file is fixed)."""
     if rt.graph_error is not None:
         code = "config_invalid" if rt.config_invalid else "graph_load_failed"
         raise ApiError(503, code, rt.graph_error)
-    if agentflow and not rt.agentflow_default:
-        raise ApiError(
-            404,
-            "langgraph_graph",
-            "this server's graph is a LangGraph graph, served by the LangGraph API "
-            "(/assistants, /threads/{thread_id}/runs/...), not by /v1",
-        )
 
 
 def request_id(request: Request) -> str:

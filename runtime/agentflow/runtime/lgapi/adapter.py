@@ -10,6 +10,7 @@ namespace). Needs the `langgraph` extra; imported only when a LangGraph graph is
 from __future__ import annotations
 
 import contextlib
+import datetime
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -26,11 +27,13 @@ from agentflow.checkpointer.items import ItemStore, item_store
 from agentflow.checkpointer.langgraph import LangGraphSaver
 from agentflow.checkpointer.langgraph_store import LangGraphStore
 from agentflow.errors import InvalidInputError
+from agentflow.graph.command import Interrupt
 from agentflow.graph.compiled import RunResult
-from agentflow.graph.messages import Usage
+from agentflow.graph.messages import Message, Usage
+from agentflow.graph.state import AgentState
 from agentflow.graph.storage import Checkpointer
 from agentflow.graph.stream import StreamChunk, StreamEvent
-from agentflow.runtime.lgapi.convert import jsonable
+from agentflow.runtime.lgapi.convert import jsonable, to_message
 
 __all__ = ["LangGraphAdapter", "LangGraphInput", "run_config"]
 
@@ -127,7 +130,9 @@ class LangGraphAdapter:
         """Run to the end or to an interrupt; each streamed part goes to `on_event`."""
         config = dict(config or {})
         thread_id, run_id = str(config["thread_id"]), str(config["run_id"])
-        request = input if isinstance(input, LangGraphInput) else _from_agentflow(input)
+        if not isinstance(input, LangGraphInput):  # a run of agentflow's API (/v1)
+            return await AgentflowRun(self, thread_id, run_id, on_event).run(input, config)
+        request = input
         lg_config = run_config(
             thread_id, checkpoint_id=request.checkpoint_id, configurable=request.configurable
         )
@@ -167,7 +172,7 @@ class LangGraphAdapter:
         if interrupts:
             emit(StreamEvent.INTERRUPT, {"lg": interrupts})
         emit(StreamEvent.END, {"status": status})
-        result = RunResult(thread_id, run_id, status, [], _empty_state(), Usage())
+        result = RunResult(thread_id, run_id, status, [], AgentState(), Usage())
         result.values = jsonable(snapshot.values)
         if interrupts:  # what LangGraph's wait and join answer for a paused run
             result.values["__interrupt__"] = interrupts
@@ -181,6 +186,32 @@ class LangGraphAdapter:
         return await self.graph.aget_state(
             run_config(thread_id, checkpoint_id=checkpoint_id), subgraphs=subgraphs
         )
+
+    async def messages(self, thread_id: str) -> list[Message]:
+        """The thread's conversation as agentflow messages (/v1)."""
+        values = jsonable((await self.state(thread_id)).values)
+        return [to_message(m) for m in values.get("messages") or [] if isinstance(m, Mapping)]
+
+    async def thread_state(self, thread_id: str) -> dict[str, Any] | None:
+        """The thread's latest state as /v1 shows a state; None before its first step."""
+        snapshot = await self.state(thread_id)
+        if snapshot.created_at is None:
+            return None
+        values = jsonable(snapshot.values)
+        messages = values.pop("messages", None) or []
+        paused = [i for task in snapshot.tasks for i in task.interrupts]
+        interrupt = Interrupt(snapshot.next[0], jsonable(paused[0].value)) if paused else None
+        return {
+            "thread_id": thread_id,
+            "checkpoint_id": snapshot.config["configurable"].get("checkpoint_id"),
+            "status": "interrupted" if paused else "running" if snapshot.next else "done",
+            "step": max(int((snapshot.metadata or {}).get("step", 0)), 0),
+            "values": values,
+            "message_count": len(messages),
+            "next": list(snapshot.next),
+            "interrupt": interrupt.to_dict() if interrupt else None,
+            "created_at": datetime.datetime.fromisoformat(snapshot.created_at).timestamp(),
+        }
 
     async def history(
         self,
@@ -243,6 +274,18 @@ class LangGraphAdapter:
             "context_schema": context() if callable(context) else None,
         }
 
+    def get_graph(self) -> dict[str, Any]:
+        """The drawing in agentflow's form (/v1/graph): nodes, edges, a Mermaid chart."""
+        drawn = self.graph.get_graph()
+        kinds = {"__start__": "start", "__end__": "end"}
+        nodes = [{"id": n, "type": kinds.get(n, "node")} for n in drawn.nodes]
+        edges = [
+            {"source": e.source, "target": e.target, "conditional": bool(e.conditional)}
+            for e in drawn.edges
+        ]
+        return {"name": self.name, "state": "LangGraph", "nodes": nodes, "edges": edges,
+                "mermaid": drawn.draw_mermaid()}  # fmt: skip
+
     def node_names(self) -> list[str]:
         return [name for name in self.graph.nodes if not name.startswith("__")]
 
@@ -284,12 +327,6 @@ def _state_schema(graph: Pregel[Any, Any, Any, Any]) -> dict[str, Any]:
     return schema
 
 
-def _empty_state() -> Any:
-    from agentflow.graph.state import AgentState
-
-    return AgentState()
-
-
 def _from_agentflow(input: Any) -> LangGraphInput:
     """agentflow's run input (messages, state fields, resume) for a LangGraph graph."""
     data = dict(input or {})
@@ -299,3 +336,81 @@ def _from_agentflow(input: Any) -> LangGraphInput:
     if data.get("messages"):
         values["messages"] = [jsonable(m) for m in data["messages"]]
     return LangGraphInput(input=values or None)
+
+
+class AgentflowRun:
+    """A run of a LangGraph graph through agentflow's own API (/v1, the playground): its
+    input in agentflow's shape, its stream as agentflow's events (token deltas, each node's
+    messages, the interrupt, the end) and its result with agentflow's messages and state."""
+
+    def __init__(
+        self, adapter: LangGraphAdapter, thread_id: str, run_id: str, on_event: EventSink | None
+    ) -> None:
+        self.adapter, self.thread_id, self.run_id = adapter, thread_id, run_id
+        self.on_event = on_event
+        self.added: list[Message] = []  # the run's new messages, its input first
+
+    def emit(self, event: StreamEvent, **fields: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(StreamChunk(event, self.thread_id, self.run_id, **fields))
+
+    async def run(self, input: Any, config: dict[str, Any]) -> RunResult:
+        request = _from_agentflow(input)
+        self.added = [to_message(m) for m in (request.input or {}).get("messages", [])]
+
+        def collect(event: StreamEvent, data: dict[str, Any]) -> None:
+            if event == StreamEvent.UPDATES:
+                self._updates(data["lg"])
+            elif event == StreamEvent.DELTA:
+                self._delta(data["lg"])
+            elif event == StreamEvent.METADATA:
+                self.emit(StreamEvent.METADATA, data=data)
+
+        wanted = {StreamEvent.UPDATES, StreamEvent.DELTA}
+        native = await self.adapter.arun(
+            LangGraphInput(**_fields(request)), config, on_event=_unwrap(collect), events=wanted
+        )
+        values = native.values or {}
+        history = [to_message(m) for m in values.get("messages", []) if isinstance(m, Mapping)]
+        interrupts = values.get("__interrupt__") or []
+        interrupt = None
+        if interrupts:
+            node = native.next[0] if native.next else "graph"
+            interrupt = Interrupt(node, interrupts[0].get("value"))
+            self.emit(StreamEvent.INTERRUPT, node=node, data=interrupt.to_dict())
+        status = "interrupted" if interrupt else "done"
+        state = AgentState(context=history)
+        result = RunResult(self.thread_id, self.run_id, status, self.added, state, Usage(),
+                           interrupt=interrupt, next=list(native.next))  # fmt: skip
+        result.usage = sum((m.usage for m in self.added if m.usage), Usage())
+        self.emit(StreamEvent.STATE, state=state)
+        self.emit(StreamEvent.END, data={"status": status, "usage": result.usage_report()})
+        return result
+
+    def _updates(self, update: Mapping[str, Any]) -> None:
+        for node, change in update.items():
+            if node.startswith("__") or not isinstance(change, Mapping):
+                continue
+            new = [to_message(m) for m in change.get("messages") or [] if isinstance(m, Mapping)]
+            self.added += new
+            for message in new:
+                self.emit(StreamEvent.MESSAGE, node=node, message=message)
+            self.emit(StreamEvent.NODE_END, node=node, data={"duration_ms": 0.0})
+            fields = {k: v for k, v in change.items() if k != "messages"}
+            self.emit(StreamEvent.UPDATES, node=node, data={"messages": new, "fields": fields})
+
+    def _delta(self, part: Any) -> None:
+        message, meta = part
+        text = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(text, str) and text and "chunk" in str(message.get("type", "")).lower():
+            node = meta.get("langgraph_node") if isinstance(meta, Mapping) else None
+            data = {"delta": text, "message_id": message.get("id")}
+            self.emit(StreamEvent.DELTA, node=node, data=data)
+
+
+def _fields(request: LangGraphInput) -> dict[str, Any]:
+    return {f: getattr(request, f) for f in LangGraphInput.__dataclass_fields__}
+
+
+def _unwrap(collect: Callable[[StreamEvent, dict[str, Any]], None]) -> EventSink:
+    return lambda chunk: collect(chunk.event, chunk.data)

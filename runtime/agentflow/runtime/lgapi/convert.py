@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from agentflow.graph.messages import Message
+from agentflow.graph.messages import Message, ToolCall, Usage, new_id, token_count
 
-__all__ = ["LC_TYPES", "ROLES", "from_lc_message", "jsonable", "to_lc_message"]
+__all__ = ["LC_TYPES", "ROLES", "from_lc_message", "jsonable", "to_lc_message", "to_message"]
 
 # agentflow role -> LangChain message type, and back
 LC_TYPES = {"user": "human", "assistant": "ai", "system": "system", "tool": "tool"}
@@ -79,6 +79,32 @@ def to_lc_message(message: Message) -> dict[str, Any]:
         out["tool_call_id"] = message.tool_call_id
         out["status"] = message.metadata.get("status", "success")
     return out
+
+
+def to_message(data: Mapping[str, Any]) -> Message:
+    """A LangChain message (as `jsonable` gives it) as an agentflow message."""
+    fields = from_lc_message(data)
+    calls = [
+        ToolCall(str(c.get("name")), dict(c.get("args") or {}), str(c.get("id") or new_id()))
+        for c in data.get("tool_calls") or ()
+        if isinstance(c, Mapping)
+    ]
+    usage = data.get("usage_metadata")
+    return Message(
+        role=fields["role"],
+        content=_content(fields["content"]),
+        tool_calls=calls,
+        tool_call_id=fields.get("tool_call_id"),
+        name=fields.get("name"),
+        id=str(fields.get("id") or new_id()),
+        usage=Usage(token_count(usage.get("input_tokens")), token_count(usage.get("output_tokens")))
+        if isinstance(usage, Mapping)
+        else None,
+    )
+
+
+def _content(content: Any) -> Any:
+    return content if isinstance(content, str | list) else str(content)
 
 
 def from_lc_message(data: Any) -> dict[str, Any]:

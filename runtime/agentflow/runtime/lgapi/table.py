@@ -19,7 +19,7 @@ TAG = "langgraph"
 
 
 def row(method: str, path: str, handler: Handler, summary: str, **options: Any) -> Endpoint:
-    return Endpoint(method, path, handler, summary, TAG, langgraph=True, **options)
+    return Endpoint(method, path, handler, summary, TAG, **options)
 
 
 LANGGRAPH_ENDPOINTS: list[Endpoint] = [

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from agentflow.graph.compiled import CompiledGraph
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.metrics import CONTENT_TYPE
 from agentflow.runtime.resources import memory_check, model_provider_check, models_check
@@ -40,7 +41,7 @@ async def health(call: Call[None, None]) -> JSONResponse:
         checks["checkpointer"] = check
     checks["redis"] = rt.runs.coordinator.health()
     checks["model_provider"] = model_provider_check()
-    if rt.graph_error is None:
+    if rt.graph_error is None and isinstance(rt.graph, CompiledGraph):
         checks["models"] = models_check(rt.graph, production=rt.settings.production)
     checks["memory"] = memory_check()
     healthy = all(c["status"] in ("ok", "not_configured", "degraded") for c in checks.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentflow.graph.compiled import CompiledGraph
 from agentflow.graph.storage import InvalidCursorError, ThreadInfo, ThreadQuery
 from agentflow.runtime.api_types import (
     HistoryQuery,
@@ -18,7 +19,8 @@ from agentflow.runtime.api_types import (
 )
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import not_found, validation_error
-from agentflow.runtime.state import owned_thread
+from agentflow.runtime.loader import ServedGraph
+from agentflow.runtime.state import AppRuntime, owned_thread
 
 
 def thread_body(info: ThreadInfo, running: set[str]) -> dict[str, Any]:
@@ -93,9 +95,22 @@ async def delete_thread(call: Call[None, None]) -> dict[str, Any]:
     return {"thread_id": thread_id, "deleted": True}
 
 
+def thread_graph(rt: AppRuntime, info: ThreadInfo) -> ServedGraph:
+    """The graph whose steps the thread holds: the one its metadata names (a LangGraph API
+    run's), else the default graph."""
+    name = info.metadata.get("graph_id")
+    return rt.graphs.get(name, rt.graph) if isinstance(name, str) else rt.graph
+
+
 async def thread_state(call: Call[None, None]) -> dict[str, Any]:
     thread_id = call.path["thread_id"]
-    await owned_thread(call.rt, thread_id, call.user_id)
+    info = await owned_thread(call.rt, thread_id, call.user_id)
+    graph = thread_graph(call.rt, info)
+    if not isinstance(graph, CompiledGraph):  # a LangGraph graph keeps its own checkpoints
+        state = await graph.thread_state(thread_id)
+        return state or {"thread_id": thread_id, "checkpoint_id": None, "status": "idle",
+                         "step": 0, "values": {}, "message_count": 0, "next": [],
+                         "interrupt": None}  # fmt: skip
     checkpoint = await call.rt.checkpointer.get_checkpoint(thread_id)
     if checkpoint is None:
         return {"thread_id": thread_id, "checkpoint_id": None, "status": "idle", "step": 0,
@@ -116,14 +131,18 @@ async def thread_state(call: Call[None, None]) -> dict[str, Any]:
 async def thread_messages(call: Call[None, MessageQuery]) -> dict[str, Any]:
     thread_id, offset, limit = call.path["thread_id"], call.query.offset, call.query.limit
     info = await owned_thread(call.rt, thread_id, call.user_id)
+    graph, total = thread_graph(call.rt, info), info.message_count
     messages = []
-    if offset < info.message_count:  # past the end there is nothing to read
+    if not isinstance(graph, CompiledGraph):  # a LangGraph graph keeps its own checkpoints
+        everything = await graph.messages(thread_id)
+        total, messages = len(everything), everything[offset : offset + limit]
+    elif offset < total:  # past the end there is nothing to read
         messages = await call.rt.checkpointer.get_messages(thread_id, offset=offset, limit=limit)
     end = offset + len(messages)
     return {
         "messages": [m.to_dict() for m in messages],
-        "next_offset": end if end < info.message_count else None,
-        "total": info.message_count,
+        "next_offset": end if end < total else None,
+        "total": total,
     }
 
 
