@@ -5,6 +5,7 @@ together from `graphs`, per-user isolation under JWT auth."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -36,10 +37,13 @@ NAMESPACE_GRAPH = uuid.UUID("6ba7b821-9dad-11d1-80b4-00c04fd430c8")
 @pytest.fixture
 def start(tmp_path: Path) -> Iterator[Callable[..., str]]:
     with ExitStack() as stack:
+        numbers = itertools.count()
 
-        def start(**config: Any) -> str:
-            project = tmp_path / f"p{len(stack._exit_callbacks)}"
+        def start(files: dict[str, str] | None = None, **config: Any) -> str:
+            project = tmp_path / f"p{next(numbers)}"
             project.mkdir()
+            for name, text in (files or {}).items():
+                (project / name).write_text(text)
             data = {"graphs": GRAPHS, "checkpointer": "sqlite", **config}
             (project / "agentflow.json").write_text(json.dumps(data))
             settings = load_settings(project / "agentflow.json", environ={})
@@ -312,3 +316,41 @@ async def test_a_langgraph_graph_keeps_each_users_memories_in_the_store(
         item = await alice.store.get_item(["notes"], "tea")
         assert item is not None and item["value"] == {"text": "tea"}
         assert await bob.store.get_item(["notes"], "tea") is None
+
+
+async def test_a_run_pauses_before_a_node_named_at_run_time(client: LangGraphClient) -> None:
+    tid = (await client.threads.create())["thread_id"]
+    await client.runs.wait(tid, "agent", input=say("later"), interrupt_before=["answer"])
+    state = await client.threads.get_state(tid)
+    assert state["next"] == ["answer"] and contents(state["values"]) == ["later"]
+    values = await client.runs.wait(tid, "agent", input=None)  # continue where it paused
+    assert contents(values) == ["later", "echo: later"]
+    with pytest.raises(httpx.HTTPStatusError) as refused:  # agentflow graphs: at compile time
+        await client.runs.wait(tid, "echo", input=say("x"), interrupt_before=["respond"])
+    assert refused.value.response.status_code == 422
+
+
+def test_graphs_may_be_named_by_file_as_langgraph_json_names_them(
+    start: Callable[..., str], tmp_path: Path
+) -> None:
+    url = start(graphs={"agent": "./mygraph.py:agent"}, files={"mygraph.py": LG_FILE})
+    with get_sync_client(url=url) as client:
+        values = client.runs.wait(None, "agent", input=say("file"))
+    assert contents(values)[-1] == "file!"
+
+
+LG_FILE = """
+from langchain_core.messages import AIMessage
+from langgraph.graph import END, START, MessagesState, StateGraph
+
+
+def shout(state: MessagesState) -> dict:
+    return {"messages": [AIMessage(content=state["messages"][-1].content + "!")]}
+
+
+builder = StateGraph(MessagesState)
+builder.add_node("shout", shout)
+builder.add_edge(START, "shout")
+builder.add_edge("shout", END)
+agent = builder.compile()
+"""

@@ -23,8 +23,11 @@ else:
 
 
 def import_object(spec: str, project_dir: Path, *, what: str, key: str) -> Any:
-    """Import `spec` ("module.path:attr.path") with `project_dir` first on sys.path."""
+    """Import `spec` ("module.path:attr.path", or LangGraph's "./path/to/file.py:attr")
+    with `project_dir` first on sys.path."""
     module_name, _, attr_path = spec.partition(":")
+    if module_name.endswith(".py"):  # a file of the project, as langgraph.json names graphs
+        module_name = module_name.removeprefix("./").removesuffix(".py").replace("/", ".")
     if not module_name or not attr_path:
         raise ImportFromStringError(
             f"{what} must look like 'module.path:attribute', got {spec!r}", where=key

@@ -58,6 +58,8 @@ class LangGraphInput:
     checkpoint_id: str | None = None
     subgraphs: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    interrupt_before: list[str] | None = None  # pause before these nodes ("*": every node)
+    interrupt_after: list[str] | None = None
 
     def graph_input(self) -> Any:
         if self.command is None:
@@ -161,8 +163,9 @@ class LangGraphAdapter:
             parts = _traced(graph, request, lg_config, modes, emit)
         else:
             parts = graph.astream(
-                request.graph_input(), lg_config, stream_mode=modes, subgraphs=request.subgraphs
-            )
+                request.graph_input(), lg_config, stream_mode=modes, subgraphs=request.subgraphs,
+                interrupt_before=request.interrupt_before, interrupt_after=request.interrupt_after,
+            )  # fmt: skip
         async for part in parts:
             ns, mode, payload = part if request.subgraphs else ((), *part)
             emit(EVENTS[mode], {"lg": jsonable(payload), "ns": list(ns)})
@@ -302,7 +305,8 @@ async def _traced(
     root = str(config.get("run_id"))
     async for event in graph.astream_events(
         request.graph_input(), config, version="v2", stream_mode=modes,
-        subgraphs=request.subgraphs,
+        subgraphs=request.subgraphs, interrupt_before=request.interrupt_before,
+        interrupt_after=request.interrupt_after,
     ):  # fmt: skip
         if "langsmith:hidden" in (event.get("tags") or ()):
             continue

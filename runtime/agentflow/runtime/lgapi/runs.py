@@ -71,6 +71,12 @@ def _run_request(rt: AppRuntime, body: RunBody, name: str, thread_id: str) -> Ru
     configurable = dict((body.config or {}).get("configurable") or {})
     limit = (body.config or {}).get("recursion_limit")
     if isinstance(graph, CompiledGraph):  # agentflow's input: messages, state fields, resume
+        if body.interrupt_before or body.interrupt_after:
+            raise validation_error([{
+                "loc": ["body", "interrupt_before" if body.interrupt_before else "interrupt_after"],
+                "msg": f"{name!r} is an agentflow graph: it pauses where it was compiled to "
+                       "(StateGraph.compile(interrupt_before=...)), not per run",
+            }])  # fmt: skip
         data = dict(body.input) if isinstance(body.input, dict) else {}
         try:
             messages = [from_lc_message(m) for m in data.pop("messages", None) or []]
@@ -95,9 +101,16 @@ def _run_request(rt: AppRuntime, body: RunBody, name: str, thread_id: str) -> Ru
             "input": body.input, "command": body.command, "configurable": configurable,
             "checkpoint_id": checkpoint_id, "subgraphs": body.stream_subgraphs,
             "metadata": body.metadata or {},
+            "interrupt_before": _nodes(body.interrupt_before),
+            "interrupt_after": _nodes(body.interrupt_after),
         }  # fmt: skip
     request.graph, request.protocol, request.stream_mode = name, "langgraph", modes
     return request
+
+
+def _nodes(value: Any) -> list[str] | None:
+    """interrupt_before/after: "*" (every node) or node names."""
+    return [value] if isinstance(value, str) else value
 
 
 async def _submit(call: Call[RunBody, Any], thread_id: str | None) -> RunRecord:

@@ -103,8 +103,8 @@ class RunBody(OpenBody):
     if_not_exists: Literal["create", "reject"] = "reject"
     on_disconnect: Literal["cancel", "continue"] = "continue"
     on_completion: Literal["delete", "keep"] | None = None
-    interrupt_before: JsonValue = None
-    interrupt_after: JsonValue = None
+    interrupt_before: Literal["*"] | list[Text] | None = None
+    interrupt_after: Literal["*"] | list[Text] | None = None
 
 
 class LangGraphRunListQuery(Struct):
