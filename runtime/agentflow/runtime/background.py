@@ -111,10 +111,14 @@ class BackgroundRuns:
         checkpoint); False when the thread is busy or another worker took the run first."""
         request = RunRequest.from_record(record.request)
         if resume:  # no input: the graph goes on from the thread's last checkpoint
+            langgraph = request.langgraph
             request = RunRequest(
                 thread_id=record.thread_id,
                 recursion_limit=request.recursion_limit,
                 stream_mode=request.stream_mode,
+                graph=request.graph,
+                protocol=request.protocol,
+                langgraph=langgraph and {**langgraph, "input": None, "command": None},
             )
         try:
             await self.runs.start(
