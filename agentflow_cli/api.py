@@ -58,7 +58,10 @@ def build_or_refuse(settings: Settings) -> Components:
     try:
         components = build_components(settings)
     except ConfigError as exc:
-        graph = isinstance(exc, ImportFromStringError) and (exc.where or "").endswith(": graph")
+        where = exc.where or ""
+        graph = isinstance(exc, ImportFromStringError) and (
+            where.endswith(": graph") or ": graphs." in where
+        )
         code = "AF-GRAPH-001" if graph else "AF-CONFIG-004"
         found.append(error_finding(code, exc.problem, config_hint(exc)))
     refuse_blocking_problems(settings, also=found)

@@ -13,7 +13,8 @@ loop running in another thread); async nodes use the async API.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from agentflow.checkpointer.items import Item, ItemStore
 from agentflow.errors import InvalidItemError
@@ -76,6 +77,21 @@ def _conditions(op: ListNamespacesOp) -> tuple[tuple[str, ...] | None, tuple[str
     return prefix, suffix
 
 
+Answer = Callable[[Any], Result]
+
+
+def _maybe_item(found: Item | None) -> Result:
+    return _item(found) if found is not None else None
+
+
+def _found_items(found: list[Item]) -> Result:
+    return [_found(item) for item in found]
+
+
+def _nothing(_: object) -> Result:
+    return None
+
+
 class LangGraphStore(BaseStore):
     """A BaseStore whose items are `user_id`'s items in an ItemStore."""
 
@@ -90,71 +106,39 @@ class LangGraphStore(BaseStore):
         return LangGraphStore(self.items, user_id=user_id)
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        return [self._run(op) for op in ops]
+        results = []
+        for op in ops:
+            method, args, kwargs, answer = self._plan(op)
+            results.append(answer(getattr(self.items, method + "_blocking")(*args, **kwargs)))
+        return results
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        return [await self._arun(op) for op in ops]
+        results = []
+        for op in ops:
+            method, args, kwargs, answer = self._plan(op)
+            results.append(answer(await getattr(self.items, method)(*args, **kwargs)))
+        return results
 
-    def _run(self, op: Op) -> Result:
-        items, user = self.items, self.user_id
+    def _plan(self, op: Op) -> tuple[str, tuple[Any, ...], dict[str, Any], Answer]:
+        """The ItemStore call an operation is (its method, arguments) and how its result
+        becomes the operation's; `batch` makes it blocking, `abatch` awaits it."""
+        user = self.user_id
         if isinstance(op, GetOp):
-            got = items.get_blocking(user, op.namespace, op.key, refresh_ttl=op.refresh_ttl)
-            return _item(got) if got is not None else None
+            return "get", (user, op.namespace, op.key), {"refresh_ttl": op.refresh_ttl}, _maybe_item
         if isinstance(op, PutOp):
             if op.value is None:
-                items.delete_blocking(user, op.namespace, op.key)
-            else:
-                items.put_blocking(user, op.namespace, op.key, dict(op.value), ttl=op.ttl)
-            return None
+                return "delete", (user, op.namespace, op.key), {}, _nothing
+            value = dict(op.value)
+            return "put", (user, op.namespace, op.key, value), {"ttl": op.ttl}, _nothing
         if isinstance(op, SearchOp):
-            found = items.search_blocking(
-                user, op.namespace_prefix, filter=op.filter, limit=op.limit,
-                offset=op.offset, query=op.query, refresh_ttl=op.refresh_ttl,
-            )  # fmt: skip
-            return [_found(item) for item in found]
+            kwargs: dict[str, Any] = {"filter": op.filter, "limit": op.limit, "offset": op.offset,
+                      "query": op.query, "refresh_ttl": op.refresh_ttl}  # fmt: skip
+            return "search", (user, op.namespace_prefix), kwargs, _found_items
         if isinstance(op, ListNamespacesOp):
             prefix, suffix = _conditions(op)
-            return list(
-                items.list_namespaces_blocking(
-                    user,
-                    prefix=prefix,
-                    suffix=suffix,
-                    max_depth=op.max_depth,
-                    limit=op.limit,
-                    offset=op.offset,
-                )
-            )
-        raise InvalidItemError(f"unknown store operation {type(op).__name__}")
-
-    async def _arun(self, op: Op) -> Result:
-        items, user = self.items, self.user_id
-        if isinstance(op, GetOp):
-            got = await items.get(user, op.namespace, op.key, refresh_ttl=op.refresh_ttl)
-            return _item(got) if got is not None else None
-        if isinstance(op, PutOp):
-            if op.value is None:
-                await items.delete(user, op.namespace, op.key)
-            else:
-                await items.put(user, op.namespace, op.key, dict(op.value), ttl=op.ttl)
-            return None
-        if isinstance(op, SearchOp):
-            found = await items.search(
-                user, op.namespace_prefix, filter=op.filter, limit=op.limit,
-                offset=op.offset, query=op.query, refresh_ttl=op.refresh_ttl,
-            )  # fmt: skip
-            return [_found(item) for item in found]
-        if isinstance(op, ListNamespacesOp):
-            prefix, suffix = _conditions(op)
-            return list(
-                await items.list_namespaces(
-                    user,
-                    prefix=prefix,
-                    suffix=suffix,
-                    max_depth=op.max_depth,
-                    limit=op.limit,
-                    offset=op.offset,
-                )
-            )
+            kwargs = {"prefix": prefix, "suffix": suffix, "max_depth": op.max_depth,
+                      "limit": op.limit, "offset": op.offset}  # fmt: skip
+            return "list_namespaces", (user,), kwargs, list
         raise InvalidItemError(f"unknown store operation {type(op).__name__}")
 
     def __repr__(self) -> str:

@@ -120,7 +120,8 @@ def build_components(settings: Settings, *, graph: CompiledGraph | None = None) 
     graphs: dict[str, ServedGraph] = {}
     default: ServedGraph | None = None
     for name, spec in settings.graphs or ((DEFAULT_GRAPH_NAME, settings.graph),):
-        key = f"agentflow.json: graphs.{name}" if settings.graphs else "agentflow.json: graph"
+        named = "graph" if spec == settings.graph else f"graphs.{name}"
+        key = f"agentflow.json: {named}"
         graphs[name] = load_served_graph(spec, settings.project_dir, key=key)
         if spec == settings.graph:
             default = graphs[name]

@@ -38,13 +38,14 @@ from agentflow.runtime.schemas import RunRequest, RunRules, parse_run_request
 from agentflow.runtime.state import AppRuntime, request_id
 
 CLEANUP_TRIES = 100
-_CLEANUPS: set[asyncio.Task[None]] = set()  # stateless runs' threads waiting to be deleted
+# What a request leaves behind to do: a stateless run's thread to delete, a run to cancel.
+_TASKS: set[asyncio.Task[None]] = set()
 
 
 def _spawn(work: Coroutine[Any, Any, None]) -> None:
     task = asyncio.ensure_future(work)
-    _CLEANUPS.add(task)
-    task.add_done_callback(_CLEANUPS.discard)
+    _TASKS.add(task)
+    task.add_done_callback(_TASKS.discard)
 
 
 def _headers(record: RunRecord, then: str, *, stateless: bool = False) -> dict[str, str]:
