@@ -473,16 +473,25 @@ class Cluster:
     schema: str
     servers: list[Server] = field(default_factory=list)
     allow_tracebacks: bool = False
+    # `"graphs"` of the projects instead of the echo graph, and more files (name: text) to
+    # write into each project directory (e.g. the modules those graphs name)
+    graphs: dict[str, str] | None = None
+    files: dict[str, str] = field(default_factory=dict)
 
     def project(self, dsn: str, redis_url: str | None) -> Path:
         project = self.tmp_path / f"project{len(self.servers)}_{uuid.uuid4().hex[:6]}"
         (project / "graph").mkdir(parents=True)
         (project / "graph" / "__init__.py").write_text("")
         (project / "graph" / "react.py").write_text(GRAPH)
+        for name, text in self.files.items():
+            (project / name).write_text(text)
         checkpointer: dict[str, Any] = {"kind": "postgres", "dsn": dsn, "schema": self.schema}
         if redis_url:
             checkpointer["redis"] = redis_url
-        config = {"graph": "graph.react:app", "checkpointer": checkpointer}
+        graphs: dict[str, Any] = (
+            {"graphs": self.graphs} if self.graphs else {"graph": "graph.react:app"}
+        )
+        config = {**graphs, "checkpointer": checkpointer}
         (project / "agentflow.json").write_text(json.dumps(config))
         return project
 
