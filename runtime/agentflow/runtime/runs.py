@@ -59,6 +59,9 @@ OVERLOAD_RETRY_AFTER = "1"  # seconds: runs against a model finish within a few
 SERVER_SHUTDOWN = "server_shutdown"  # the cancel reason (and error code) of a drained run
 CANCEL_SETTLE = 0.5  # seconds cancelled runs get to checkpoint before the server stops
 RETAINED_LOGS = 1000  # finished runs' streams one process keeps (memory and SQLite)
+# A taken-over run's frames continue at the next multiple of this (ids are 32-bit: room
+# for 2,047 takeovers of a run of up to a million frames each).
+FRAME_ID_BLOCK = 1 << 20
 
 
 @dataclass(slots=True)
@@ -214,6 +217,7 @@ class RunService:
             )
         # A new random id: nobody else can know it yet (unless a retry can, by its key).
         fresh = request.thread_id is None and on_finish is None
+        taken_over = record is not None and record.status == "running"  # its worker died
         thread_id = request.thread_id or new_id()
         running = self.active.get(thread_id)
         if running is not None:  # never tell another user that the thread exists
@@ -252,7 +256,8 @@ class RunService:
         }
         sink, events = None, None
         if stream:
-            run.log = self.logs[run.run_id] = RunLog(await self._first_frame_id(record))
+            first = await self._first_frame_id(record, taken_over)
+            run.log = self.logs[run.run_id] = RunLog(first)
             if self.shared is not None:
                 run.writer = FrameWriter(run.log, self.shared, run.run_id)
             if request.protocol == "langgraph":
@@ -289,11 +294,15 @@ class RunService:
             await self.checkpointer.put_run(record)
         return record
 
-    async def _first_frame_id(self, stored: RunRecord | None) -> int:
-        """1, or after the frames a run taken over from a dead worker already sent."""
-        if stored is None or self.shared is None:
+    async def _first_frame_id(self, stored: RunRecord | None, taken_over: bool) -> int:
+        """1; for a run taken over from a dead worker, the first id of the next block of
+        FRAME_ID_BLOCK ids after its stored frames: that worker may have sent frames it
+        never stored (it stores them in batches), and a client that resumes after one of
+        those ids must get every frame of the new attempt, none under an id it has seen."""
+        if stored is None or self.shared is None or not taken_over:
             return 1
-        return await self.shared.last_run_event(stored.run_id) + 1
+        last = await self.shared.last_run_event(stored.run_id)
+        return (last // FRAME_ID_BLOCK + 1) * FRAME_ID_BLOCK + 1
 
     def graph_for(self, request: RunRequest) -> ServedGraph:
         """The served graph a request names (the default one when it names none)."""
