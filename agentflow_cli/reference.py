@@ -67,7 +67,7 @@ def json_schema() -> dict[str, Any]:
         "title": "agentflow.json",
         "description": "What `agentflow play` and `agentflow api` serve, and how.",
         **_schema(),
-        "required": ["graph"],
+        "anyOf": [{"required": ["graph"]}, {"required": ["graphs"]}],
     }
 
 
