@@ -1,6 +1,7 @@
 """A run's stream as the LangGraph API sends it: `metadata` first ({run_id, attempt}), then
 one event per part in the stream modes asked for (`values`, `updates`, `messages` for
-messages-tuple, `custom`; `mode|ns` for a subgraph's part), `error` when it fails.
+messages-tuple, `custom`, `events`; `mode|ns` for a subgraph's part), `error` when it fails;
+no `end` event (the stream ends once the run's record is final).
 
 A served LangGraph graph's parts arrive ready (`chunk.data["lg"]`); an agentflow graph's
 events are translated: its state in LangChain's message shape, a token delta as an
@@ -16,7 +17,7 @@ from agentflow.graph.state import AgentState, state_values
 from agentflow.graph.stream import StreamChunk, StreamEvent
 from agentflow.runtime.lgapi.convert import jsonable, to_lc_message
 
-__all__ = ["MODE_EVENTS", "STREAM_MODES", "events_for", "frames_sink", "lg_values", "result_values"]
+__all__ = ["MODE_EVENTS", "error_frame", "events_for", "frames_sink", "lg_values", "result_values"]
 
 Append = Callable[[str, Any], object]
 # LangGraph stream modes -> the agentflow events that make them
@@ -29,7 +30,6 @@ MODE_EVENTS: dict[str, frozenset[StreamEvent]] = {
     "events": frozenset({StreamEvent.TRACE, StreamEvent.NODE_START, StreamEvent.NODE_END,
                          StreamEvent.DELTA}),
 }  # fmt: skip
-STREAM_MODES = tuple(MODE_EVENTS)
 ALWAYS = frozenset({StreamEvent.METADATA, StreamEvent.INTERRUPT, StreamEvent.END})
 
 
