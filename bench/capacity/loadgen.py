@@ -27,9 +27,14 @@ USER_MESSAGE = {"role": "user", "content": "hello"}
 @dataclass(frozen=True)
 class Target:
     name: str
-    request: Callable[[], tuple[str, bytes]]  # URL and body of one run: a fresh thread each
+    request: Callable[[], tuple[str, bytes]]  # URL and body of one run (a fresh thread each)
     classify: Callable[[bytes], tuple[str, str] | None]  # frame -> (TOKEN|END|ERROR, detail)
     end_at_eof: bool  # a stream that ends without an END frame ended well
+    # the target client i uses, when each client has its own (e.g. its own thread)
+    per_client: Callable[[int], Target] | None = None
+
+    def for_client(self, index: int) -> Target:
+        return self.per_client(index) if self.per_client else self
 
 
 HEADERS = {"Content-Type": "application/json", "Accept": "text/event-stream"}
@@ -112,6 +117,23 @@ def langgraph_target(base_url: str) -> Target:
         return f"{base_url}/threads/{uuid.uuid4()}/runs/stream", body
 
     return Target("langgraph", request, langgraph_frame, end_at_eof=True)
+
+
+def langgraph_thread_target(base_url: str) -> Target:
+    """The same request as `langgraph_target`, but each client keeps one thread of its own
+    for all its runs, as a chat client does: `/threads/{the client's thread}/runs/stream`
+    (the first run creates it through if_not_exists=create; later runs find it, with the
+    earlier turns in its state)."""
+    payload = {"assistant_id": "agent", "input": {"messages": [USER_MESSAGE]},
+               "stream_mode": ["messages-tuple"], "if_not_exists": "create"}  # fmt: skip
+    body = json.dumps(payload).encode()
+
+    def for_client(index: int) -> Target:
+        url = f"{base_url}/threads/{uuid.uuid4()}/runs/stream"
+        return Target("langgraph thread", lambda: (url, body), langgraph_frame, end_at_eof=True)
+
+    template = langgraph_target(base_url)
+    return Target("langgraph thread", template.request, langgraph_frame, True, for_client)
 
 
 def model_target(base_url: str, model: str) -> Target:
@@ -224,9 +246,10 @@ async def closed_loop(
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def client(i: int) -> None:
+            mine = target.for_client(i)
             await asyncio.sleep(i / clients * ramp)
             while time.perf_counter() < window.t_end:
-                run = await one_run(session, target, timeout)
+                run = await one_run(session, mine, timeout)
                 runs.append(run)
                 pause = min(run.retry_after, MAX_RETRY_AFTER) if run.outcome == REFUSED else 0.0
                 if run.outcome not in (OK, REFUSED):
