@@ -52,6 +52,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/ratelimit_bench.py
 	$(BIN)/python bench/tracing_bench.py
 	$(BIN)/python bench/capacity.py
+	$(BIN)/python bench/langgraph_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
