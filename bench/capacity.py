@@ -48,10 +48,12 @@ import contextlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -335,40 +337,73 @@ def code_version() -> dict[str, Any]:
     return {"commit": git("rev-parse", "HEAD"), "uncommitted": [line[3:] for line in changed]}
 
 
-def main() -> None:
-    args = parse_args()
-    raise_nofile_limit()
-    results: dict[str, dict[int, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="agentflow-capacity-") as name:
+def run_servers(
+    prefix: str,
+    deltas: int,
+    model_duration: float,
+    make: Callable[[Path, str], dict[str, Process]],
+    levels: Callable[[Process, dict[str, Process]], Coroutine[Any, Any, dict[str, dict[int, Any]]]],
+    *,
+    cleanup: Callable[[], object] = lambda: None,
+    keep_logs: Path | None = None,
+) -> dict[str, dict[int, Any]]:
+    """Start the mock model and the servers `make` builds (in a temporary directory), run
+    `levels` against them, and stop every one by PID, also on Ctrl-C or an error; then
+    `cleanup` (a Postgres schema), and the servers' logs copied to `keep_logs`."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as name:
         tmp = Path(name)
-        mock = mock_model(tmp, args.deltas, args.model_duration)
+        mock = mock_model(tmp, deltas, model_duration)
         servers: dict[str, Process] = {}
         try:
             mock.start()
-            servers = make_servers(args, tmp, mock.url)
+            servers = make(tmp, mock.url)
             for server in servers.values():
                 server.start()
-            results = asyncio.run(run_levels(args, mock, servers))
+            return asyncio.run(levels(mock, servers))
         except KeyboardInterrupt:
             print("interrupted: stopping what was started", file=sys.stderr)
             sys.exit(130)
         finally:
             for process in [*servers.values(), mock]:
                 process.stop()
-            if any(kind.startswith("postgres") for kind in args.checkpointers):
-                drop_pg_schema(args.pg_dsn, PG_SCHEMA)
-    print_tables(args, results)
+            cleanup()
+            if keep_logs is not None:
+                keep_logs.mkdir(parents=True, exist_ok=True)
+                for server in servers.values():
+                    if server.log.exists():
+                        shutil.copy(server.log, keep_logs / server.log.name)
+
+
+def write_report(
+    args: argparse.Namespace, results: dict[str, dict[int, Any]], **extra: Any
+) -> None:
+    """The run as JSON at args.json: code version, machine, options, `extra`, results."""
     report = {
         "code": code_version(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "loadavg": os.getloadavg()},
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        **extra,
         "results": {name: {str(level): r for level, r in by_level.items()}
                     for name, by_level in results.items()},
     }  # fmt: skip
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.json}")
+
+
+def main() -> None:
+    args = parse_args()
+    raise_nofile_limit()
+    postgres = any(kind.startswith("postgres") for kind in args.checkpointers)
+    results = run_servers(
+        "agentflow-capacity-", args.deltas, args.model_duration,
+        lambda tmp, mock_url: make_servers(args, tmp, mock_url),
+        lambda mock, servers: run_levels(args, mock, servers),
+        cleanup=lambda: drop_pg_schema(args.pg_dsn, PG_SCHEMA) if postgres else None,
+    )  # fmt: skip
+    print_tables(args, results)
+    write_report(args, results)
 
 
 if __name__ == "__main__":

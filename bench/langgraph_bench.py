@@ -32,14 +32,10 @@ run, /ping p99) and runs/s as a ratio of `langgraph dev`'s on the same path in t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +43,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH), str(BENCH / "capacity")]
 
-from capacity import code_version, describe, measure, settle  # noqa: E402
+from capacity import describe, measure, run_servers, settle, write_report  # noqa: E402
 from http_bench import checkpointer_config, drop_pg_schema, free_port  # noqa: E402
 from loadgen import Target, langgraph_target, langgraph_thread_target, model_target  # noqa: E402
 from mock_model import raise_nofile_limit  # noqa: E402
@@ -58,8 +54,8 @@ from processes import (  # noqa: E402
     Process,
     clean_env,
     ensure_langgraph_venv,
+    ensure_venv,
     langgraph_server,
-    mock_model,
 )
 from report import error_lines, fmt, markdown_table, ms_as_s  # noqa: E402
 
@@ -74,7 +70,7 @@ PATHS = {
     "reuse": ("the client's own thread", langgraph_thread_target),
 }
 LGSERVE_VENV = BENCH / ".venv-lgserve"
-LGSERVE_PACKAGES = [f"{ROOT}[langgraph]", "langchain-openai"]
+LGSERVE_PACKAGES = ["-e", f"{ROOT}[langgraph]", "langchain-openai"]
 PG_SCHEMA = f"bench_lg_{os.getpid()}"
 
 
@@ -120,29 +116,11 @@ def ensure_lgserve_venv(venv: Path) -> Path:
     """A venv with this checkout (editable, the `langgraph` extra) and langchain-openai,
     made once: agentflow imports the graph file, which imports langchain_openai. Remade
     when it is broken or its agentflow is not this checkout's."""
-    python = venv / "bin" / "python"
     probe = (
         "import agentflow, langgraph.prebuilt, langchain_openai, sys; "
         f"sys.exit(0 if agentflow.__file__.startswith({str(ROOT / 'runtime')!r}) else 3)"
     )
-    if (venv / "bin" / "agentflow").exists() and subprocess.run(
-        [str(python), "-c", probe], capture_output=True, env=clean_env()
-    ).returncode == 0:
-        return venv
-    print(f"creating {venv}: pip install -e {' '.join(LGSERVE_PACKAGES)} (once) ...", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-    (venv / ".gitignore").write_text("*\n")  # never committed
-    done = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "-e", *LGSERVE_PACKAGES],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(
-            f"pip install -e {' '.join(LGSERVE_PACKAGES)} into {venv} failed "
-            f"({done.returncode}):\n{done.stderr[-4000:]}\nfix the cause (the index "
-            f"reachable?), delete {venv}, or run with --servers langgraph"
-        )
-    return venv
+    return ensure_venv(venv, LGSERVE_PACKAGES, probe, "run with --servers langgraph")
 
 
 def agentflow_lg_server(tmp: Path, venv: Path, kind: str, checkpointer: Any, mock_url: str
@@ -250,44 +228,19 @@ def print_tables(args: argparse.Namespace, results: dict[str, dict[int, Any]]) -
 def main() -> None:
     args = parse_args()
     raise_nofile_limit()
-    results: dict[str, dict[int, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="agentflow-lgbench-") as name:
-        tmp = Path(name)
-        mock = mock_model(tmp, args.deltas, args.model_duration)
-        servers: dict[str, Process] = {}
-        try:
-            mock.start()
-            servers = make_servers(args, tmp, mock.url)
-            for server in servers.values():
-                server.start()
-            results = asyncio.run(run_levels(args, mock, servers))
-        except KeyboardInterrupt:
-            print("interrupted: stopping what was started", file=sys.stderr)
-            sys.exit(130)
-        finally:
-            for process in [*servers.values(), mock]:
-                process.stop()
-            if "postgres" in args.servers:
-                drop_pg_schema(args.pg_dsn, PG_SCHEMA)
-            logs = [server.log for server in servers.values()]
-            kept = args.json.parent / "langgraph_bench_logs"
-            kept.mkdir(parents=True, exist_ok=True)
-            for log in logs:
-                if log.exists():
-                    shutil.copy(log, kept / log.name)
+    logs = args.json.parent / "langgraph_bench_logs"
+    results = run_servers(
+        "agentflow-lgbench-", args.deltas, args.model_duration,
+        lambda tmp, mock_url: make_servers(args, tmp, mock_url),
+        lambda mock, servers: run_levels(args, mock, servers),
+        cleanup=lambda: drop_pg_schema(args.pg_dsn, PG_SCHEMA) if "postgres" in args.servers
+        else None,
+        keep_logs=logs,
+    )  # fmt: skip
     print_tables(args, results)
-    report = {
-        "code": code_version(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "loadavg": os.getloadavg()},
-        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "paths": {path: label for path, (label, _) in PATHS.items()},
-        "results": {name: {str(level): r for level, r in by_level.items()}
-                    for name, by_level in results.items()},
-    }  # fmt: skip
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\nwrote {args.json} (server logs in {args.json.parent / 'langgraph_bench_logs'})")
+    paths = {path: label for path, (label, _) in PATHS.items()}
+    write_report(args, results, paths=paths)
+    print(f"(server logs in {logs})")
 
 
 if __name__ == "__main__":

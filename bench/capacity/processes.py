@@ -133,24 +133,33 @@ def langgraph_server(tmp: Path, venv: Path, jobs: int, mock_url: str) -> Process
     return Process("langgraph dev", argv, env, project, port, tmp / "langgraph.log", "/ok")
 
 
-def ensure_langgraph_venv(venv: Path) -> Path:
-    """A venv with langgraph-cli[inmem] and langchain-openai from the index, made once."""
-    probe = "import langgraph_api, langgraph_runtime_inmem, langchain_openai, langgraph.prebuilt"
+def ensure_venv(venv: Path, packages: list[str], probe: str, instead: str) -> Path:
+    """`venv` with `pip install <packages>` from the index, made once: remade when `probe`
+    (Python code run in it) fails. `instead`: what to do when pip fails."""
     python = venv / "bin" / "python"
-    ready = (venv / "bin" / "langgraph").exists()
-    if ready and subprocess.run([str(python), "-c", probe], capture_output=True).returncode == 0:
+    if (
+        python.exists()
+        and subprocess.run(
+            [str(python), "-c", probe], capture_output=True, env=clean_env()
+        ).returncode
+        == 0
+    ):
         return venv
-    print(f"creating {venv} with {' '.join(LANGGRAPH_PACKAGES)} (once) ...", flush=True)
+    print(f"creating {venv} with {' '.join(packages)} (once) ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
     (venv / ".gitignore").write_text("*\n")  # never committed (Python >= 3.13 does this itself)
     done = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", *LANGGRAPH_PACKAGES],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [str(python), "-m", "pip", "install", "-q", *packages], capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise RuntimeError(
-            f"pip install {' '.join(LANGGRAPH_PACKAGES)} into {venv} failed "
-            f"({done.returncode}):\n{done.stderr[-4000:]}\nfix the cause, or run with "
-            "--no-langgraph"
+            f"pip install {' '.join(packages)} into {venv} failed ({done.returncode}):\n"
+            f"{done.stderr[-4000:]}\nfix the cause (is the index reachable?), or {instead}"
         )
     return venv
+
+
+def ensure_langgraph_venv(venv: Path) -> Path:
+    """A venv with langgraph-cli[inmem] and langchain-openai from the index, made once."""
+    probe = "import langgraph_api, langgraph_runtime_inmem, langchain_openai, langgraph.prebuilt"
+    return ensure_venv(venv, LANGGRAPH_PACKAGES, probe, "run with --no-langgraph")
