@@ -49,27 +49,6 @@ def timed(owner: type, name: str, label: str) -> None:
     setattr(owner, name, wrapper)
 
 
-def pool_waits(owner: type) -> None:
-    """Split `owner._run(fn)` (PgCheckpointer's one way to a pooled connection) into the wait
-    for a connection and the work on it."""
-    original = owner.__dict__["_run"]
-
-    async def _run(self: Any, fn: Any) -> Any:
-        asked = time.perf_counter()
-
-        async def on_connection(conn: Any) -> Any:
-            got = time.perf_counter()
-            TIMES["(pool) wait for a connection"].append(got - asked)
-            try:
-                return await fn(conn)
-            finally:
-                TIMES["(pool) work on the connection"].append(time.perf_counter() - got)
-
-        return await original(self, on_connection)
-
-    owner._run = _run  # type: ignore[attr-defined]
-
-
 def instrument(classes: list[type]) -> None:
     for cls in classes:
         for name, value in list(cls.__dict__.items()):
@@ -138,7 +117,6 @@ async def main() -> None:
 
     instrument([PgCheckpointer, SqliteCheckpointer, LangGraphSaver, RunService, BackgroundRuns,
                 LangGraphAdapter, SharedCoordinator])  # fmt: skip
-    pool_waits(PgCheckpointer)
     schema = f"lg_timing_{os.getpid()}"
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)

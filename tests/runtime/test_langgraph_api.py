@@ -327,7 +327,7 @@ async def test_a_run_pauses_before_a_node_named_at_run_time(client: LangGraphCli
     assert contents(values) == ["later", "echo: later"]
     with pytest.raises(httpx.HTTPStatusError) as refused:  # agentflow graphs: at compile time
         await client.runs.wait(tid, "echo", input=say("x"), interrupt_before=["respond"])
-    assert refused.value.response.status_code == 422
+    assert refused.value.response.status_code == 409
 
 
 def test_graphs_may_be_named_by_file_as_langgraph_json_names_them(

@@ -53,6 +53,8 @@ def state_dependent_refusals(ctx: Any, response: Any, case: Any) -> bool | None:
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 422:
         return None
+    if case.operation.path in LANGGRAPH_GRAPH_PATHS:
+        return langgraph_refusal(response.json()["error"])
     if case.operation.path not in RUN_PATHS:
         return None
     error = response.json()["error"]
@@ -63,6 +65,21 @@ def state_dependent_refusals(ctx: Any, response: Any, case: Any) -> bool | None:
     prefixes = STATE_DEPENDENT.get(error["code"], ())
     if not any(error["message"].startswith(prefix) for prefix in prefixes):
         raise AssertionError(f"a schema-valid run request was refused: {error}")
+    return True
+
+
+def langgraph_refusal(error: dict[str, Any]) -> bool:
+    """A LangGraph API run or state update the served graph refuses: its input is any JSON
+    to the document, and the graph (agentflow's, here) says what its messages and fields
+    are. Anything else is a refusal of the request's shape, which the document must state."""
+    locs = [detail["loc"][:2] for detail in error.get("details", [])]
+    graph_said = error["code"] == "invalid_update" or (
+        error["code"] == "validation_error"
+        and locs
+        and all(loc == ["body", "input"] for loc in locs)
+    )
+    if not graph_said:
+        raise AssertionError(f"a schema-valid LangGraph API request was refused: {error}")
     return True
 
 
@@ -89,6 +106,11 @@ def before_call(ctx: Any, case: Any, **kwargs: Any) -> None:
         case.path_parameters = {**path, "thread_id": uuid.uuid4().hex}  # a run creates it
 
 
+# The LangGraph API's runs and state updates: what the graph accepts is the graph's to say.
+LANGGRAPH_GRAPH_PATHS = (
+    "/threads/{thread_id}/state", "/threads/{thread_id}/runs", "/threads/{thread_id}/runs/wait",
+    "/threads/{thread_id}/runs/stream", "/runs", "/runs/wait", "/runs/stream",
+)  # fmt: skip
 CONFIG = "".join(
     f"""
 [[operations]]
@@ -97,7 +119,7 @@ checks.positive_data_acceptance.expected-statuses = [
     "2xx", "401", "403", "404", "409", "422", "429", "5xx",
 ]
 """
-    for path in RUN_PATHS
+    for path in (*RUN_PATHS, *LANGGRAPH_GRAPH_PATHS)
 )
 
 

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -533,15 +533,21 @@ class RunService:
         return here | (await self.coordinator.running(rest) if rest else set())
 
     async def delete_thread(self, thread_id: str) -> None:
-        """Delete the thread unless a run is in progress on it, on any worker (409): the
-        deletion holds the thread like a run does, so no run can start meanwhile."""
+        """Delete the thread unless a run is in progress on it, on any worker (409)."""
+        async with self.holding(thread_id):
+            await self.checkpointer.delete_thread(thread_id)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, thread_id: str) -> AsyncIterator[None]:
+        """Hold the thread like a run does (409 when a run is in progress on it, on any
+        worker), so that no run starts meanwhile: for a deletion or a state update."""
         if thread_id in self.active:
             raise thread_busy()
-        holder = "delete-" + new_id()
+        holder = "hold-" + new_id()
         if not await self.coordinator.acquire(thread_id, holder):
             raise thread_busy()
         try:
-            await self.checkpointer.delete_thread(thread_id)
+            yield
         finally:
             await self.coordinator.release(thread_id, holder)
 

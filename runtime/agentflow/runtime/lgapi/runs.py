@@ -72,12 +72,12 @@ def _run_request(rt: AppRuntime, body: RunBody, name: str, thread_id: str) -> Ru
     configurable = dict((body.config or {}).get("configurable") or {})
     limit = (body.config or {}).get("recursion_limit")
     if isinstance(graph, CompiledGraph):  # agentflow's input: messages, state fields, resume
-        if body.interrupt_before or body.interrupt_after:
-            raise validation_error([{
-                "loc": ["body", "interrupt_before" if body.interrupt_before else "interrupt_after"],
-                "msg": f"{name!r} is an agentflow graph: it pauses where it was compiled to "
-                       "(StateGraph.compile(interrupt_before=...)), not per run",
-            }])  # fmt: skip
+        if body.interrupt_before or body.interrupt_after:  # the graph's kind, not the body
+            raise ApiError(
+                409, "not_supported",
+                f"{name!r} is an agentflow graph: it pauses where it was compiled to "
+                "(StateGraph.compile(interrupt_before=...)), not per run",
+            )  # fmt: skip
         data = dict(body.input) if isinstance(body.input, dict) else {}
         try:
             messages = [from_lc_message(m) for m in data.pop("messages", None) or []]
@@ -93,7 +93,16 @@ def _run_request(rt: AppRuntime, body: RunBody, name: str, thread_id: str) -> Ru
             decoded = msgspec.convert(fields, RunRequestBody)
         except msgspec.ValidationError as exc:
             raise validation_error([{"loc": ["body", "input"], "msg": str(exc)}]) from None
-        request = parse_run_request(decoded, RunRules.of(rt.settings, graph), thread_id=thread_id)
+        try:
+            request = parse_run_request(
+                decoded, RunRules.of(rt.settings, graph), thread_id=thread_id
+            )
+        except ApiError as exc:  # its places are in `input` (messages, state fields)
+            details = [
+                {**d, "loc": ["body", "input", *d["loc"][1 + (d["loc"][1] == "state") :]]}
+                for d in exc.details or ()
+            ]
+            raise validation_error(details) from None
     else:
         checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
         request = RunRequest(thread_id=thread_id, metadata=body.metadata or {})

@@ -154,9 +154,17 @@ async def update_state(
                 "an agentflow graph's state is updated at its latest checkpoint; leave out "
                 "checkpoint_id",
             )  # fmt: skip
-        update = dict(values) if isinstance(values, dict) else {"messages": values}
+        if isinstance(values, dict | list):
+            update = dict(values) if isinstance(values, dict) else {"messages": values}
+        else:
+            raise ApiError(
+                422, "invalid_update",
+                "an agentflow graph's state update is an object of its fields (and "
+                "`messages`), or a list of messages",
+            )  # fmt: skip
         try:
             lc = update.pop("messages", None) or []
+            lc = lc if isinstance(lc, list) else [lc]
             messages = [Message.from_dict(from_lc_message(m)) for m in lc]
             identity = {"thread_id": thread_id, "user_id": user_id}
             snap = await graph.aupdate_state(identity, {"messages": messages, **update},

@@ -73,10 +73,10 @@ LANGGRAPH_ENDPOINTS: list[Endpoint] = [
     row("POST", RUN + "/cancel", runs.cancel, "Cancel the run", query=lg.CancelQuery,
              status=202, errors=["404"]),
     row("POST", "/runs/stream", runs.stream_stateless, "Run on a new thread, streaming",
-             graph=True, body=lg.RunBody, media_type="text/event-stream", errors=["404"]),
+             graph=True, body=lg.RunBody, media_type="text/event-stream", errors=["404", "409"]),
     row("POST", "/runs/wait", runs.wait_stateless, "Run on a new thread and wait",
-             graph=True, body=lg.RunBody, errors=["404"]),
+             graph=True, body=lg.RunBody, errors=["404", "409"]),
     row("POST", "/runs", runs.create_stateless, "Start a run on a new thread",
-             graph=True, body=lg.RunBody, errors=["404"]),
+             graph=True, body=lg.RunBody, errors=["404", "409"]),
     *STORE_ENDPOINTS,
 ]  # fmt: skip

@@ -172,12 +172,11 @@ async def post_state(call: Call[StateUpdate, None]) -> dict[str, Any]:
         )
     body = call.body
     checkpoint_id = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
-    if info.thread_id in call.rt.runs.active:
-        raise ApiError(409, "thread_busy", "the thread has a run in progress; wait for it")
-    return await lg_state.update_state(
-        graph, info.thread_id, body.values, user_id=call.user_id, as_node=body.as_node,
-        checkpoint_id=checkpoint_id,
-    )  # fmt: skip
+    async with call.rt.runs.holding(info.thread_id):  # 409 while a run is in progress
+        return await lg_state.update_state(
+            graph, info.thread_id, body.values, user_id=call.user_id, as_node=body.as_node,
+            checkpoint_id=checkpoint_id,
+        )  # fmt: skip
 
 
 async def _history(
