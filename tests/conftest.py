@@ -45,3 +45,14 @@ def own_secret_registry() -> Iterator[None]:
     before = secrets._known
     yield
     secrets._known = before
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The conformance tests run `langgraph dev` from a venv pip makes once (about a minute
+    on a fresh machine): it starts now, beside the tests that run first."""
+    if any(
+        item.nodeid.startswith("tests/runtime/lgapi/test_conformance") for item in session.items
+    ):
+        from tests.runtime.lgapi.conftest import langgraph_venv_in_background
+
+        langgraph_venv_in_background()

@@ -23,6 +23,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,9 +147,22 @@ def ensure_langgraph_venv(venv: Path = LANGGRAPH_VENV) -> Path:
     return venv
 
 
+_MAKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="langgraph-venv")
+_VENV: Future[Path] | None = None
+
+
+def langgraph_venv_in_background() -> Future[Path]:
+    """Start making the venv (once): tests/conftest.py does so as soon as the run is known
+    to need it, so pip works while other tests run."""
+    global _VENV
+    if _VENV is None:
+        _VENV = _MAKER.submit(ensure_langgraph_venv)
+    return _VENV
+
+
 @pytest.fixture(scope="session")
 def langgraph_venv() -> Path:
-    return ensure_langgraph_venv()
+    return langgraph_venv_in_background().result()
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from agentflow.runtime.loader import ServedGraph
 
 __all__ = ["EMPTY_STATE", "history", "state_of", "update_state"]
 
+HISTORY_PAGE = 1000  # checkpoints one storage read returns at most
 EMPTY_STATE: dict[str, Any] = {
     "values": {}, "next": [], "tasks": [], "metadata": None, "created_at": None,
     "checkpoint": None, "parent_checkpoint": None, "interrupts": [], "checkpoint_id": None,
@@ -131,7 +132,10 @@ async def history(
         return [langgraph_view(s) for s in found]
     checkpointer = graph.checkpointer
     assert checkpointer is not None
-    checkpoints = await checkpointer.list_history(thread_id, limit=limit + 1, before=before)
+    # one more than asked, for the last one's parent (the store's limit is its page size)
+    checkpoints = await checkpointer.list_history(
+        thread_id, limit=min(limit + 1, HISTORY_PAGE), before=before
+    )
     views = []
     for i, checkpoint in enumerate(checkpoints[:limit]):
         snap = await graph.aget_snapshot({"thread_id": thread_id}, checkpoint.checkpoint_id)
