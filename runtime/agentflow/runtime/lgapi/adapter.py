@@ -362,18 +362,16 @@ class AgentflowRun:
         request = _from_agentflow(input)
         self.added = [to_message(m) for m in (request.input or {}).get("messages", [])]
 
-        def collect(event: StreamEvent, data: dict[str, Any]) -> None:
-            if event == StreamEvent.UPDATES:
-                self._updates(data["lg"])
-            elif event == StreamEvent.DELTA:
-                self._delta(data["lg"])
-            elif event == StreamEvent.METADATA:
-                self.emit(StreamEvent.METADATA, data=data)
+        def collect(chunk: StreamChunk) -> None:
+            if chunk.event == StreamEvent.UPDATES:
+                self._updates(chunk.data["lg"])
+            elif chunk.event == StreamEvent.DELTA:
+                self._delta(chunk.data["lg"])
+            elif chunk.event == StreamEvent.METADATA:
+                self.emit(StreamEvent.METADATA, data=chunk.data)
 
         wanted = {StreamEvent.UPDATES, StreamEvent.DELTA}
-        native = await self.adapter.arun(
-            LangGraphInput(**_fields(request)), config, on_event=_unwrap(collect), events=wanted
-        )
+        native = await self.adapter.arun(request, config, on_event=collect, events=wanted)
         values = native.values or {}
         history = [to_message(m) for m in values.get("messages", []) if isinstance(m, Mapping)]
         interrupts = values.get("__interrupt__") or []
@@ -410,11 +408,3 @@ class AgentflowRun:
             node = meta.get("langgraph_node") if isinstance(meta, Mapping) else None
             data = {"delta": text, "message_id": message.get("id")}
             self.emit(StreamEvent.DELTA, node=node, data=data)
-
-
-def _fields(request: LangGraphInput) -> dict[str, Any]:
-    return {f: getattr(request, f) for f in LangGraphInput.__dataclass_fields__}
-
-
-def _unwrap(collect: Callable[[StreamEvent, dict[str, Any]], None]) -> EventSink:
-    return lambda chunk: collect(chunk.event, chunk.data)

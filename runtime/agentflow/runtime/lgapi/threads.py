@@ -27,20 +27,12 @@ from agentflow.runtime.lgapi.types import (
     StateUpdate,
     ThreadCreate,
 )
-from agentflow.runtime.lgapi.views import graph_named, thread_view
+from agentflow.runtime.lgapi.views import graph_named, thread_graph, thread_view
 from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.publisher import ApiJSONResponse
 from agentflow.runtime.state import AppRuntime, owned_thread
 
 PAGE = 100  # threads read per storage page while skipping an offset
-
-
-def thread_graph(rt: AppRuntime, info: ThreadInfo) -> tuple[str, ServedGraph] | None:
-    """The graph the thread ran (None before its first run)."""
-    graph_id = info.metadata.get("graph_id")
-    if not isinstance(graph_id, str) or graph_id not in rt.graphs:
-        return None
-    return graph_id, rt.graphs[graph_id]
 
 
 async def view(rt: AppRuntime, info: ThreadInfo, busy: set[str] | None = None) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.state import AppRuntime
 
 __all__ = [
-    "assistant_view", "graph_named", "iso", "run_view", "thread_view",
+    "assistant_view", "graph_named", "iso", "run_view", "thread_graph", "thread_view",
 ]  # fmt: skip
 
 # agentflow run statuses -> LangGraph's
@@ -39,6 +39,15 @@ def graph_named(rt: AppRuntime, assistant: str) -> tuple[str, ServedGraph]:
         f"no assistant {assistant!r}: this server's assistants are its graphs "
         f"({', '.join(rt.graphs)}), by graph id or by the uuid5 LangGraph gives each",
     )  # fmt: skip
+
+
+def thread_graph(rt: AppRuntime, info: ThreadInfo) -> tuple[str, ServedGraph] | None:
+    """The graph a LangGraph API run put on the thread (its metadata's `graph_id`); None
+    before the first such run."""
+    graph_id = info.metadata.get("graph_id")
+    if not isinstance(graph_id, str) or graph_id not in rt.graphs:
+        return None
+    return graph_id, rt.graphs[graph_id]
 
 
 def assistant_view(rt: AppRuntime, name: str) -> dict[str, Any]:

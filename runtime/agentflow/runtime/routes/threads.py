@@ -19,6 +19,7 @@ from agentflow.runtime.api_types import (
 )
 from agentflow.runtime.endpoints import Call
 from agentflow.runtime.errors import not_found, validation_error
+from agentflow.runtime.lgapi.views import thread_graph as lgapi_thread_graph
 from agentflow.runtime.loader import ServedGraph
 from agentflow.runtime.state import AppRuntime, owned_thread
 
@@ -98,8 +99,8 @@ async def delete_thread(call: Call[None, None]) -> dict[str, Any]:
 def thread_graph(rt: AppRuntime, info: ThreadInfo) -> ServedGraph:
     """The graph whose steps the thread holds: the one its metadata names (a LangGraph API
     run's), else the default graph."""
-    name = info.metadata.get("graph_id")
-    return rt.graphs.get(name, rt.graph) if isinstance(name, str) else rt.graph
+    found = lgapi_thread_graph(rt, info)
+    return found[1] if found else rt.graph
 
 
 async def thread_state(call: Call[None, None]) -> dict[str, Any]:
