@@ -7,7 +7,7 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest services browser bench clean docs-assets
+.PHONY: demo test lint typecheck pytest services browser image-tools bench clean docs-assets
 
 $(RUNTIME_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ services:
 browser:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
+# The image tests build and boot the generated Dockerfiles without a Docker daemon.
+image-tools:
+	command -v buildah >/dev/null && command -v debootstrap >/dev/null \
+	  || (apt-get update -qq && apt-get install -y -qq buildah debootstrap)
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -35,12 +40,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) services browser
+pytest: $(STAMP) services browser image-tools
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: $(STAMP) services
+bench: $(STAMP) services image-tools
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	command -v hyperfine >/dev/null || (apt-get update -qq && apt-get install -y -qq hyperfine)
 	$(BIN)/python bench/graph_overhead.py
@@ -53,6 +58,7 @@ bench: $(STAMP) services
 	$(BIN)/python bench/tracing_bench.py
 	$(BIN)/python bench/capacity.py
 	$(BIN)/python bench/langgraph_bench.py
+	$(BIN)/python bench/image_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

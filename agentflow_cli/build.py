@@ -179,8 +179,8 @@ def context(
     elsewhere = output.resolve() != directory.resolve()  # the wheel is outside the context
     dockerfile = _relative(output / "Dockerfile", directory)
     wheels_dir = _relative(output / WHEELS, directory)
-    docker_build = " ".join(
-        [f"docker build -t {project.name}"]
+    build_args = (
+        [f"-t {project.name}"]
         + ([f"-f {dockerfile}"] if dockerfile != "Dockerfile" else [])
         + ([f"--build-context wheels={wheels_dir}"] if elsewhere else [])
         + ["."]
@@ -197,7 +197,8 @@ def context(
         "python_version": python,
         "toml_module": "tomllib" if tuple(map(int, python.split("."))) >= (3, 11) else "tomli",
         "dockerfile": dockerfile,
-        "docker_build": docker_build,
+        "docker_build": " ".join(["docker build", *build_args]),
+        "buildah_build": " ".join(["buildah build --format docker --layers", *build_args]),
         "context": _relative(directory, output),
         "distribution": DISTRIBUTION,
         "wheel": wheel.name,

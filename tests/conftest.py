@@ -47,12 +47,23 @@ def own_secret_registry() -> Iterator[None]:
     secrets._known = before
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The image tests run last, so the base image they need can be made beside the others."""
+    items.sort(key=lambda item: item.get_closest_marker("image") is not None)  # stable
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """The conformance tests run `langgraph dev` from a venv pip makes once (about a minute
-    on a fresh machine): it starts now, beside the tests that run first."""
+    """What some tests need and takes a minute on a fresh machine starts now, beside the tests
+    that run first: the venv of `langgraph dev` (the conformance tests) and the base image's
+    stand-in (the image tests)."""
     if any(
         item.nodeid.startswith("tests/runtime/lgapi/test_conformance") for item in session.items
     ):
         from tests.runtime.lgapi.conftest import langgraph_venv_in_background
 
         langgraph_venv_in_background()
+    if any(item.get_closest_marker("image") for item in session.items):
+        from tests.cli import buildah
+
+        if not buildah.missing_tools():
+            buildah.base_in_background()

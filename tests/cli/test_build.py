@@ -158,6 +158,7 @@ def test_the_production_project_gets_everything(
     assert generated(project, before) == sorted([*DOCKERFILE_ALWAYS, "docker-compose.yml", *K8S])
     assert "warning" not in output
     for command in ("docker build -t production-agent:latest .", "docker compose up --build",
+                    "buildah build --format docker --layers -t production-agent:latest .",
                     "kubectl create secret generic production-agent-secrets",
                     "--from-literal=JWT_SECRET_KEY=...", "kubectl apply -f k8s/"):  # fmt: skip
         assert command in output
@@ -420,6 +421,8 @@ def test_output_elsewhere_writes_only_there_and_a_second_output_works(project: P
         assert ("COPY", f"--from=wheels {WHEEL} wheels/") in instructions(dockerfile)
         command = f"docker build -t production-agent -f {out}/Dockerfile "
         assert f"#   {command}--build-context wheels={out}/wheels ." in dockerfile
+        daemonless = command.replace("docker build", "buildah build --format docker --layers")
+        assert f"#   {daemonless}--build-context wheels={out}/wheels ." in dockerfile
         assert f"--build-context wheels={project / out / 'wheels'} {project}" in output
         compose = yaml.safe_load((project / out / "docker-compose.yml").read_text())
         assert compose["services"]["api"]["build"] == {
