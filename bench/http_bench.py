@@ -530,7 +530,7 @@ async def sse_series(port: int, n: int, warmup: int) -> dict[str, Any]:
 
 
 PG_SCHEMA = f"bench_http_{os.getpid()}"
-CHECKPOINTERS = ("memory", "sqlite", "postgres", "postgres+redis")
+CHECKPOINTERS = ("memory", "sqlite")  # all served side by side; Postgres: pg_turns
 
 
 def checkpointer_config(kind: str, args: argparse.Namespace, schema: str = PG_SCHEMA) -> Any:
@@ -550,10 +550,12 @@ def drop_pg_schema(dsn: str, schema: str = PG_SCHEMA) -> None:
     )  # fmt: skip
 
 
-def make_servers(tmp: Path, args: argparse.Namespace) -> dict[str, Server]:
+def make_servers(
+    tmp: Path, args: argparse.Namespace, kinds: tuple[str, ...] = CHECKPOINTERS
+) -> dict[str, Server]:
     loop, http = uvicorn_impl()
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTFLOW_", "UVICORN"))}
-    (tmp / "bare").mkdir()
+    (tmp / "bare").mkdir(parents=True)
     (tmp / "bare" / "bare_app.py").write_text(textwrap.dedent(BARE_MODULE))
     servers: dict[str, Server] = {}
     port = free_port()
@@ -569,7 +571,7 @@ def make_servers(tmp: Path, args: argparse.Namespace) -> dict[str, Server]:
         port=port,
         log=tmp / "bare.log",
     )
-    for kind in CHECKPOINTERS:
+    for kind in kinds:
         project = tmp / f"agentflow-{kind}"
         project.mkdir()
         (project / "bench_graph.py").write_text(GRAPH_MODULE.lstrip())
@@ -588,6 +590,135 @@ def make_servers(tmp: Path, args: argparse.Namespace) -> dict[str, Server]:
     return servers
 
 
+# --- Postgres turns: the three paths a client takes ------------------------------------
+
+# Every request names a thread the server has not seen (a client that makes thread ids).
+WRK_NEW_THREAD = """
+local workers = 0
+function setup(thread)
+  workers = workers + 1
+  thread:set("worker", workers)
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  local body = '{"messages":[{"role":"user","content":"hello"}],"thread_id":"new-%(run)s-'
+    .. worker .. '-' .. counter .. '"}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+"""
+# The next turn of a conversation: each wrk thread's connections go round its own THREADS
+# threads (made by the warm-up), so no two requests in flight name the same thread.
+WRK_EXISTING_THREAD = """
+local workers = 0
+function setup(thread)
+  workers = workers + 1
+  thread:set("worker", workers)
+end
+local counter = 0
+function request()
+  counter = counter + 1
+  local body = '{"messages":[{"role":"user","content":"hello"}],"thread_id":"chat-%(run)s-'
+    .. worker .. '-' .. (counter %% %(threads)d) .. '"}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+end
+"""
+PG_PATHS = ("no id", "new id", "existing")
+TURNS_FOR_COUNT = 200  # sequential turns whose Postgres transactions are counted
+STATS_SETTLE_S = 11.0  # Postgres flushes an idle backend's counters within 10 s
+
+
+def pg_transactions(dsn: str) -> int:
+    """Committed + rolled-back transactions of the database so far (pg_stat_database)."""
+    done = subprocess.run(
+        ["psql", dsn, "-XAtc", "SELECT xact_commit + xact_rollback FROM pg_stat_database "
+         "WHERE datname = current_database()"],
+        check=True, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    return int(done.stdout.strip())
+
+
+def sequential_turns(url: str, bodies: list[dict[str, Any]]) -> None:
+    for body in bodies:
+        reply = post_json(url + "/v1/graph/invoke", body)
+        assert reply["messages"][-1]["content"] == "hello", reply
+
+
+def path_bodies(path: str, run_id: str, n: int) -> list[dict[str, Any]]:
+    """`n` sequential turns of a path (for counting): the existing path's threads exist."""
+    if path == "no id":
+        return [INVOKE_BODY] * n
+    if path == "new id":
+        return [{**INVOKE_BODY, "thread_id": f"count-{run_id}-{i}"} for i in range(n)]
+    return [{**INVOKE_BODY, "thread_id": f"count-{run_id}-{i % 10}"} for i in range(n)]
+
+
+def transactions_per_turn(server: Server, dsn: str, path: str, idle: float) -> float:
+    """Postgres transactions per turn of `path`: TURNS_FOR_COUNT sequential turns, counters
+    read after they settle, less what the idle server does in as long (its sweeps)."""
+    run_id = f"{os.getpid()}-{path.replace(' ', '')}"
+    if path == "existing":
+        sequential_turns(server.url, path_bodies("new id", run_id, 10))  # the threads exist
+    time.sleep(STATS_SETTLE_S)
+    before, start = pg_transactions(dsn), time.monotonic()
+    sequential_turns(server.url, path_bodies(path, run_id, TURNS_FOR_COUNT))
+    time.sleep(STATS_SETTLE_S)
+    spent = pg_transactions(dsn) - before - 1  # less this count's own read
+    return round((spent - idle * (time.monotonic() - start)) / TURNS_FOR_COUNT, 2)
+
+
+def idle_transactions_per_s(dsn: str) -> float:
+    time.sleep(STATS_SETTLE_S)
+    before, start = pg_transactions(dsn), time.monotonic()
+    time.sleep(2 * STATS_SETTLE_S)
+    return (pg_transactions(dsn) - before - 1) / (time.monotonic() - start)
+
+
+def pg_turns(tmp: Path, args: argparse.Namespace, bare: dict[str, Any]) -> dict[str, Any]:
+    """req/s, p50/p99 and transactions per turn of each path, for Postgres and Postgres +
+    Redis: one server at a time, alone on the database (one worker, LOG_LEVEL=WARNING)."""
+    servers = make_servers(tmp / "pg", args, kinds=("postgres", "postgres+redis"))
+    run_id = str(os.getpid())
+    scripts = {"no id": tmp / "post.lua", "new id": tmp / "new.lua",
+               "existing": tmp / "existing.lua"}  # fmt: skip
+    scripts["new id"].write_text(WRK_NEW_THREAD % {"run": run_id})
+    scripts["existing"].write_text(
+        WRK_EXISTING_THREAD % {"run": run_id, "threads": args.pg_threads // 2}
+    )
+    results: dict[str, Any] = {}
+    for kind in ("postgres", "postgres+redis"):
+        server = servers[kind]
+        server.start()
+        try:
+            idle = idle_transactions_per_s(args.pg_dsn)
+            print(f"  {server.name:<18} idle: {idle:.2f} transactions/s (its sweeps)", flush=True)
+            for path in PG_PATHS:
+                turn = load(server, "/v1/graph/invoke", args.duration, args.warmup, scripts[path])
+                turn["transactions_per_turn"] = transactions_per_turn(
+                    server, args.pg_dsn, path, idle
+                )
+                turn["ratio_to_bare"] = round(turn["requests_per_s"] / bare["requests_per_s"], 3)
+                print(f"  {server.name:<18} {path:<9} {turn['transactions_per_turn']:.2f} "
+                      "transactions per turn", flush=True)  # fmt: skip
+                results[f"{kind} / {path}"] = turn
+        finally:
+            server.stop()
+            drop_pg_schema(args.pg_dsn)
+    return results
+
+
+def print_pg_turns(turns: dict[str, Any], bare: dict[str, Any]) -> None:
+    print(f"{'Postgres turn path':<28} {'req/s':>8} {'x bare':>7} {'p50 ms':>7} {'p99 ms':>7} "
+          f"{'xacts/turn':>10} {'non-2xx':>8}")  # fmt: skip
+    for name, r in turns.items():
+        print(
+            f"{name:<28} {r['requests_per_s']:>8,.0f} {r['ratio_to_bare']:>7.3f} "
+            f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['transactions_per_turn']:>10.2f} "
+            f"{r['non_2xx']:>8}"
+        )
+    print(f"{'bare (same run)':<28} {bare['requests_per_s']:>8,.0f}")
+
+
 def row(metric: str, ours: float | None, bare: float | None, unit: str) -> dict[str, Any]:
     ratio = round(ours / bare, 3) if ours is not None and bare else None
     return {"metric": metric, "agentflow": ours, "bare": bare, "unit": unit, "ratio": ratio}
@@ -596,7 +727,7 @@ def row(metric: str, ours: float | None, bare: float | None, unit: str) -> dict[
 def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="agentflow-http-bench-") as name:
         tmp = Path(name)
-        servers = make_servers(tmp, args)
+        servers = make_servers(tmp, args, kinds=() if args.pg_only else CHECKPOINTERS)
         post = tmp / "post.lua"
         post.write_text(WRK_POST.format(body=json.dumps(json.dumps(INVOKE_BODY))))
         try:
@@ -612,14 +743,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             impls = {s.name: s.impl for s in servers.values()}
             if len({json.dumps(i, sort_keys=True) for i in impls.values()}) != 1:
                 raise RuntimeError(f"servers run different uvicorn implementations: {impls}")
-            for key in ("bare", *CHECKPOINTERS):  # the echo works before timing it
+            for key in servers:  # the echo works before timing it
                 reply = post_json(servers[key].url + "/v1/graph/invoke", INVOKE_BODY)
                 assert reply["messages"][-1]["content"] == "hello", reply
 
             d, w = args.duration, args.warmup
             invoke: dict[str, Any] = {}
-            for key in ("bare", *CHECKPOINTERS):
+            for key in servers:
                 invoke[key] = load(servers[key], "/v1/graph/invoke", d, w, post)
+            if args.pg_only:
+                servers["bare"].stop()
+                turns = pg_turns(tmp, args, invoke["bare"])
+                return {"benchmark": "http_bench --pg-only", "bare": invoke["bare"],
+                        "postgres_turns": turns}  # fmt: skip
             ping = {key: load(servers[key], "/ping", d, w, None) for key in ("bare", "memory")}
             sse: dict[str, Any] = {}
             for key in ("bare", "memory", "sqlite"):
@@ -634,7 +770,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             for server in servers.values():
                 server.stop()
-            drop_pg_schema(args.pg_dsn)
+        turns = pg_turns(tmp, args, invoke["bare"])
 
     bare, mem, sql = invoke["bare"], invoke["memory"], invoke["sqlite"]
     rows = [
@@ -649,8 +785,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         row("invoke sqlite CPU/req", sql["server_cpu_us_per_request"],
             bare["server_cpu_us_per_request"], "us"),
         *(
-            row(f"invoke {kind} {label}", invoke[kind][key], bare[key], unit)
-            for kind in ("postgres", "postgres+redis")
+            row(f"invoke {name} {label}", turn[key], bare[key], unit)
+            for name, turn in turns.items()
             for label, key, unit in (("req/s", "requests_per_s", "req/s"),
                                      ("p50", "p50_ms", "ms"), ("p99", "p99_ms", "ms"))
         ),
@@ -706,6 +842,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "sse_client": "raw asyncio socket, sequential, new connection per stream",
         "rows": rows,
         "targets": targets,
+        "postgres_turns": turns,
         "raw": {
             "invoke": invoke,
             "ping": ping,
@@ -732,6 +869,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/http_bench.json")
     parser.add_argument("--pg-dsn", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--pg-threads", type=int, default=200, help="threads the existing-thread path goes round"
+    )
+    parser.add_argument(
+        "--pg-only", action="store_true", help="only the bare app and the Postgres turn paths"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit(f"wrk is not installed; install it with: {WRK_INSTALL}")
@@ -741,6 +884,15 @@ def main() -> None:
     if args.loadavg[0] > 0.5 * (os.cpu_count() or 1):
         print(f"note: load average {args.loadavg[0]} at start; other work skews req/s")
     report = run(args)
+    print()
+    print_pg_turns(
+        report["postgres_turns"],
+        report["bare"] if args.pg_only else report["raw"]["invoke"]["bare"],
+    )
+    if args.pg_only:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.with_name("http_bench_pg.json").write_text(json.dumps(report, indent=2) + "\n")
+        return
     print()
     print(f"{'metric':<27} {'agentflow':>11} {'bare':>11} {'unit':>6} {'ratio':>7}")
     for r in report["rows"]:

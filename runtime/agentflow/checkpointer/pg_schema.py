@@ -201,6 +201,60 @@ def migrations(s: str) -> list[str]:
         CREATE INDEX IF NOT EXISTS store_items_expiry
             ON {s}.store_items (expires_at) WHERE expires_at IS NOT NULL;
         """,
+        # 8: a conversation turn in few round trips. claim_thread takes the thread's lease
+        # for a run and, when asked, reads its latest checkpoint and messages, in one call;
+        # it takes nothing on another user's thread (it answers that user) or under a live
+        # lease (it answers the holder). put_step_release is put_step that also lets the
+        # run's lease go: a run's last write.
+        f"""
+        CREATE OR REPLACE FUNCTION {s}.claim_thread(
+            p_thread text, p_user text, p_run text, p_owner text, p_expires double precision,
+            p_now double precision, p_load boolean
+        ) RETURNS TABLE (
+            thread_user text, taken boolean, holder_run text, holder_owner text,
+            checkpoint_id text, data bytea, messages bytea[]
+        ) LANGUAGE plpgsql AS $fn$
+        BEGIN
+            SELECT t.user_id INTO thread_user FROM {s}.threads t WHERE t.thread_id = p_thread;
+            taken := false;
+            IF thread_user IS NOT NULL AND thread_user <> p_user THEN
+                RETURN NEXT;
+                RETURN;
+            END IF;
+            INSERT INTO {s}.run_leases AS l (thread_id, run_id, owner, expires_at)
+                VALUES (p_thread, p_run, p_owner, p_expires)
+                ON CONFLICT (thread_id) DO UPDATE SET run_id = excluded.run_id,
+                    owner = excluded.owner, expires_at = excluded.expires_at,
+                    stop_requested = false
+                WHERE l.expires_at < p_now
+                RETURNING true INTO taken;
+            IF taken IS NULL THEN
+                taken := false;
+                SELECT l.run_id, l.owner INTO holder_run, holder_owner
+                    FROM {s}.run_leases l WHERE l.thread_id = p_thread;
+            ELSIF p_load THEN
+                SELECT c.checkpoint_id, c.data INTO checkpoint_id, data FROM {s}.checkpoints c
+                    WHERE c.thread_id = p_thread ORDER BY c.step DESC LIMIT 1;
+                IF checkpoint_id IS NOT NULL THEN
+                    messages := ARRAY(SELECT m.data FROM {s}.messages m
+                        WHERE m.thread_id = p_thread ORDER BY m.seq);
+                END IF;
+            END IF;
+            RETURN NEXT;
+        END
+        $fn$;
+        CREATE OR REPLACE FUNCTION {s}.put_step_release(
+            p_thread text, p_user text, p_step integer, p_checkpoint text, p_data bytea,
+            p_messages bytea[], p_count integer, p_status text, p_title text,
+            p_now double precision, p_run text
+        ) RETURNS void LANGUAGE plpgsql AS $fn$
+        BEGIN
+            PERFORM {s}.put_step(p_thread, p_user, p_step, p_checkpoint, p_data, p_messages,
+                                 p_count, p_status, p_title, p_now);
+            DELETE FROM {s}.run_leases WHERE thread_id = p_thread AND run_id = p_run;
+        END
+        $fn$;
+        """,
     ]
 
 

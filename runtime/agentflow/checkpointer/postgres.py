@@ -30,6 +30,7 @@ from agentflow.graph.storage import (
     IdempotencyRecord,
     Page,
     RunRecord,
+    ThreadClaim,
     ThreadInfo,
     ThreadQuery,
     ThreadSnapshot,
@@ -72,8 +73,12 @@ class PgCheckpointer(Checkpointer):
         connect_timeout: float = 5.0,
         max_inactive_lifetime: float = 300.0,
         redis_url: str | None = None,
+        connection_init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
     ) -> None:
+        """`connection_init` runs on each new pooled connection after agentflow's own setup
+        (e.g. `conn.add_query_logger(...)` to see every statement)."""
         self.dsn = dsn
+        self.connection_init = connection_init
         self.redis: RedisLink | None = (
             RedisLink(redis_url, prefix=f"agentflow:{schema}") if redis_url else None
         )
@@ -89,6 +94,9 @@ class PgCheckpointer(Checkpointer):
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._setup_lock = asyncio.Lock()
+        # Leases a run's last step lets go of (thread id -> run id), and those it did.
+        self._release_with_last_step: dict[str, str] = {}
+        self._released: set[tuple[str, str]] = set()
 
     def __repr__(self) -> str:
         return f"<PgCheckpointer schema={self.schema!r} pool={self.min_size}..{self.max_size}>"
@@ -126,7 +134,8 @@ class PgCheckpointer(Checkpointer):
                     timeout=self.connect_timeout,
                     max_inactive_connection_lifetime=self.max_inactive_lifetime,
                     statement_cache_size=0 if self.pgbouncer else 100,
-                    init=_init_connection,
+                    init=self._init_connection,
+                    reset=_keep_connection,
                 )
                 assert pool is not None
                 return pool
@@ -189,6 +198,11 @@ class PgCheckpointer(Checkpointer):
                     time.time(),
                 )
                 logger.info("migrated schema %s to version %d", self.schema, version)
+
+    async def _init_connection(self, conn: asyncpg.Connection) -> None:
+        await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+        if self.connection_init is not None:
+            await self.connection_init(conn)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -420,14 +434,27 @@ class PgCheckpointer(Checkpointer):
         title = title_from(messages)
         thread_id = checkpoint.thread_id
 
+        # A run's last write (its status is final) may also let its lease go.
+        release = self._release_with_last_step.get(thread_id)
+        if checkpoint.status == "running" or release != checkpoint.run_id:
+            release = None
+        args: list[Any] = [
+            thread_id, user_id, checkpoint.step, checkpoint.checkpoint_id, encoded, rows,
+            checkpoint.message_count, checkpoint.status, title, time.time(),
+        ]  # fmt: skip
+        if release is None:
+            sql = f"SELECT {self.s}.put_step($1, $2, $3, $4, $5, $6::bytea[], $7, $8, $9, $10)"
+        else:
+            sql = (
+                f"SELECT {self.s}.put_step_release($1, $2, $3, $4, $5, $6::bytea[], $7, $8, $9, "
+                "$10, $11)"
+            )
+            args.append(release)
+
         async def run(conn: asyncpg.Connection) -> None:
             # One round trip: the put_step function does the whole step atomically.
             try:
-                await conn.execute(
-                    f"SELECT {self.s}.put_step($1, $2, $3, $4, $5, $6::bytea[], $7, $8, $9, $10)",
-                    thread_id, user_id, checkpoint.step, checkpoint.checkpoint_id, encoded, rows,
-                    checkpoint.message_count, checkpoint.status, title, time.time(),
-                )  # fmt: skip
+                await conn.execute(sql, *args)
             except asyncpg.SerializationError as exc:
                 raise ConflictError(f"{exc}: it was changed by another run") from None
             except asyncpg.UniqueViolationError:
@@ -437,6 +464,9 @@ class PgCheckpointer(Checkpointer):
                 ) from None
 
         await self._run(run)
+        if release is not None:
+            del self._release_with_last_step[thread_id]
+            self._released.add((thread_id, release))
 
     async def get_checkpoint(
         self, thread_id: str, checkpoint_id: str | None = None
@@ -792,6 +822,53 @@ class PgCheckpointer(Checkpointer):
 
     # -- run leases: the cross-worker "one run per thread" lock of last resort ------------
 
+    async def claim_thread(
+        self, thread_id: str, user_id: str, run_id: str, owner: str, ttl: float, *, load: bool
+    ) -> ThreadClaim:
+        """Take the thread's lease for `run_id` (unless another user owns the thread or a
+        live lease holds it) and, with `load`, read its latest snapshot: one round trip."""
+
+        async def run(conn: asyncpg.Connection) -> Any:
+            now = time.time()
+            return await conn.fetchrow(
+                f"SELECT * FROM {self.s}.claim_thread($1, $2, $3, $4, $5, $6, $7)",
+                thread_id, user_id, run_id, owner, now + ttl, now, load,
+            )  # fmt: skip
+
+        row = await self._run(run)
+        if not row["taken"]:
+            holder = (row["holder_run"], row["holder_owner"]) if row["holder_run"] else None
+            return ThreadClaim(row["thread_user"], False, holder)
+        if not load:
+            return ThreadClaim(row["thread_user"], True)
+        if row["checkpoint_id"] is None:
+            return ThreadClaim(row["thread_user"], True, loaded=True)
+        checkpoint = _checkpoint_from_row(row, thread_id)
+        messages = row["messages"]
+        if len(messages) < checkpoint.message_count:  # truncated meanwhile: read it whole
+            return ThreadClaim(
+                row["thread_user"], True, loaded=True, snapshot=await self.get_snapshot(thread_id)
+            )
+        conversation = [Message.from_dict(unpack(m)) for m in messages[: checkpoint.message_count]]
+        return ThreadClaim(
+            row["thread_user"], True, loaded=True, snapshot=ThreadSnapshot(checkpoint, conversation)
+        )
+
+    def release_with_last_step(self, thread_id: str, run_id: str) -> None:
+        """The run's last checkpoint write (a final status) lets its lease go too: one round
+        trip fewer. `released_by_last_step` tells whether it did."""
+        self._release_with_last_step[thread_id] = run_id
+
+    def released_by_last_step(self, thread_id: str, run_id: str, *, forget: bool) -> bool:
+        """Whether the run's last write let its lease go (`forget`: the run is over, drop
+        what was kept about it)."""
+        released = (thread_id, run_id) in self._released
+        if forget:
+            self._released.discard((thread_id, run_id))
+            if self._release_with_last_step.get(thread_id) == run_id:
+                del self._release_with_last_step[thread_id]
+        return released
+
     async def acquire_lease(self, thread_id: str, run_id: str, owner: str, ttl: float) -> bool:
         """Take the thread's lease unless a live one exists (expired leases are taken over)."""
 
@@ -868,16 +945,19 @@ class PgCheckpointer(Checkpointer):
         return await self._run(run)
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=str, decoder=json.loads, schema="pg_catalog")
+async def _keep_connection(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is: no query here sets session state,
+    listens or holds advisory locks past its transaction, so asyncpg's default reset (one
+    more round trip, and a transaction, on every release) has nothing to undo. asyncpg still
+    rolls back a transaction left open."""
 
 
 _CHECKPOINT_COLUMNS = "thread_id, checkpoint_id, data"
 
 
-def _checkpoint_from_row(row: Any) -> Checkpoint:
+def _checkpoint_from_row(row: Any, thread_id: str | None = None) -> Checkpoint:
     data = unpack(row["data"])
-    data["thread_id"] = row["thread_id"]
+    data["thread_id"] = thread_id or row["thread_id"]
     data["checkpoint_id"] = row["checkpoint_id"]
     return Checkpoint.from_dict(data)
 

@@ -66,10 +66,12 @@ class RedisLink:
         try:
             return await fn(self.client)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            self._mark_down(exc)
+            self.mark_down(exc)
             return None
 
-    def _mark_down(self, exc: BaseException) -> None:
+    def mark_down(self, exc: BaseException) -> None:
+        """Redis failed (a call here, or a connection of the caller's own, such as a
+        subscription): calls return None until the probe finds it back."""
         if self.healthy:
             logger.warning("Redis failed (%s); falling back to Postgres", type(exc).__name__)
         self.healthy = False

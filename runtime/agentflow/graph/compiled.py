@@ -45,7 +45,7 @@ from agentflow.graph.stream import (
 )
 
 if TYPE_CHECKING:
-    from agentflow.graph.storage import Checkpoint, Checkpointer
+    from agentflow.graph.storage import Checkpoint, Checkpointer, ThreadSnapshot
 
 DEFAULT_RECURSION_LIMIT = 25
 ANONYMOUS = "anonymous"  # the user of a run without one (a server without auth)
@@ -199,15 +199,17 @@ class CompiledGraph:
         on_event: EventSink | None = None,
         events: Collection[StreamEvent] | None = None,
         new_thread: bool = False,
+        snapshot: ThreadSnapshot | None = None,
     ) -> RunResult:
         """Run to completion (or to an interrupt), passing each event to `on_event` (only
         the kinds in `events`, when given). `new_thread=True` promises the thread has no
-        stored state yet, which skips reading it."""
+        stored state yet, which skips reading it; `snapshot` is its latest state, already
+        read by the caller (a server reads it while it takes the thread)."""
         messages, fields, resume, has_resume = _parse_input(input)
         check_input_fields(self.state_cls, fields)
         run = self._new_run(config, on_event)
         run.events = frozenset(events) if events is not None else None
-        pending = None if new_thread else await self._load(run)
+        pending = None if new_thread else await self._load(run, snapshot)
         run.chunk(StreamEvent.METADATA, data={"thread_id": run.thread_id, "run_id": run.run_id})
 
         skip_before: str | None = None
@@ -275,7 +277,7 @@ class CompiledGraph:
         run still continues where it would have. Returns the new state."""
         checkpointer = self._require_checkpointer("updating state")
         run = self._new_run(config, None)
-        await self._load(run)
+        await self._load(run, None)
         latest = await checkpointer.get_checkpoint(run.thread_id)
         messages, fields = split_update(self.state_cls, update, node=as_node or "update")
         run.state = apply_update(run.state, messages, fields)
@@ -319,11 +321,13 @@ class CompiledGraph:
             checkpointer=self.checkpointer,
         )  # fmt: skip
 
-    async def _load(self, run: _Run) -> Checkpoint | None:
-        """Load the thread's state; return its checkpoint if a run is pending on it."""
+    async def _load(self, run: _Run, snap: ThreadSnapshot | None) -> Checkpoint | None:
+        """Load the thread's state (`snap`, or read it); return its checkpoint if a run is
+        pending on it."""
         if self.checkpointer is None:
             return None
-        snap = await self.checkpointer.get_snapshot(run.thread_id)
+        if snap is None:
+            snap = await self.checkpointer.get_snapshot(run.thread_id)
         if snap is None:
             return None
         c = snap.checkpoint

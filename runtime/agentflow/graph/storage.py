@@ -243,6 +243,20 @@ class ThreadSnapshot:
     messages: list[Message]
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadClaim:
+    """What taking a thread for a run found. `owner`: the user the thread belongs to (None:
+    it does not exist yet); `taken`: the run holds the thread now (False: another user's
+    thread, or `holder` = (run id, owner) holds it). `loaded`: the thread's latest state was
+    read in the same call, and is `snapshot` (None: the thread has no state yet)."""
+
+    owner: str | None
+    taken: bool
+    holder: tuple[str, str] | None = None
+    loaded: bool = False
+    snapshot: ThreadSnapshot | None = None
+
+
 @dataclass(slots=True)
 class IdempotencyRecord:
     """What the store knows about one user's `Idempotency-Key`.

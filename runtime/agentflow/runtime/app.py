@@ -59,7 +59,7 @@ RELOAD_GRACE = 3.0  # seconds runs get when `play` reloads the app
 
 def open_coordinator(checkpointer: Checkpointer, settings: Settings) -> RunCoordinator:
     if settings.checkpointer.kind != "postgres":
-        return LocalCoordinator()
+        return LocalCoordinator(checkpointer)
     from agentflow.checkpointer.postgres import PgCheckpointer
     from agentflow.runtime.coordination import SharedCoordinator
 

@@ -1,9 +1,10 @@
 """One run per thread across workers, and stop signals that reach the worker running it.
 
 `LocalCoordinator` is for single-process checkpointers (memory, SQLite). `SharedCoordinator`
-backs Postgres deployments: a Redis lock (fast, when Redis is up) plus a Postgres lease that
-is always taken, so correctness never depends on Redis. Stops travel by Redis pub/sub
-(instant) and by a flag on the lease that the running worker polls (works without Redis).
+backs Postgres deployments with a lease per thread in Postgres, taken in the same round trip
+that reads the thread (`claim`) and let go by the run's last write when nothing is recorded
+after it; correctness never depends on Redis. Stops travel by Redis pub/sub (instant) and by
+a flag on the lease that the running worker polls (works without Redis).
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from agentflow.graph.storage import Checkpointer, ThreadClaim
+
 if TYPE_CHECKING:
     from agentflow.checkpointer.postgres import PgCheckpointer
     from agentflow.checkpointer.redis import RedisLink
 
 logger = logging.getLogger("agentflow.runtime.coordination")
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 StopHandler = Callable[[str], object]
 
@@ -35,6 +34,10 @@ class RunCoordinator(Protocol):
 
     async def start(self, on_stop: StopHandler) -> None: ...
     async def close(self) -> None: ...
+    async def claim(
+        self, thread_id: str, run_id: str, user_id: str, *, load: bool
+    ) -> ThreadClaim: ...
+    def release_with_last_step(self, thread_id: str, run_id: str) -> None: ...
     async def acquire(self, thread_id: str, run_id: str) -> bool: ...
     async def release(self, thread_id: str, run_id: str) -> None: ...
     async def request_stop(self, thread_id: str) -> bool: ...
@@ -46,6 +49,17 @@ class LocalCoordinator:
     """Everything happens in this process: the RunService's own table is the lock."""
 
     owner = "local"
+
+    def __init__(self, store: Checkpointer) -> None:
+        self.store = store
+
+    async def claim(self, thread_id: str, run_id: str, user_id: str, *, load: bool) -> ThreadClaim:
+        """The thread's owner; the run reads the state itself (`load` is a no-op here)."""
+        info = await self.store.get_thread(thread_id)
+        return ThreadClaim(info.user_id if info is not None else None, True)
+
+    def release_with_last_step(self, thread_id: str, run_id: str) -> None:
+        return None
 
     async def start(self, on_stop: StopHandler) -> None:
         return None
@@ -111,36 +125,43 @@ class SharedCoordinator:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def _lock_key(self, thread_id: str) -> str:
-        assert self.redis is not None
-        return self.redis.key("lock", thread_id)
+    async def claim(self, thread_id: str, run_id: str, user_id: str, *, load: bool) -> ThreadClaim:
+        """Take the thread for a run and (`load`) read its state, in one round trip; a lease
+        left by a dead process on this host is released and the claim made again."""
+        claim = await self.store.claim_thread(
+            thread_id, user_id, run_id, self.owner, self.lease_ttl, load=load
+        )
+        dead = claim.holder is not None and await self._release_if_dead(thread_id, *claim.holder)
+        if not claim.taken and dead:
+            claim = await self.store.claim_thread(
+                thread_id, user_id, run_id, self.owner, self.lease_ttl, load=load
+            )
+        if claim.taken:
+            self._keep(thread_id, run_id)
+        return claim
+
+    def release_with_last_step(self, thread_id: str, run_id: str) -> None:
+        self.store.release_with_last_step(thread_id, run_id)
 
     async def acquire(self, thread_id: str, run_id: str) -> bool:
-        if self.redis is not None:
-            key = self._lock_key(thread_id)
-            got = await self.redis.call(
-                lambda r: r.set(key, run_id, nx=True, px=int(self.lease_ttl * 1000))
-            )
-            if got is not None and not got:
-                if not await self._reap(thread_id):
-                    return False  # Redis is up and another run holds the thread
-                return await self.acquire(thread_id, run_id)
         taken = await self.store.acquire_lease(thread_id, run_id, self.owner, self.lease_ttl)
         if not taken and await self._reap(thread_id):
             taken = await self.store.acquire_lease(thread_id, run_id, self.owner, self.lease_ttl)
-        if not taken:
-            await self._release_redis(thread_id, run_id)
-            return False
+        if taken:
+            self._keep(thread_id, run_id)
+        return taken
+
+    def _keep(self, thread_id: str, run_id: str) -> None:
         self._renewals[thread_id] = asyncio.create_task(
             self._renew(thread_id, run_id), name=f"lease-{thread_id}"
         )
-        return True
 
     async def release(self, thread_id: str, run_id: str) -> None:
         task = self._renewals.pop(thread_id, None)
         if task is not None:
             task.cancel()
-        await self._release_redis(thread_id, run_id)
+        if self.store.released_by_last_step(thread_id, run_id, forget=True):
+            return
         with contextlib.suppress(Exception):  # an unreleased lease expires by itself
             await self.store.release_lease(thread_id, run_id)
 
@@ -166,7 +187,6 @@ class SharedCoordinator:
             "released thread %s: its run %s belonged to process %s, which is gone",
             thread_id, run_id, owner,
         )  # fmt: skip
-        await self._release_redis(thread_id, run_id)
         await self.store.release_lease(thread_id, run_id)
         return True
 
@@ -188,25 +208,18 @@ class SharedCoordinator:
             return False  # someone else's live process
         return False
 
-    async def _release_redis(self, thread_id: str, run_id: str) -> None:
-        if self.redis is not None:
-            key = self._lock_key(thread_id)
-            await self.redis.call(lambda r: r.eval(_RELEASE, 1, key, run_id))
-
     async def _renew(self, thread_id: str, run_id: str) -> None:
-        """Keep the lease (and Redis lock) alive; a stop flag on the lease cancels the run."""
-        key = self._lock_key(thread_id) if self.redis is not None else ""
-        ttl_ms = int(self.lease_ttl * 1000)
+        """Keep the lease alive; a stop flag on the lease cancels the run."""
         while True:
             await asyncio.sleep(self.renew_every)
-            if self.redis is not None:
-                await self.redis.call(lambda r: r.pexpire(key, ttl_ms))
             try:
                 stop = await self.store.renew_lease(thread_id, run_id, self.lease_ttl)
             except Exception as exc:
                 logger.warning("could not renew the lease of thread %s: %s", thread_id, exc)
                 continue
             if stop is None:
+                if self.store.released_by_last_step(thread_id, run_id, forget=False):
+                    return  # the run's last write let it go
                 logger.warning("lost the lease of thread %s", thread_id)
             elif stop:
                 self._on_stop(thread_id)
@@ -234,7 +247,8 @@ class SharedCoordinator:
                         await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:  # the only Redis connection a turn no longer uses
+                self.redis.mark_down(exc)
                 await asyncio.sleep(1.0)
 
     def health(self) -> dict[str, str]:

@@ -28,7 +28,7 @@ from agentflow.errors import (
 )
 from agentflow.graph.compiled import CompiledGraph, RunResult
 from agentflow.graph.messages import Message, new_id
-from agentflow.graph.storage import Checkpointer, IdempotencyRecord, RunRecord
+from agentflow.graph.storage import Checkpointer, IdempotencyRecord, RunRecord, ThreadClaim
 from agentflow.graph.stream import OPT_IN, StreamChunk, StreamEvent
 from agentflow.runtime import idempotency
 from agentflow.runtime.coordination import LocalCoordinator, RunCoordinator
@@ -125,7 +125,7 @@ class RunService:
         self.checkpointer = checkpointer
         self.settings = settings
         self.metrics = metrics
-        self.coordinator: RunCoordinator = coordinator or LocalCoordinator()
+        self.coordinator: RunCoordinator = coordinator or LocalCoordinator(checkpointer)
         self.active: dict[str, ActiveRun] = {}
         self.accepting = True
         # The frames of streamed runs, by run id: while they run and RUN_STREAM_RETENTION after
@@ -229,19 +229,25 @@ class RunService:
             on_finish=on_finish, input_count=len(request.messages), protocol=request.protocol,
         )  # fmt: skip
         self.active[thread_id] = run  # claimed before any await: no race within a worker
+        # An agentflow graph's state comes with the claim (one round trip with Postgres).
+        claim = ThreadClaim(None, True, loaded=True)  # a fresh thread: nothing stored
         try:
-            info = None if fresh else await self.checkpointer.get_thread(thread_id)
-            if info is not None:
-                require_owner(info.user_id, user_id)
-            if not fresh:  # claim the thread across workers (Redis lock + Postgres lease)
-                run.leased = await self.coordinator.acquire(thread_id, run.run_id)
-                if not run.leased:
+            if not fresh:  # take the thread, across workers with Postgres
+                claim = await self.coordinator.claim(
+                    thread_id, run.run_id, user_id, load=isinstance(graph, CompiledGraph)
+                )
+                if claim.owner is not None:
+                    require_owner(claim.owner, user_id)
+                run.leased = claim.taken
+                if not claim.taken:
                     raise thread_busy()
             # A LangGraph graph keeps its steps apart: the thread's row is made here.
-            if info is None and (request.metadata or not isinstance(graph, CompiledGraph)):
+            if claim.owner is None and (request.metadata or not isinstance(graph, CompiledGraph)):
                 await self.checkpointer.create_thread(thread_id, user_id, metadata=request.metadata)
             if stream or record is not None:  # an invoke's answer is its record
                 run.record = await self._record_start(run, request, record)
+            elif run.leased and on_finish is None:  # nothing is recorded after the last step
+                self.coordinator.release_with_last_step(thread_id, run.run_id)
         except BaseException:
             self.active.pop(thread_id, None)
             if run.leased:
@@ -268,7 +274,7 @@ class RunService:
                 sink = _with_earlier(_log_sink(run.log, sent), list(earlier))
             events = sent | OBSERVED  # what metrics and logs need is produced too
         run.task = asyncio.create_task(
-            self._execute(run, graph, request.graph_input(), config, sink, events, fresh),
+            self._execute(run, graph, request.graph_input(), config, sink, events, claim),
             name=f"run-{run.run_id}",
         )
         run.task.add_done_callback(_retrieve)  # its failure is recorded, not lost
@@ -325,10 +331,10 @@ class RunService:
         config: dict[str, Any],
         sink: EventSink | None,
         events: frozenset[StreamEvent] | None,
-        fresh: bool,
+        claim: ThreadClaim,
     ) -> RunResult:
         if not tracing.recording():
-            return await self._execute_run(run, graph, graph_input, config, sink, events, fresh)
+            return await self._execute_run(run, graph, graph_input, config, sink, events, claim)
         # The task was created in the request handler: its context holds the request span.
         attributes = {
             "agentflow.thread_id": run.thread_id,
@@ -338,7 +344,7 @@ class RunService:
         }
         with tracing.span("agentflow.run", attributes):
             try:
-                return await self._execute_run(run, graph, graph_input, config, sink, events, fresh)
+                return await self._execute_run(run, graph, graph_input, config, sink, events, claim)
             finally:
                 usage = {
                     f"agentflow.usage.{k}": v
@@ -358,9 +364,13 @@ class RunService:
         config: dict[str, Any],
         sink: EventSink | None,
         events: frozenset[StreamEvent] | None,
-        fresh: bool,
+        claim: ThreadClaim,
     ) -> RunResult:
+        """Run the graph; `claim` says what is known of the thread's state (read with the
+        claim, or nothing stored yet: the graph does not read it again)."""
         self.metrics.active_runs.inc()
+        # Only an agentflow graph's state is read with the claim.
+        loaded = {"snapshot": claim.snapshot} if claim.snapshot is not None else {}
 
         def observe(chunk: StreamChunk) -> None:
             self._observe(run, chunk)
@@ -376,7 +386,8 @@ class RunService:
                         config,
                         on_event=observe,
                         events=events if sink is not None else OBSERVED,
-                        new_thread=fresh,
+                        new_thread=claim.loaded and claim.snapshot is None,
+                        **loaded,
                     )
             except TimeoutError:
                 if run.stop_requested:
