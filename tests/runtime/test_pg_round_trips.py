@@ -70,9 +70,9 @@ def counted(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Counted]
         build_components(settings, graph=graphs.echo), checkpointer=store
     )
     try:
-        with serve_app(create_app(settings, components=components)) as url:
-            with httpx.Client(base_url=url, timeout=30) as http:
-                yield Counted(http, statements)
+        app = create_app(settings, components=components)
+        with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+            yield Counted(http, statements)
     finally:
         pg_execute(PG_DSN, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
