@@ -170,3 +170,62 @@ async def test_a_connection_in_a_broken_protocol_state_is_discarded_and_the_call
         await cp.ping()  # the pool is healthy afterwards
     finally:
         await cp.close()
+
+
+async def claimed_texts(cp: PgCheckpointer, thread_id: str, run_id: str) -> list[str]:
+    """The conversation a claim reads (the lease let go again after)."""
+    claim = await cp.claim_thread(thread_id, "alice", run_id, "worker", ttl=5, load=True)
+    assert claim.taken and claim.loaded and claim.owner in (None, "alice")
+    await cp.release_lease(thread_id, run_id)
+    return [m.text for m in claim.snapshot.messages] if claim.snapshot else []
+
+
+async def test_a_claim_reads_only_new_messages_and_never_a_stale_conversation(
+    schema: str,
+) -> None:
+    """claim_thread takes the lease and reads the state in one call; a worker that knows the
+    conversation up to a checkpoint gets only what came after it, while that checkpoint
+    exists: writes by another worker and a thread cut back (rollback) are seen."""
+    a = PgCheckpointer(PG_DSN, schema=schema)
+    b = PgCheckpointer(PG_DSN, schema=schema)
+    await a.setup()
+    await b.setup()
+    try:
+        assert await claimed_texts(a, "t1", "r0") == []
+        await turn(a, "t1", 1, "one")
+        await turn(a, "t1", 2, "two")
+        assert await claimed_texts(a, "t1", "r1") == ["one", "two"]
+        known = a.conversations.get("t1")
+        assert known is not None and len(known.texts) == 2
+        await turn(b, "t1", 3, "three")  # another worker
+        assert await claimed_texts(a, "t1", "r2") == ["one", "two", "three"]
+        await turn(a, "t1", 4, "four")  # this worker's write extends what it knows
+        assert len(a.conversations.get("t1").texts) == 4  # type: ignore[union-attr]
+        assert await claimed_texts(a, "t1", "r3") == ["one", "two", "three", "four"]
+        await b.truncate_thread("t1", step=3)  # cut back to two messages, elsewhere
+        await turn(b, "t1", 3, "3b")
+        await turn(b, "t1", 4, "4b")
+        assert await claimed_texts(a, "t1", "r4") == ["one", "two", "3b", "4b"]
+        snapshot = await a.get_snapshot("t1")
+        assert snapshot is not None and [m.text for m in snapshot.messages] == [
+            "one", "two", "3b", "4b",
+        ]  # fmt: skip
+        await b.delete_thread("t1")
+        await turn(b, "t1", 1, "again")  # the same id, a new conversation
+        assert await claimed_texts(a, "t1", "r5") == ["again"]
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_claim_on_another_users_or_a_held_thread_takes_nothing(schema: str) -> None:
+    async with PgCheckpointer(PG_DSN, schema=schema) as cp:
+        assert isinstance(cp, PgCheckpointer)
+        await turn(cp, "t1", 1, "mine")  # alice's
+        theirs = await cp.claim_thread("t1", "mallory", "r1", "w", ttl=5, load=True)
+        assert (theirs.owner, theirs.taken, theirs.snapshot) == ("alice", False, None)
+        held = await cp.claim_thread("t1", "alice", "r2", "w2", ttl=5, load=True)
+        assert held.taken
+        again = await cp.claim_thread("t1", "alice", "r3", "w3", ttl=5, load=True)
+        assert (again.taken, again.holder) == (False, ("r2", "w2"))
+        assert await cp.request_stop("t1")  # the holder's lease, not mallory's

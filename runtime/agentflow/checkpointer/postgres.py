@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from agentflow.checkpointer.pg_schema import migrations, pack, unpack
+from agentflow.checkpointer.conversations import ConversationCache
+from agentflow.checkpointer.pg_schema import load_json, migrations, pack, unpack, unpack_json
 from agentflow.checkpointer.redis import RedisLink, SnapshotCache
 from agentflow.graph.errors import CheckpointerError
 from agentflow.graph.messages import Message
@@ -94,6 +95,9 @@ class PgCheckpointer(Checkpointer):
         self._pool: asyncpg.Pool | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._setup_lock = asyncio.Lock()
+        # The messages of threads this process read or wrote lately (a turn reads only
+        # what came after them).
+        self.conversations = ConversationCache()
         # Leases a run's last step lets go of (thread id -> run id), and those it did.
         self._release_with_last_step: dict[str, str] = {}
         self._released: set[tuple[str, str]] = set()
@@ -418,6 +422,7 @@ class PgCheckpointer(Checkpointer):
             return bool(status != "DELETE 0")
 
         deleted = await self._run(run)
+        self.conversations.forget(thread_id)
         if self._cache is not None:
             await self._cache.forget(thread_id)
         return deleted
@@ -430,7 +435,8 @@ class PgCheckpointer(Checkpointer):
         record = checkpoint.to_record()
         del record["thread_id"], record["checkpoint_id"]  # columns of their own
         encoded = pack(dumps(record, what="the state"))
-        rows = [pack(dumps(m.to_dict(), what="a message")) for m in messages]
+        texts = [dumps(m.to_dict(), what="a message") for m in messages]
+        rows = [pack(text) for text in texts]
         title = title_from(messages)
         thread_id = checkpoint.thread_id
 
@@ -464,6 +470,10 @@ class PgCheckpointer(Checkpointer):
                 ) from None
 
         await self._run(run)
+        self.conversations.extend(
+            thread_id, checkpoint.step, checkpoint.checkpoint_id, checkpoint.message_count,
+            [text.encode() for text in texts],
+        )  # fmt: skip
         if release is not None:
             del self._release_with_last_step[thread_id]
             self._released.add((thread_id, release))
@@ -784,6 +794,7 @@ class PgCheckpointer(Checkpointer):
                 )  # fmt: skip
 
         await self._run(run)
+        self.conversations.forget(thread_id)
         if self._cache is not None:
             await self._cache.forget(thread_id)
 
@@ -828,31 +839,40 @@ class PgCheckpointer(Checkpointer):
         """Take the thread's lease for `run_id` (unless another user owns the thread or a
         live lease holds it) and, with `load`, read its latest snapshot: one round trip."""
 
+        known = self.conversations.get(thread_id) if load else None
+
         async def run(conn: asyncpg.Connection) -> Any:
             now = time.time()
             return await conn.fetchrow(
-                f"SELECT * FROM {self.s}.claim_thread($1, $2, $3, $4, $5, $6, $7)",
+                f"SELECT * FROM {self.s}.claim_thread($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 thread_id, user_id, run_id, owner, now + ttl, now, load,
+                known.step if known else None, known.checkpoint_id if known else None,
+                len(known.texts) if known else 0,
             )  # fmt: skip
 
         row = await self._run(run)
+        owner_id = row["thread_user"]
         if not row["taken"]:
             holder = (row["holder_run"], row["holder_owner"]) if row["holder_run"] else None
-            return ThreadClaim(row["thread_user"], False, holder)
+            return ThreadClaim(owner_id, False, holder)
         if not load:
-            return ThreadClaim(row["thread_user"], True)
+            return ThreadClaim(owner_id, True)
         if row["checkpoint_id"] is None:
-            return ThreadClaim(row["thread_user"], True, loaded=True)
+            self.conversations.forget(thread_id)
+            return ThreadClaim(owner_id, True, loaded=True)
         checkpoint = _checkpoint_from_row(row, thread_id)
-        messages = row["messages"]
-        if len(messages) < checkpoint.message_count:  # truncated meanwhile: read it whole
-            return ThreadClaim(
-                row["thread_user"], True, loaded=True, snapshot=await self.get_snapshot(thread_id)
-            )
-        conversation = [Message.from_dict(unpack(m)) for m in messages[: checkpoint.message_count]]
-        return ThreadClaim(
-            row["thread_user"], True, loaded=True, snapshot=ThreadSnapshot(checkpoint, conversation)
-        )
+        texts = [unpack_json(m) for m in row["messages"]]
+        if row["first_seq"] and known is not None:
+            texts = known.texts[: row["first_seq"]] + texts
+        if len(texts) < checkpoint.message_count:  # cut back meanwhile: read it whole
+            self.conversations.forget(thread_id)
+            snapshot = await self.get_snapshot(thread_id)
+            return ThreadClaim(owner_id, True, loaded=True, snapshot=snapshot)
+        texts = texts[: checkpoint.message_count]
+        self.conversations.remember(thread_id, checkpoint.step, checkpoint.checkpoint_id, texts)
+        conversation = [Message.from_dict(load_json(text)) for text in texts]
+        snapshot = ThreadSnapshot(checkpoint, conversation)
+        return ThreadClaim(owner_id, True, loaded=True, snapshot=snapshot)
 
     def release_with_last_step(self, thread_id: str, run_id: str) -> None:
         """The run's last checkpoint write (a final status) lets its lease go too: one round

@@ -86,10 +86,9 @@ class ToolCall:
         args = data.get("arguments") or {}
         if not isinstance(args, dict):
             raise InvalidInputError("tool call 'arguments' must be an object")
-        call = cls(name=data["name"], arguments=args)
         if data.get("id"):
-            call.id = str(data["id"])
-        return call
+            return cls(name=data["name"], arguments=args, id=str(data["id"]))
+        return cls(name=data["name"], arguments=args)
 
 
 @dataclass(slots=True)
@@ -173,21 +172,21 @@ class Message:
         usage = data.get("usage")
         if usage is not None and not isinstance(usage, Mapping):
             raise InvalidInputError("message 'usage' must be an object")
-        msg = cls(
+        stored_id = data.get("id")
+        created = data.get("created_at")
+        # A stored message brings its id and time: none is made only to be replaced (a
+        # random id is a system call, and a conversation is loaded message by message).
+        return cls(
             role=role,
             content=content,
             tool_calls=[ToolCall.from_dict(c) for c in calls],
             tool_call_id=_optional_str(data, "tool_call_id"),
             name=_optional_str(data, "name"),
+            id=str(stored_id) if stored_id else new_id(),
             usage=Usage.from_dict(usage) if usage is not None else None,
             metadata=metadata,
+            created_at=float(created) if isinstance(created, int | float) else time.time(),
         )
-        if data.get("id"):
-            msg.id = str(data["id"])
-        created = data.get("created_at")
-        if isinstance(created, int | float):
-            msg.created_at = float(created)
-        return msg
 
 
 def _optional_str(data: Mapping[str, Any], key: str) -> str | None:
