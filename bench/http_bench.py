@@ -239,6 +239,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
     total = re.search(r"(\d+) requests in", output)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    busy = re.search(r"409 thread busy: (\d+)", output)
     socket_errors = re.search(r"Socket errors:(.*)", output)
     return {
         "requests_per_s": float(rps.group(1)),
@@ -246,6 +247,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
         "p99_ms": latency.get("99"),
         "requests": int(total.group(1)) if total else None,
         "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "thread_busy_409": int(busy.group(1)) if busy else None,
         "socket_errors": socket_errors.group(1).strip() if socket_errors else None,
     }
 
@@ -592,35 +594,31 @@ def make_servers(
 
 # --- Postgres turns: the three paths a client takes ------------------------------------
 
-# Every request names a thread the server has not seen (a client that makes thread ids).
-WRK_NEW_THREAD = """
-local workers = 0
+# A turn naming a thread (wrk Lua): %(thread)s is the id's tail, from the wrk thread's number
+# `worker` and its request counter.
+# `busy` counts the 409s (the thread had a run already: a turn that outlived its thread's
+# next use by the same wrk thread), which done() prints.
+WRK_NAMED_THREAD = """
+local threads = {}
 function setup(thread)
-  workers = workers + 1
-  thread:set("worker", workers)
+  table.insert(threads, thread)
+  thread:set("worker", #threads)
 end
 local counter = 0
+busy = 0
 function request()
   counter = counter + 1
-  local body = '{"messages":[{"role":"user","content":"hello"}],"thread_id":"new-%(run)s-'
-    .. worker .. '-' .. counter .. '"}'
+  local body = '{"messages":[{"role":"user","content":"hello"}],"thread_id":"%(prefix)s-'
+    .. worker .. '-' .. %(thread)s .. '"}'
   return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
 end
-"""
-# The next turn of a conversation: each wrk thread's connections go round its own THREADS
-# threads (made by the warm-up), so no two requests in flight name the same thread.
-WRK_EXISTING_THREAD = """
-local workers = 0
-function setup(thread)
-  workers = workers + 1
-  thread:set("worker", workers)
+function response(status, headers, body)
+  if status == 409 then busy = busy + 1 end
 end
-local counter = 0
-function request()
-  counter = counter + 1
-  local body = '{"messages":[{"role":"user","content":"hello"}],"thread_id":"chat-%(run)s-'
-    .. worker .. '-' .. (counter %% %(threads)d) .. '"}'
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do total = total + thread:get("busy") end
+  io.write("409 thread busy: " .. total .. "\\n")
 end
 """
 PG_PATHS = ("no id", "new id", "existing")
@@ -681,9 +679,14 @@ def pg_turns(tmp: Path, args: argparse.Namespace, bare: dict[str, Any]) -> dict[
     run_id = str(os.getpid())
     scripts = {"no id": tmp / "post.lua", "new id": tmp / "new.lua",
                "existing": tmp / "existing.lua"}  # fmt: skip
-    scripts["new id"].write_text(WRK_NEW_THREAD % {"run": run_id})
+    # Every request names a thread the server has not seen (a client that makes thread ids).
+    new_ids = {"prefix": f"new-{run_id}", "thread": "counter"}
+    scripts["new id"].write_text(WRK_NAMED_THREAD % new_ids)
+    # The next turn of a conversation: each wrk thread's connections go round its own
+    # threads (made by the warm-up), so no two requests in flight name the same thread.
     scripts["existing"].write_text(
-        WRK_EXISTING_THREAD % {"run": run_id, "threads": args.pg_threads // 2}
+        WRK_NAMED_THREAD
+        % {"prefix": f"chat-{run_id}", "thread": f"(counter % {args.pg_threads // 2})"}
     )
     results: dict[str, Any] = {}
     for kind in ("postgres", "postgres+redis"):
@@ -709,12 +712,13 @@ def pg_turns(tmp: Path, args: argparse.Namespace, bare: dict[str, Any]) -> dict[
 
 def print_pg_turns(turns: dict[str, Any], bare: dict[str, Any]) -> None:
     print(f"{'Postgres turn path':<28} {'req/s':>8} {'x bare':>7} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'xacts/turn':>10} {'non-2xx':>8}")  # fmt: skip
+          f"{'xacts/turn':>10} {'non-2xx':>8} {'of them 409':>11}")  # fmt: skip
     for name, r in turns.items():
+        busy = "-" if r.get("thread_busy_409") is None else r["thread_busy_409"]
         print(
             f"{name:<28} {r['requests_per_s']:>8,.0f} {r['ratio_to_bare']:>7.3f} "
             f"{r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} {r['transactions_per_turn']:>10.2f} "
-            f"{r['non_2xx']:>8}"
+            f"{r['non_2xx']:>8} {busy:>11}"
         )
     print(f"{'bare (same run)':<28} {bare['requests_per_s']:>8,.0f}")
 

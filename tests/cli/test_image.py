@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import jwt
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -31,7 +30,7 @@ from typer.testing import CliRunner
 from agentflow_cli.init import create_project
 from agentflow_cli.main import app
 from tests.cli import buildah
-from tests.cli.test_build import ASK_ADD, SECRET, interpolate
+from tests.cli.test_build import ASK_ADD, SECRET, assert_serves_the_production_project, interpolate
 from tests.faults.conftest import (
     PG_DSN,
     REDIS_URL,
@@ -215,13 +214,7 @@ def test_the_production_image_boots_with_the_compose_environment(
     with served(production, env, tmp_path / "server.log") as (box, running, base):
         main = running.main_pid()
         assert main is not None and len(buildah.descendants(main)) >= 2  # two workers
-        assert httpx.get(base + "/health", timeout=10).status_code == 200
-        assert httpx.post(base + "/v1/graph/invoke", json=ASK_ADD, timeout=15).status_code == 401
-        token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 300}, SECRET, "HS256")
-        reply = httpx.post(base + "/v1/graph/invoke", json=ASK_ADD, timeout=15,
-                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["messages"][-1]["content"] == "The add tool returned: 42"
+        assert_serves_the_production_project(base)
         check = healthcheck(production)
         done = box.run(check, env={"PORT": env["PORT"]})
         assert done.returncode == 0, done.stderr
