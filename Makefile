@@ -14,9 +14,11 @@ $(RUNTIME_STAMP): pyproject.toml
 	$(PIP) -e .
 	touch $@
 
-$(STAMP): $(RUNTIME_STAMP)
+# One pip run for the tests: the dev extra brings the runtime's dependencies too.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e '.[dev]'
-	touch $@
+	touch $(RUNTIME_STAMP) $@
 
 demo: $(RUNTIME_STAMP)
 	$(BIN)/python -m agentflow_cli.demo

@@ -54,8 +54,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What some tests need and takes a minute on a fresh machine starts now, beside the tests
-    that run first: the venv of `langgraph dev` (the conformance tests) and the base image's
-    stand-in (the image tests)."""
+    that run first: the venv of `langgraph dev` (the conformance tests) and the images the
+    image tests check (their base's stand-in first)."""
     if any(
         item.nodeid.startswith("tests/runtime/lgapi/test_conformance") for item in session.items
     ):
@@ -63,7 +63,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
         langgraph_venv_in_background()
     if any(item.get_closest_marker("image") for item in session.items):
-        from tests.cli import buildah
+        from tests.cli import buildah, images
 
         if not buildah.missing_tools():
-            buildah.base_in_background()
+            images.images_in_background()

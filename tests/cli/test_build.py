@@ -555,12 +555,12 @@ def test_doctor_production_passes_with_the_generated_environment(live: tuple[Pat
     assert {f["code"] for f in findings} >= {"AF-NET-001", "AF-NET-002", "AF-PERSIST-004"}
 
 
-def assert_serves_the_production_project(base: str) -> None:
-    """Ready, refuses a call without a token, and answers one with a token (the offline
-    model's tool call)."""
+def serves_the_production_project(base: str, secret: str) -> None:
+    """Ready, refuses a call without a token, and answers one signed with `secret` (the
+    offline model's tool call)."""
     assert httpx.get(base + "/health", timeout=10).status_code == 200
     assert httpx.post(base + "/v1/graph/invoke", json=ASK_ADD, timeout=15).status_code == 401
-    token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 300}, SECRET, "HS256")
+    token = jwt.encode({"sub": "alice", "exp": int(time.time()) + 300}, secret, "HS256")
     reply = httpx.post(base + "/v1/graph/invoke", json=ASK_ADD, timeout=15,
                        headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     assert reply.status_code == 200, reply.text
@@ -602,7 +602,7 @@ def test_the_image_command_boots_with_the_compose_environment(live: tuple[Path, 
                     break
         else:
             pytest.fail("no /ping within 20 s:\n" + log.read_text())
-        assert_serves_the_production_project(base)
+        serves_the_production_project(base, SECRET)
         check = ["sh", "-c", steps["HEALTHCHECK"].split(" CMD ", 1)[1]]
         compose_check = compose["services"]["api"]["healthcheck"]["test"][1:]  # after "CMD"
         for command in (check, compose_check):

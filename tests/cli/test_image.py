@@ -1,11 +1,10 @@
 """The images `agentflow build` describes, built and booted for real with buildah.
 
-Each project comes from `agentflow init`, its files from `agentflow build`, and the image from
-the generated Dockerfile exactly as written (tests/cli/buildah.py adds only the CA bundle's
-mount and `--pull-never`). The production image boots with the environment its compose file
+The images are built as tests/cli/images.py says, in the background from the start of the
+run. The production image boots with the environment its compose file
 gives the api service, against the local Postgres and Redis; the react template's image in its
 one-container SQLite mode, with a volume on its state directory. These tests run last (see
-tests/conftest.py): the base image's stand-in is made beside the tests that run before them.
+tests/conftest.py), so the builds overlap the tests before them.
 """
 
 from __future__ import annotations
@@ -17,20 +16,16 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from agentflow_cli.init import create_project
-from agentflow_cli.main import app
 from tests.cli import buildah
-from tests.cli.test_build import ASK_ADD, SECRET, assert_serves_the_production_project, interpolate
+from tests.cli.images import OPENAI_KEY, PLANTED, SECRET, Image, images_in_background
+from tests.cli.test_build import ASK_ADD, interpolate, serves_the_production_project
 from tests.faults.conftest import (
     PG_DSN,
     REDIS_URL,
@@ -44,28 +39,7 @@ from tests.runtime.conftest import free_port
 
 pytestmark = [pytest.mark.image, pytest.mark.slow]
 
-runner = CliRunner()
 UID = 10001
-# Planted in each project before the build: none of it may reach the image.
-OPENAI_KEY = "sk-image-test-" + uuid.uuid4().hex
-PLANTED = {
-    ".env": f"JWT_SECRET_KEY={SECRET}\nOPENAI_API_KEY={OPENAI_KEY}\n",
-    ".env.production": f"JWT_SECRET_KEY={SECRET}\n",
-    ".venv/pyvenv.cfg": "home = /usr/bin\n",
-    ".git/config": f"[credential]\n\thelper = store {OPENAI_KEY}\n",
-}
-
-
-@dataclass
-class Image:
-    project: Path
-    tag: str
-    build: buildah.Build
-    config: dict[str, Any]  # the image's Docker config: Env, Cmd, User, Healthcheck, ...
-
-    @property
-    def env(self) -> dict[str, str]:
-        return dict(item.split("=", 1) for item in self.config["Env"])
 
 
 @pytest.fixture(scope="module")
@@ -77,32 +51,21 @@ def base() -> float:
     return buildah.base_in_background().result()
 
 
-def make_image(root: Path, template: str, *build_args: str) -> Image:
-    project = root / template
-    create_project(project, template=template, name=f"{template}-image")
-    for name, text in PLANTED.items():
-        (project / name).parent.mkdir(parents=True, exist_ok=True)
-        (project / name).write_text(text)
-    config = str(project / "agentflow.json")
-    result = runner.invoke(app, ["build", "--config", config, *build_args], env={"NO_COLOR": "1"})
-    assert result.exit_code == 0, result.output
-    tag = f"localhost/agentflow-test-{template}-{uuid.uuid4().hex[:8]}:latest"
-    built = buildah.build_image(project, tag)
-    return Image(project, tag, built, buildah.inspect(tag)["Docker"]["config"])
+def built(template: str) -> Iterator[Image]:
+    image = images_in_background()[template].result()
+    yield image
+    buildah.remove_image(image.tag)
+    shutil.rmtree(image.project.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def production(base: float, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
-    image = make_image(tmp_path_factory.mktemp("image"), "production", "--docker-compose", "--k8s")
-    yield image
-    buildah.remove_image(image.tag)
+def production(base: float) -> Iterator[Image]:
+    yield from built("production")
 
 
 @pytest.fixture(scope="module")
-def react(base: float, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
-    image = make_image(tmp_path_factory.mktemp("image"), "react")
-    yield image
-    buildah.remove_image(image.tag)
+def react(base: float) -> Iterator[Image]:
+    yield from built("react")
 
 
 def healthcheck(image: Image) -> list[str]:
@@ -214,7 +177,7 @@ def test_the_production_image_boots_with_the_compose_environment(
     with served(production, env, tmp_path / "server.log") as (box, running, base):
         main = running.main_pid()
         assert main is not None and len(buildah.descendants(main)) >= 2  # two workers
-        assert_serves_the_production_project(base)
+        serves_the_production_project(base, SECRET)
         check = healthcheck(production)
         done = box.run(check, env={"PORT": env["PORT"]})
         assert done.returncode == 0, done.stderr

@@ -34,10 +34,10 @@ class Counted:
     http: httpx.Client
     statements: list[str]
 
-    def turn(self, body: dict[str, Any]) -> list[str]:
-        """The statements one invoke sent, once the server has gone quiet."""
+    def turn(self, body: dict[str, Any], route: str = "/v1/graph/invoke") -> list[str]:
+        """The statements one turn sent, once the server has gone quiet."""
         self.statements.clear()
-        reply = self.http.post("/v1/graph/invoke", json=body)
+        reply = self.http.post(route, json=body)
         assert reply.status_code == 200, reply.text
         seen = -1
         while seen != len(self.statements):  # the lease's release may follow the answer
@@ -90,3 +90,17 @@ def test_a_turn_costs_at_most_three_round_trips_on_every_path(counted: Counted) 
         assert not any(s.strip().upper().startswith(("BEGIN", "COMMIT")) for s in existing)
     messages = counted.http.get(f"/v1/threads/{thread}/messages").json()
     assert len(messages["messages"]) == 8  # four turns, each a question and its echo
+
+
+def test_a_streamed_turn_also_records_its_run_and_its_frames(counted: Counted) -> None:
+    """A stream also stores its run record (start and end) and its frames, for clients that
+    reconnect on any worker, and lets the thread go after its final record."""
+    thread = "stream-" + uuid.uuid4().hex
+    counted.turn(user_message("warm", thread_id="warm-" + thread), "/v1/graph/stream")
+    for text in ("one", "two"):
+        statements = counted.turn(user_message(text, thread_id=thread), "/v1/graph/stream")
+        # claim, the record's start, the input's checkpoint, the node's, the frames (one
+        # batch or two), the record's end, the lease's release
+        assert len(statements) <= 8, statements
+    messages = counted.http.get(f"/v1/threads/{thread}/messages").json()
+    assert [m["content"] for m in messages["messages"]] == ["one", "echo: one", "two", "echo: two"]
