@@ -672,6 +672,40 @@ def idle_transactions_per_s(dsn: str) -> float:
     return (pg_transactions(dsn) - before - 1) / (time.monotonic() - start)
 
 
+def asyncpg_round_trip_cpu(dsn: str, calls: int = 2000) -> dict[str, float]:
+    """What one round trip costs the client process alone: CPU µs per `SELECT $1` through
+    asyncpg under uvloop, on one connection and through a pool that skips the reset query
+    (as agentflow's does). The floor under every Postgres figure above."""
+    import resource
+
+    import asyncpg
+    import uvloop
+
+    async def keep(conn: Any) -> None:
+        return None
+
+    async def measure() -> dict[str, float]:
+        conn = await asyncpg.connect(dsn)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4, reset=keep)
+        results = {}
+        try:
+            for name, call in (("connection", conn.fetchval), ("pool", pool.fetchval)):
+                for _ in range(200):
+                    await call("SELECT $1::int", 1)
+                before = resource.getrusage(resource.RUSAGE_SELF)
+                for _ in range(calls):
+                    await call("SELECT $1::int", 1)
+                after = resource.getrusage(resource.RUSAGE_SELF)
+                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                results[f"{name}_us"] = round(cpu / calls * 1e6, 1)
+        finally:
+            await conn.close()
+            await pool.close()
+        return results
+
+    return uvloop.run(measure())
+
+
 def pg_turns(tmp: Path, args: argparse.Namespace, bare: dict[str, Any]) -> dict[str, Any]:
     """req/s, p50/p99 and transactions per turn of each path, for Postgres and Postgres +
     Redis: one server at a time, alone on the database (one worker, LOG_LEVEL=WARNING)."""
@@ -688,6 +722,9 @@ def pg_turns(tmp: Path, args: argparse.Namespace, bare: dict[str, Any]) -> dict[
         WRK_NAMED_THREAD
         % {"prefix": f"chat-{run_id}", "thread": f"(counter % {args.pg_threads // 2})"}
     )
+    floor = asyncpg_round_trip_cpu(args.pg_dsn)
+    print(f"  asyncpg alone: {floor['connection_us']:.0f} us of CPU per round trip on one "
+          f"connection, {floor['pool_us']:.0f} us through a pool", flush=True)  # fmt: skip
     results: dict[str, Any] = {}
     for kind in ("postgres", "postgres+redis"):
         server = servers[kind]
@@ -707,13 +744,13 @@ def pg_turns(tmp: Path, args: argparse.Namespace, bare: dict[str, Any]) -> dict[
         finally:
             server.stop()
             drop_pg_schema(args.pg_dsn)
-    return results
+    return {"paths": results, "asyncpg_round_trip_cpu_us": floor}
 
 
 def print_pg_turns(turns: dict[str, Any], bare: dict[str, Any]) -> None:
     print(f"{'Postgres turn path':<28} {'req/s':>8} {'x bare':>7} {'p50 ms':>7} {'p99 ms':>7} "
           f"{'xacts/turn':>10} {'non-2xx':>8} {'of them 409':>11}")  # fmt: skip
-    for name, r in turns.items():
+    for name, r in turns["paths"].items():
         busy = "-" if r.get("thread_busy_409") is None else r["thread_busy_409"]
         print(
             f"{name:<28} {r['requests_per_s']:>8,.0f} {r['ratio_to_bare']:>7.3f} "
@@ -790,7 +827,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             bare["server_cpu_us_per_request"], "us"),
         *(
             row(f"invoke {name} {label}", turn[key], bare[key], unit)
-            for name, turn in turns.items()
+            for name, turn in turns["paths"].items()
             for label, key, unit in (("req/s", "requests_per_s", "req/s"),
                                      ("p50", "p50_ms", "ms"), ("p99", "p99_ms", "ms"))
         ),
