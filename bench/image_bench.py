@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from http_bench import free_port  # noqa: E402
+
 from tests.cli import buildah  # noqa: E402  (the image tests' buildah helpers)
 
 RESULTS = ROOT / "bench" / "results"
@@ -41,14 +43,6 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/13"
 SECRET = "image-bench-" + "0" * 52
 AGENTFLOW = ROOT / ".venv" / "bin" / "agentflow"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def project(root: Path, template: str, *build_args: str) -> Path:

@@ -218,6 +218,5 @@ def test_a_code_only_change_reuses_the_dependency_layer(production: Image) -> No
     cached = rebuilt.cached_steps()
     assert any("RUN " in step and "pip install" in step for step in cached), rebuilt.log
     assert not any("COPY . ." in step for step in cached), rebuilt.log
-    assert rebuilt.seconds < production.build.seconds
     with buildah.container(production.tag) as box, box.mounted() as root:
         assert (root / "app" / "graph" / "image_rebuild.py").read_text() == tool.read_text()
